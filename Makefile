@@ -1,0 +1,40 @@
+# infrawatch — `make help` lists the targets.
+
+SQLC_VERSION := v1.31.1
+SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
+
+.PHONY: help run test build vet generate check-generated prerequisites clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+run: prerequisites ## run everything locally (infrawatch dev): PostgreSQL under ./.infrawatch, migrated, seeded, served on :8080
+	go run ./cmd/infrawatch dev
+
+test: prerequisites vet ## run every test against a real PostgreSQL (and TimescaleDB where installed)
+	go test $(GO_TEST_FLAGS) ./...
+
+build: ## build bin/infrawatch
+	CGO_ENABLED=0 go build -trimpath -o bin/infrawatch ./cmd/infrawatch
+
+vet: ## go vet and gofmt
+	go vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+
+generate: ## regenerate the sqlc code in internal/db/dbsqlc from migrations/ and queries/
+	$(SQLC) generate
+
+check-generated: generate ## fail when the committed sqlc code is stale
+	@git diff --exit-code -- internal/db/dbsqlc || { echo "internal/db/dbsqlc is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- internal/db/dbsqlc)" || { echo "make generate wrote files that are not committed:"; git status --porcelain -- internal/db/dbsqlc; exit 1; }
+
+prerequisites: ## check that the PostgreSQL server binaries are installed; say what to install if not
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "The PostgreSQL server binaries (initdb, postgres) are missing."; \
+	  echo "On Debian or Ubuntu: sudo apt-get update && sudo apt-get install -y postgresql"; \
+	  echo "Or point the tests at a server of your own: INFRAWATCH_TEST_DATABASE_URL=postgres://superuser@host/postgres"; \
+	  exit 1; }
+
+clean: ## remove build output and the local dev data directory
+	rm -rf bin .infrawatch

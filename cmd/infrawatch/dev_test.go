@@ -1,0 +1,152 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/infrawatch/infrawatch/internal/pgcluster"
+)
+
+// buildBinary compiles the infrawatch command once for the test.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "infrawatch")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type devRun struct {
+	cmd    *exec.Cmd
+	banner string
+	stderr *strings.Builder
+}
+
+// startDev runs `infrawatch dev` and waits for the banner it prints once it serves.
+func startDev(t *testing.T, bin, dataDir, listen string) *devRun {
+	t.Helper()
+	cmd := exec.Command(bin, "dev", "--data-dir", dataDir, "--listen", listen)
+	cmd.Env = append(os.Environ(), "INFRAWATCH_LOG_LEVEL=warn")
+	stdout, _ := cmd.StdoutPipe()
+	r := &devRun{cmd: cmd, stderr: &strings.Builder{}}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	var banner strings.Builder
+	deadline := time.After(3 * time.Minute)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("infrawatch dev exited before serving:\n%s\n%s", banner.String(), r.stderr.String())
+			}
+			banner.WriteString(line + "\n")
+			if strings.HasPrefix(line, "Ctrl-C stops") {
+				r.banner = banner.String()
+				go func() {
+					for range lines {
+					}
+				}()
+				return r
+			}
+		case <-deadline:
+			t.Fatalf("infrawatch dev did not serve within 3 minutes:\n%s\n%s", banner.String(), r.stderr.String())
+		}
+	}
+}
+
+// stop sends Ctrl-C and waits for a clean exit.
+func (r *devRun) stop(t *testing.T) {
+	t.Helper()
+	_ = r.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- r.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("infrawatch dev exited with %v after Ctrl-C:\n%s", err, r.stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("infrawatch dev did not stop within a minute of Ctrl-C")
+	}
+}
+
+var demoTenant = regexp.MustCompile(`demo tenant:\s+(\S+)`)
+
+func TestDevStartsOnAnEmptyDataDirAndReusesIt(t *testing.T) {
+	bin := buildBinary(t)
+	// The PostgreSQL server runs as the postgres user when the tests run as root: it must reach the directory.
+	parent, err := os.MkdirTemp("", "infrawatch-dev-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	_ = os.Chmod(parent, 0o755)
+	dataDir := filepath.Join(parent, "data")
+
+	port, err := pgcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+
+	first := startDev(t, bin, dataDir, listen)
+	assertReady(t, "http://"+listen+"/readyz")
+	m := demoTenant.FindStringSubmatch(first.banner)
+	if m == nil {
+		t.Fatalf("banner names no demo tenant:\n%s", first.banner)
+	}
+	tenantID := m[1]
+	first.stop(t)
+	if p := pgcluster.RunningPort(filepath.Join(dataDir, "postgres")); p != 0 {
+		t.Fatalf("PostgreSQL still runs on port %d after Ctrl-C", p)
+	}
+
+	second := startDev(t, bin, dataDir, listen)
+	assertReady(t, "http://"+listen+"/readyz")
+	if m := demoTenant.FindStringSubmatch(second.banner); m == nil || m[1] != tenantID {
+		t.Fatalf("second run did not reuse the data: demo tenant %v, want %s\n%s", m, tenantID, second.banner)
+	}
+	second.stop(t)
+}
+
+func assertReady(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"status":"ready"`) {
+		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, body)
+	}
+}

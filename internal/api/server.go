@@ -1,0 +1,76 @@
+// Package api serves infrawatch over HTTP: health and readiness probes, Prometheus metrics, and the
+// REST API under /api/v1. Handlers reach the database only through a *db.TenantRunner, never the
+// owner's pool; errors leave as application/problem+json (RFC 9457), and no panic reaches a client.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+)
+
+// Deps are what the HTTP server needs from the process.
+type Deps struct {
+	Log *slog.Logger
+	// Tenants is the only database access handlers get.
+	Tenants *db.TenantRunner
+	// Health checks readiness: it pings the database and reads the schema version. Handlers never see it.
+	Health *pgxpool.Pool
+	// Registry collects the process's metrics; /metrics serves it.
+	Registry *prometheus.Registry
+}
+
+// NewRegistry returns a metrics registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// NewHandler builds the HTTP handler: middleware, probes, metrics and the API routes.
+func NewHandler(d Deps) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	m := newHTTPMetrics(d.Registry)
+	r.Use(requestID(), accessLog(d.Log, m), recoverProblem(d.Log))
+	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such route", "") })
+	r.NoMethod(func(c *gin.Context) {
+		writeProblem(c, http.StatusMethodNotAllowed, "method not allowed on this route", "")
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", readyz(d.Health))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
+	return r
+}
+
+// readyz answers 200 when the database answers and its schema is the one this binary expects.
+func readyz(pool *pgxpool.Pool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		st, err := db.ReadStatus(ctx, pool)
+		switch {
+		case err != nil:
+			writeProblem(c, http.StatusServiceUnavailable, "database unavailable", "the database did not answer")
+		case st.Dirty:
+			writeProblem(c, http.StatusServiceUnavailable, "schema dirty",
+				"a migration failed half-way; see `infrawatch migrate status`")
+		case st.Version != st.Latest:
+			writeProblem(c, http.StatusServiceUnavailable, "schema not current",
+				"the schema is at version "+uitoa(st.Version)+", this binary needs "+uitoa(st.Latest)+"; run `infrawatch migrate up`")
+		default:
+			c.JSON(http.StatusOK, gin.H{"status": "ready", "schema_version": st.Version, "flavor": st.Flavor})
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/pgcluster"
+	"github.com/infrawatch/infrawatch/internal/tenant"
+)
+
+// devState is what `infrawatch dev` remembers between runs, in <data-dir>/dev.json.
+type devState struct {
+	PostgresPort int    `json:"postgres_port"`
+	DemoTenantID string `json:"demo_tenant_id"`
+	DemoEmail    string `json:"demo_email"`
+	DemoPassword string `json:"demo_password"` // a local demo account's password, kept so every run can print it
+}
+
+const devDatabase = "infrawatch"
+
+func runDev(ctx context.Context, env *environment, args []string) error {
+	var cfg serveConfig
+	var roles string
+	fs := newFlagSet(env, "dev", "dev [flags]\n\n"+
+		"Runs everything on this machine: a PostgreSQL cluster of its own under --data-dir (created on the first\n"+
+		"run, reused after), migrated (timescale flavor when TimescaleDB is installed), a demo tenant with an\n"+
+		"admin user, and the server with every role. Ctrl-C stops all of it.")
+	addCommonFlags(fs, &cfg, &roles)
+	dataDir := fs.String("data-dir", "./.infrawatch", "directory for the local PostgreSQL cluster and dev state")
+	pgPort := fs.Int("pg-port", 0, "port for the local PostgreSQL on 127.0.0.1 (0: the one used last time, or a free one)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg.Roles = parseRoles(roles)
+	cfg.DatabaseURL = "postgres://placeholder" // validated below, once the cluster is up
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(env.stderr, cfg.LogLevel, true)
+	if err != nil {
+		return err
+	}
+
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	statePath := filepath.Join(dir, "dev.json")
+	state := readDevState(statePath)
+	if *pgPort != 0 {
+		state.PostgresPort = *pgPort
+	}
+
+	pgDir := filepath.Join(dir, "postgres")
+	var cluster *pgcluster.Cluster
+	if port := pgcluster.RunningPort(pgDir); port > 0 {
+		log.Info("reusing the PostgreSQL server already running on the data directory", "port", port)
+		state.PostgresPort = port
+	} else {
+		binDir, err := pgcluster.FindBinDir()
+		if err != nil {
+			return err
+		}
+		settings := map[string]string{}
+		if pgcluster.TimescaleDBInstalled(binDir) {
+			settings["shared_preload_libraries"] = "timescaledb"
+			settings["timescaledb.telemetry_level"] = "off"
+		}
+		if state.PostgresPort != 0 {
+			if port, ok := portIfFree(state.PostgresPort); ok {
+				state.PostgresPort = port
+			} else {
+				state.PostgresPort = 0
+			}
+		}
+		cluster, err = pgcluster.Start(ctx, pgcluster.Config{DataDir: pgDir, Port: state.PostgresPort, BinDir: binDir,
+			Settings: settings, LogFile: filepath.Join(dir, "postgres.log")})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			log.Info("stopping PostgreSQL")
+			_ = cluster.Stop()
+		}()
+		state.PostgresPort = cluster.Port
+		// If PostgreSQL dies, stop serving rather than answer with errors.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case err := <-cluster.Exited():
+				log.Error("PostgreSQL exited; stopping", "err", err)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	adminURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", state.PostgresPort)
+	cfg.DatabaseURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", state.PostgresPort, devDatabase)
+
+	if err := createDatabaseIfMissing(ctx, adminURL, devDatabase); err != nil {
+		return err
+	}
+	flavor, err := db.NewMigrator(cfg.DatabaseURL).Up(ctx, "")
+	if err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, db.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	if state.DemoTenantID == "" {
+		created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: "Demo", Slug: "demo", AdminEmail: "admin@demo.invalid"})
+		if err != nil {
+			return fmt.Errorf("seed the demo tenant: %w", err)
+		}
+		state.DemoTenantID, state.DemoEmail, state.DemoPassword = created.TenantID.String(), created.AdminEmail, created.AdminPassword
+	}
+	if err := writeDevState(statePath, state); err != nil {
+		return err
+	}
+
+	return serve(ctx, cfg, pool, log, func(addr string) {
+		fmt.Fprintf(env.stdout, "\ninfrawatch dev is running (%s flavor)\n"+
+			"  API:          http://%s  (try /readyz and /metrics)\n"+
+			"  database:     %s\n"+
+			"  demo tenant:  %s\n"+
+			"  demo login:   %s / %s\n"+
+			"  data:         %s\n"+
+			"Ctrl-C stops the server and PostgreSQL; the next run reuses the data.\n\n",
+			flavor, addr, cfg.DatabaseURL, state.DemoTenantID, state.DemoEmail, state.DemoPassword, dir)
+	})
+}
+
+func readDevState(path string) devState {
+	var s devState
+	if raw, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(raw, &s)
+	}
+	return s
+}
+
+func writeDevState(path string, s devState) error {
+	raw, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(raw, '\n'), 0o600)
+}
+
+func portIfFree(port int) (int, bool) {
+	free, err := pgcluster.PortFree(port)
+	return port, err == nil && free
+}
+
+func createDatabaseIfMissing(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to the local PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}

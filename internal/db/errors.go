@@ -1,0 +1,84 @@
+package db
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Errors that callers test for with errors.Is, whatever the driver said.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("conflicts with an existing record")
+	ErrInvalid   = errors.New("violates a constraint")
+	ErrForbidden = errors.New("not permitted")
+	ErrNoTenant  = errors.New("no tenant given")
+)
+
+// Error is a translated database error: Kind is one of the Err values above, Err the driver's error.
+type Error struct {
+	Kind error
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Kind.Error() + ": " + e.Err.Error() }
+
+// Is makes errors.Is(err, ErrNotFound) and friends work.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Translate maps driver errors to the package's error kinds; others pass through unchanged.
+func Translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &Error{Kind: ErrNotFound, Err: err}
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case "23505": // unique_violation
+		return &Error{Kind: ErrConflict, Err: err}
+	case "23503": // foreign_key_violation: the referenced row does not exist (for this tenant)
+		return &Error{Kind: ErrNotFound, Err: err}
+	case "23502", "23514", "22001", "22P02", "22023": // not null, check, too long, bad text, bad parameter
+		return &Error{Kind: ErrInvalid, Err: err}
+	case "42501": // insufficient_privilege, including row-level security WITH CHECK failures
+		return &Error{Kind: ErrForbidden, Err: err}
+	}
+	return err
+}
+
+var passwordInText = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+
+// RedactURL returns a connection URL with its password replaced, fit for logs and error messages.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return passwordInText.ReplaceAllString(raw, "${1}xxxxx@")
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Redact hides any password of a connection URL quoted inside err's message.
+func Redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := passwordInText.ReplaceAllString(msg, "${1}xxxxx@")
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
+}

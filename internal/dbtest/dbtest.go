@@ -1,0 +1,245 @@
+// Package dbtest hands tests a real, migrated PostgreSQL database — never a mock.
+//
+// The server comes from, in this order: INFRAWATCH_TEST_DATABASE_URL (a superuser connection to a server
+// someone else runs); a reachable Docker daemon (a TimescaleDB container); or a throwaway cluster that the
+// harness starts itself from the PostgreSQL server binaries on the machine, with TimescaleDB preloaded
+// when it is installed. It never uses a server that merely happens to be running.
+//
+// Each test binary migrates once per storage flavor into a template database; every test then gets its own
+// database copied from the template, so tests run in parallel. A package that uses dbtest calls Main from
+// its TestMain.
+package dbtest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+)
+
+// EnvDatabaseURL names the variable that points the harness at an existing server.
+const EnvDatabaseURL = "INFRAWATCH_TEST_DATABASE_URL"
+
+// server is the PostgreSQL server of this test binary.
+type server struct {
+	adminURL  string // superuser connection to a maintenance database
+	source    string // where the server came from, for messages
+	flavors   []db.Flavor
+	prefix    string // unique per test binary, so binaries sharing one server never collide
+	stop      func()
+	mu        sync.Mutex
+	templates map[db.Flavor]string
+	counter   atomic.Int64
+}
+
+var (
+	current    *server
+	startErr   error
+	inMain     bool
+	serverOnce sync.Once
+)
+
+// Main runs the package's tests and then stops the server the harness started, if any. Call it from
+// TestMain: func TestMain(m *testing.M) { dbtest.Main(m) }.
+func Main(m *testing.M) {
+	inMain = true
+	code := m.Run()
+	if current != nil {
+		current.cleanup()
+	}
+	os.Exit(code)
+}
+
+func get(t testing.TB) *server {
+	t.Helper()
+	if !inMain {
+		t.Fatal("dbtest: call dbtest.Main(m) from this package's TestMain")
+	}
+	serverOnce.Do(func() { current, startErr = start() })
+	if startErr != nil {
+		t.Fatalf("dbtest: no PostgreSQL server for the tests: %v", startErr)
+	}
+	return current
+}
+
+func start() (*server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := &server{prefix: fmt.Sprintf("iwt_%d_%04d", os.Getpid()%100000, rand.IntN(10000)), templates: map[db.Flavor]string{}}
+	switch {
+	case os.Getenv(EnvDatabaseURL) != "":
+		s.adminURL, s.source, s.stop = os.Getenv(EnvDatabaseURL), EnvDatabaseURL, func() {}
+	default:
+		url, stop, err := startDocker(ctx)
+		if err == nil {
+			s.adminURL, s.source, s.stop = url, "Docker (TimescaleDB image)", stop
+			break
+		}
+		url, stop, err = startLocalCluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.adminURL, s.source, s.stop = url, "a throwaway cluster from the local server binaries", stop
+	}
+	flavors, err := availableFlavors(ctx, s.adminURL)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.flavors = flavors
+	return s, nil
+}
+
+func availableFlavors(ctx context.Context, adminURL string) ([]db.Flavor, error) {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to test server: %w", db.Redact(err))
+	}
+	defer conn.Close(ctx)
+	var available bool
+	var preload string
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb'),
+	                                 current_setting('shared_preload_libraries')`).Scan(&available, &preload)
+	if err != nil {
+		return nil, fmt.Errorf("detect TimescaleDB on test server: %w", err)
+	}
+	if available && strings.Contains(preload, "timescaledb") {
+		return []db.Flavor{db.FlavorTimescale, db.FlavorPostgres}, nil
+	}
+	return []db.Flavor{db.FlavorPostgres}, nil
+}
+
+func (s *server) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, s.adminURL); err == nil {
+		for _, name := range s.templates {
+			_, _ = conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" IS_TEMPLATE false")
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		}
+		conn.Close(ctx)
+	}
+	s.stop()
+}
+
+// Flavors lists the storage flavors the test server can build: postgres always, timescale when the
+// server has TimescaleDB.
+func Flavors(t testing.TB) []db.Flavor {
+	return get(t).flavors
+}
+
+// ForEachFlavor runs fn as a parallel subtest for every available flavor. A storage test uses it so that
+// it runs on each flavor the machine has. When TimescaleDB is missing it says so in the test log.
+func ForEachFlavor(t *testing.T, fn func(t *testing.T, flavor db.Flavor)) {
+	t.Helper()
+	flavors := Flavors(t)
+	if len(flavors) == 1 {
+		t.Logf("dbtest: TimescaleDB is not available on %s; running the postgres flavor only", get(t).source)
+	}
+	for _, flavor := range flavors {
+		t.Run(string(flavor), func(t *testing.T) {
+			t.Parallel()
+			fn(t, flavor)
+		})
+	}
+}
+
+// DB is a migrated database of its own for one test, dropped when the test ends.
+type DB struct {
+	Name   string
+	URL    string        // connects as the owning login (a superuser on the harness's own server)
+	Pool   *pgxpool.Pool // the owner's pool, as system work (ingest, maintenance) uses it
+	Flavor db.Flavor
+}
+
+// New creates a database for t from the flavor's template, migrated to the newest version.
+func New(t testing.TB, flavor db.Flavor) *DB {
+	t.Helper()
+	s := get(t)
+	tpl := s.template(t, flavor)
+	name := fmt.Sprintf("%s_%s_%d", s.prefix, flavor, s.counter.Add(1))
+	ctx := context.Background()
+	s.exec(t, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tpl}.Sanitize())
+	d := &DB{Name: name, URL: s.urlFor(t, name), Flavor: flavor}
+	pool, err := db.Open(ctx, db.Config{URL: d.URL})
+	if err != nil {
+		t.Fatalf("dbtest: open %s: %v", name, err)
+	}
+	d.Pool = pool
+	t.Cleanup(func() {
+		pool.Close()
+		s.exec(t, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	return d
+}
+
+// NewEmpty creates an empty database for t, with no migration applied, dropped when the test ends.
+// Migration tests use it.
+func NewEmpty(t testing.TB) (name, url string) {
+	t.Helper()
+	s := get(t)
+	name = fmt.Sprintf("%s_empty_%d", s.prefix, s.counter.Add(1))
+	s.exec(t, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	t.Cleanup(func() { s.exec(t, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)") })
+	return name, s.urlFor(t, name)
+}
+
+// AdminURL is a superuser connection to the test server's maintenance database.
+func AdminURL(t testing.TB) string { return get(t).adminURL }
+
+func (s *server) template(t testing.TB, flavor db.Flavor) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name, ok := s.templates[flavor]; ok {
+		return name
+	}
+	name := fmt.Sprintf("%s_tpl_%s", s.prefix, flavor)
+	s.exec(t, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := db.NewMigrator(s.urlFor(t, name)).Up(ctx, flavor); err != nil {
+		t.Fatalf("dbtest: migrate template for the %s flavor: %v", flavor, err)
+	}
+	// No connections to a template: TimescaleDB's job scheduler would otherwise hold one open and
+	// CREATE DATABASE … TEMPLATE would refuse to copy it.
+	s.exec(t, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
+	s.exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+name+"'")
+	s.templates[flavor] = name
+	return name
+}
+
+func (s *server) exec(t testing.TB, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.adminURL)
+	if err != nil {
+		t.Fatalf("dbtest: connect to test server: %v", db.Redact(err))
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("dbtest: %s: %v", sql, err)
+	}
+}
+
+func (s *server) urlFor(t testing.TB, dbname string) string {
+	t.Helper()
+	u, err := url.Parse(s.adminURL)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("dbtest: the server address must be a postgres:// URL (%s)", EnvDatabaseURL)
+	}
+	u.Path = "/" + dbname
+	return u.String()
+}

@@ -1,0 +1,102 @@
+// Package tenant manages the life of tenants: creating one with its first administrator now; suspending
+// and deleting as the identity work lands. It is system work that runs as the owning login, never on
+// behalf of a tenant, so it must never be reachable from a tenant's request handler.
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// NewTenant describes a tenant to create and its first user, who becomes its owner.
+type NewTenant struct {
+	Name          string
+	Slug          string // empty: derived from Name
+	AdminEmail    string
+	AdminPassword string // empty: a random one is generated and returned
+}
+
+// Created is what Create made. AdminPassword is in the clear only here, to be shown once.
+type Created struct {
+	TenantID      uuid.UUID `json:"tenant_id"`
+	Slug          string    `json:"slug"`
+	AdminEmail    string    `json:"admin_email"`
+	AdminPassword string    `json:"admin_password"`
+}
+
+var notSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Slugify turns a display name into a slug: lower case letters, digits and single hyphens.
+func Slugify(name string) string {
+	s := strings.Trim(notSlug.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if len(s) > 63 {
+		s = strings.TrimRight(s[:63], "-")
+	}
+	return s
+}
+
+// Create makes the tenant, its owner user (or reuses the user with that email, who keeps their
+// password) and the membership, in one transaction.
+func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, error) {
+	if nt.Slug == "" {
+		nt.Slug = Slugify(nt.Name)
+	}
+	if strings.TrimSpace(nt.Name) == "" || nt.Slug == "" {
+		return Created{}, errors.New("create tenant: a name with at least one letter or digit is required")
+	}
+	if !strings.Contains(nt.AdminEmail, "@") {
+		return Created{}, fmt.Errorf("create tenant: admin email %q is not an email address", nt.AdminEmail)
+	}
+	out := Created{Slug: nt.Slug, AdminEmail: nt.AdminEmail}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := dbsqlc.New(tx)
+		t, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{Slug: nt.Slug, Name: nt.Name})
+		if err != nil {
+			if errors.Is(db.Translate(err), db.ErrConflict) {
+				return fmt.Errorf("create tenant: the slug %q is taken", nt.Slug)
+			}
+			return fmt.Errorf("create tenant: %w", db.Translate(err))
+		}
+		out.TenantID = t.ID
+
+		user, err := q.UserGetByEmail(ctx, nt.AdminEmail)
+		switch {
+		case err == nil:
+			out.AdminPassword = "" // an existing user keeps the password they have
+		case errors.Is(err, pgx.ErrNoRows):
+			password := nt.AdminPassword
+			if password == "" {
+				if password, err = auth.RandomSecret(18); err != nil {
+					return err
+				}
+			}
+			hash, err := auth.HashPassword(password)
+			if err != nil {
+				return err
+			}
+			user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: nt.AdminEmail, Name: "", PasswordHash: &hash})
+			if err != nil {
+				return fmt.Errorf("create admin user: %w", db.Translate(err))
+			}
+			out.AdminPassword = password
+		default:
+			return fmt.Errorf("look up admin user: %w", err)
+		}
+		if _, err := q.MembershipCreate(ctx, dbsqlc.MembershipCreateParams{TenantID: t.ID, UserID: user.ID, Role: "owner"}); err != nil {
+			return fmt.Errorf("make %s owner: %w", nt.AdminEmail, db.Translate(err))
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,3 @@
+DROP TABLE app.series;
+DROP TABLE app.checks;
+DROP TABLE app.hosts;

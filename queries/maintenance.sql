@@ -1,0 +1,12 @@
+-- name: MaintenanceTryLock :one
+-- A transaction-level advisory lock: only one replica runs a maintenance pass at a time, and the lock
+-- goes away with the transaction even if the replica dies.
+SELECT pg_try_advisory_xact_lock(@lock_key::bigint);
+
+-- name: PartitionsEnsureAhead :many
+-- Creates the missing partitions of every time-partitioned table from yesterday to @ahead from now
+-- (postgres flavor; TimescaleDB makes its own chunks, and there it returns 0 for each table).
+SELECT table_name::text AS table_name,
+       infrawatch.ensure_partitions(table_name, now() - interval '1 day', now() + @ahead::interval) AS created
+  FROM infrawatch.time_partitioned
+ ORDER BY 1;
