@@ -44,6 +44,26 @@ CREATE SCHEMA api;
 REVOKE ALL ON SCHEMA api FROM PUBLIC;
 GRANT USAGE ON SCHEMA api TO infrawatch_api;
 
+-- current_tenant_id is the tenant of the current transaction, set by the Go tenant runner with
+-- set_config('infrawatch.tenant_id', …, true). NULL when no tenant is set, so policies match nothing.
+CREATE FUNCTION app.current_tenant_id() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $$ SELECT nullif(current_setting('infrawatch.tenant_id', true), '')::uuid $$;
+
+-- isolate_by_tenant turns on row-level security for a table with a tenant_id column and gives
+-- infrawatch_api the one policy every such table has: it sees and writes only the current tenant's rows.
+-- The subselect around current_tenant_id() makes the planner evaluate it once per statement (InitPlan).
+CREATE FUNCTION infrawatch.isolate_by_tenant(tbl regclass) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s TO infrawatch_api
+                        USING (tenant_id = (SELECT app.current_tenant_id()))
+                        WITH CHECK (tenant_id = (SELECT app.current_tenant_id()))', tbl);
+END
+$$;
+
 CREATE TABLE infrawatch.storage (
     flavor     text        NOT NULL CHECK (flavor IN ('timescale', 'postgres')),
     created_at timestamptz NOT NULL DEFAULT now(),

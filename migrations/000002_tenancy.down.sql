@@ -3,4 +3,3 @@ DROP TABLE app.api_keys;
 DROP TABLE app.memberships;
 DROP TABLE app.users;
 DROP TABLE app.tenants;
-DROP FUNCTION app.current_tenant_id();

@@ -1,11 +1,5 @@
 -- Tenants, users, memberships and API keys, with row-level security for infrawatch_api.
 
--- current_tenant_id is the tenant of the current transaction, set by the Go tenant runner with
--- set_config('infrawatch.tenant_id', …, true). NULL when no tenant is set, so policies match nothing.
-CREATE FUNCTION app.current_tenant_id() RETURNS uuid
-    LANGUAGE sql STABLE
-    AS $$ SELECT nullif(current_setting('infrawatch.tenant_id', true), '')::uuid $$;
-
 CREATE TABLE app.tenants (
     id                     uuid        NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
     slug                   text        NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
@@ -63,23 +57,17 @@ CREATE TABLE app.api_keys (
 );
 CREATE INDEX api_keys_tenant_id_idx ON app.api_keys (tenant_id);
 
-ALTER TABLE app.tenants ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.users ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.memberships ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.api_keys ENABLE ROW LEVEL SECURITY;
+SELECT infrawatch.isolate_by_tenant('app.memberships');
+SELECT infrawatch.isolate_by_tenant('app.api_keys');
 
--- The subselect around current_tenant_id() makes the planner evaluate it once per statement (InitPlan).
+-- The two tables without a tenant_id column get policies of their own. A tenant sees its own row:
+ALTER TABLE app.tenants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON app.tenants TO infrawatch_api
     USING (id = (SELECT app.current_tenant_id()))
     WITH CHECK (id = (SELECT app.current_tenant_id()));
-CREATE POLICY tenant_isolation ON app.memberships TO infrawatch_api
-    USING (tenant_id = (SELECT app.current_tenant_id()))
-    WITH CHECK (tenant_id = (SELECT app.current_tenant_id()));
-CREATE POLICY tenant_isolation ON app.api_keys TO infrawatch_api
-    USING (tenant_id = (SELECT app.current_tenant_id()))
-    WITH CHECK (tenant_id = (SELECT app.current_tenant_id()));
--- A tenant sees the users that are its members. Creating a user account is system work (users are
+-- and sees the users that are its members. Creating a user account is system work (users are
 -- global), so the policy admits no new row that is not already a member of the current tenant.
+ALTER TABLE app.users ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON app.users TO infrawatch_api
     USING (EXISTS (SELECT FROM app.memberships m
                     WHERE m.user_id = users.id AND m.tenant_id = (SELECT app.current_tenant_id())))

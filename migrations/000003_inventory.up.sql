@@ -53,19 +53,9 @@ CREATE TABLE app.series (
 CREATE UNIQUE INDEX series_identity_key ON app.series (tenant_id, name, labels);
 CREATE INDEX series_host_id_idx ON app.series (host_id) WHERE host_id IS NOT NULL;
 
-ALTER TABLE app.hosts ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.checks ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.series ENABLE ROW LEVEL SECURITY;
-
-CREATE POLICY tenant_isolation ON app.hosts TO infrawatch_api
-    USING (tenant_id = (SELECT app.current_tenant_id()))
-    WITH CHECK (tenant_id = (SELECT app.current_tenant_id()));
-CREATE POLICY tenant_isolation ON app.checks TO infrawatch_api
-    USING (tenant_id = (SELECT app.current_tenant_id()))
-    WITH CHECK (tenant_id = (SELECT app.current_tenant_id()));
-CREATE POLICY tenant_isolation ON app.series TO infrawatch_api
-    USING (tenant_id = (SELECT app.current_tenant_id()))
-    WITH CHECK (tenant_id = (SELECT app.current_tenant_id()));
+SELECT infrawatch.isolate_by_tenant('app.hosts');
+SELECT infrawatch.isolate_by_tenant('app.checks');
+SELECT infrawatch.isolate_by_tenant('app.series');
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON app.hosts, app.checks TO infrawatch_api;
 GRANT SELECT ON app.series TO infrawatch_api;
