@@ -56,13 +56,17 @@ func Translate(err error) error {
 	return err
 }
 
-var passwordInText = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+// Passwords as they appear in connection URLs (user:secret@) and keyword/value strings (password=secret).
+var (
+	passwordInText    = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+	passwordInKeyword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
+)
 
 // RedactURL returns a connection URL with its password replaced, fit for logs and error messages.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
-		return passwordInText.ReplaceAllString(raw, "${1}xxxxx@")
+		return redactText(raw)
 	}
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
@@ -76,9 +80,14 @@ func Redact(err error) error {
 		return nil
 	}
 	msg := err.Error()
-	clean := passwordInText.ReplaceAllString(msg, "${1}xxxxx@")
+	clean := redactText(msg)
 	if clean == msg {
 		return err
 	}
 	return errors.New(clean)
+}
+
+func redactText(s string) string {
+	s = passwordInText.ReplaceAllString(s, "${1}xxxxx@")
+	return passwordInKeyword.ReplaceAllString(s, "${1}xxxxx")
 }
