@@ -18,7 +18,8 @@ type Tenant struct {
 	SeriesID int64
 }
 
-// SeedTenant creates a tenant with a user, a membership, an API key, a host, a check, a series, a
+// SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
+// an invitation, an audit entry, a host, a check, a series, a
 // sample, a check result and a log line, written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
@@ -45,6 +46,19 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.api_keys (tenant_id, name, prefix, secret_hash, scopes)
 	                       VALUES ($1, 'seed', $2, '\x00', '{ingest}')`, ten.ID, "iw_"+slug)
 	must("api key", err)
+	var clientID int64
+	must("oauth client", tx.QueryRow(ctx, `INSERT INTO app.oauth_clients (tenant_id, client_id, name, secret_hash, scopes)
+	                                       VALUES ($1, $2, 'seed', '\x00', '{read}') RETURNING id`,
+		ten.ID, "client-"+slug).Scan(&clientID))
+	_, err = tx.Exec(ctx, `INSERT INTO app.refresh_tokens (tenant_id, family_id, user_id, token_hash, expires_at)
+	                       VALUES ($1, gen_random_uuid(), $2, $3, now() + interval '1 day')`, ten.ID, ten.UserID, []byte("rt-"+slug))
+	must("refresh token", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.invitations (tenant_id, user_id, token_hash, expires_at)
+	                       VALUES ($1, $2, $3, now() + interval '1 day')`, ten.ID, ten.UserID, []byte("inv-"+slug))
+	must("invitation", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.audit_log (tenant_id, actor_kind, actor_id, action, object_kind)
+	                       VALUES ($1, 'system', 'seed', 'tenant.create', 'tenant')`, ten.ID)
+	must("audit entry", err)
 	must("host", tx.QueryRow(ctx, `INSERT INTO app.hosts (tenant_id, name) VALUES ($1, $2) RETURNING id`,
 		ten.ID, slug+"-host").Scan(&ten.HostID))
 	must("check", tx.QueryRow(ctx, `INSERT INTO app.checks (tenant_id, host_id, name, kind, target)

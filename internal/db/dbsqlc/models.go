@@ -50,6 +50,18 @@ type AppApiKey struct {
 	RevokedAt  *time.Time
 }
 
+type AppAuditLog struct {
+	ID         int64
+	TenantID   uuid.UUID
+	Time       time.Time
+	ActorKind  string
+	ActorID    string
+	Action     string
+	ObjectKind string
+	ObjectID   string
+	Details    []byte
+}
+
 type AppCheck struct {
 	ID              int64
 	TenantID        uuid.UUID
@@ -81,11 +93,48 @@ type AppHost struct {
 	UpdatedAt   time.Time
 }
 
+type AppInvitation struct {
+	ID         int64
+	TenantID   uuid.UUID
+	UserID     uuid.UUID
+	TokenHash  []byte
+	CreatedBy  *uuid.UUID
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	AcceptedAt *time.Time
+}
+
 type AppMembership struct {
 	TenantID  uuid.UUID
 	UserID    uuid.UUID
 	Role      string
 	CreatedAt time.Time
+}
+
+type AppOauthClient struct {
+	ID         int64
+	TenantID   uuid.UUID
+	ClientID   string
+	Name       string
+	SecretHash []byte
+	Scopes     []string
+	CreatedBy  *uuid.UUID
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+}
+
+type AppRefreshToken struct {
+	ID        int64
+	TenantID  uuid.UUID
+	FamilyID  uuid.UUID
+	UserID    *uuid.UUID
+	ClientID  *int64
+	TokenHash []byte
+	Scopes    []string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	RevokedAt *time.Time
 }
 
 type AppSeries struct {
@@ -122,6 +171,14 @@ type AppUser struct {
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type InfrawatchSigningKey struct {
+	Kid        string
+	Algorithm  string
+	PrivateKey []byte
+	CreatedAt  time.Time
+	RetiredAt  *time.Time
 }
 
 type InfrawatchStorage struct {
