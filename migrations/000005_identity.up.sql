@@ -1,5 +1,8 @@
 -- Identity: token signing keys, refresh tokens, OAuth2 clients, invitations and the audit log.
 
+-- A membership can be disabled without deleting it: the user keeps their account and other tenants.
+ALTER TABLE app.memberships ADD COLUMN disabled_at timestamptz;
+
 -- Keys that sign access tokens (Ed25519). The newest active key signs; every key not yet retired
 -- verifies, so keys rotate without logging anyone out. Owner only: tenant-facing roles never see them.
 CREATE TABLE infrawatch.signing_keys (

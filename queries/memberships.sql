@@ -5,3 +5,41 @@ RETURNING *;
 
 -- name: MembershipListByUser :many
 SELECT * FROM app.memberships WHERE user_id = @user_id ORDER BY created_at;
+
+-- name: MembershipAuthenticate :one
+-- System work at every request with a user token: the current role and whether anything is disabled.
+SELECT m.role, (m.disabled_at IS NOT NULL)::boolean AS membership_disabled,
+       (u.disabled_at IS NOT NULL)::boolean AS user_disabled,
+       t.status AS tenant_status
+  FROM app.memberships m
+  JOIN app.users u ON u.id = m.user_id
+  JOIN app.tenants t ON t.id = m.tenant_id
+ WHERE m.tenant_id = @tenant_id AND m.user_id = @user_id;
+
+-- name: MemberList :many
+-- The current tenant's members with their accounts, after the cursor user id.
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+ WHERE u.id > @after_id
+ ORDER BY u.id
+ LIMIT @max_rows;
+
+-- name: MemberGet :one
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+ WHERE u.id = @user_id;
+
+-- name: MembershipUpdate :one
+UPDATE app.memberships
+   SET role = coalesce(sqlc.narg(role), role),
+       disabled_at = CASE WHEN sqlc.narg(disabled)::boolean IS NULL THEN disabled_at
+                          WHEN sqlc.narg(disabled)::boolean THEN coalesce(disabled_at, now())
+                          ELSE NULL END
+ WHERE user_id = @user_id
+RETURNING *;
+
+-- name: MembershipDelete :execrows
+DELETE FROM app.memberships WHERE user_id = @user_id;
+
+-- name: MembershipCountActiveOwners :one
+SELECT count(*) FROM app.memberships WHERE role = 'owner' AND disabled_at IS NULL;

@@ -6,3 +6,9 @@ RETURNING *;
 
 -- name: UserGetByEmail :one
 SELECT * FROM app.users WHERE lower(email) = lower(@email);
+
+-- name: UserGetByID :one
+SELECT * FROM app.users WHERE id = @id;
+
+-- name: UserSetPassword :exec
+UPDATE app.users SET password_hash = @password_hash, updated_at = now() WHERE id = @id;

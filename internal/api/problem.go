@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,14 +17,26 @@ type Problem struct {
 	Detail    string `json:"detail,omitempty"`
 	Instance  string `json:"instance,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Errors lists every invalid field of a 400 answer.
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+func newProblem(c *gin.Context, status int, title, detail string) Problem {
+	return Problem{Type: "about:blank", Title: title, Status: status, Detail: detail,
+		Instance: c.Request.URL.Path, RequestID: c.GetString(requestIDKey)}
+}
+
+func sendProblem(c *gin.Context, p Problem) {
+	c.Header("Content-Type", "application/problem+json")
+	c.Abort()
+	c.Status(p.Status)
+	body, _ := json.Marshal(p)
+	_, _ = c.Writer.Write(body)
 }
 
 // writeProblem ends the request with a problem+json body.
 func writeProblem(c *gin.Context, status int, title, detail string) {
-	p := Problem{Type: "about:blank", Title: title, Status: status, Detail: detail,
-		Instance: c.Request.URL.Path, RequestID: c.GetString(requestIDKey)}
-	c.Header("Content-Type", "application/problem+json")
-	c.AbortWithStatusJSON(status, p)
+	sendProblem(c, newProblem(c, status, title, detail))
 }
 
 // recoverProblem turns a panic in a handler into a 500 problem, logged with its request id. The client

@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,14 +16,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
 // Deps are what the HTTP server needs from the process.
 type Deps struct {
 	Log *slog.Logger
-	// Tenants is the only database access handlers get.
+	// Tenants is the only database access request handlers get.
 	Tenants *db.TenantRunner
+	// Auth checks credentials and issues tokens (system work behind narrow methods).
+	Auth *auth.Service
+	// Operator creates, suspends and deletes tenants for the platform operator.
+	Operator *tenant.Operator
+	// OperatorToken is the platform operator's credential for /api/v1/operator; empty disables those routes.
+	OperatorToken string
+	// Limits bounds request rates; zero means DefaultRateLimits.
+	Limits RateLimits
 	// Health checks readiness: it pings the database and reads the schema version. Handlers never see it.
 	Health *pgxpool.Pool
 	// Registry collects the process's metrics; /metrics serves it.
@@ -34,6 +45,16 @@ func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// server holds what handlers share.
+type server struct {
+	log               *slog.Logger
+	tenants           *db.TenantRunner
+	auth              *auth.Service
+	operator          *tenant.Operator
+	operatorTokenHash []byte
+	limits            *limiters
 }
 
 // NewHandler builds the HTTP handler: middleware, probes, metrics and the API routes.
@@ -51,6 +72,21 @@ func NewHandler(d Deps) *gin.Engine {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readyz(d.Health))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
+	r.GET("/openapi.json", serveOpenAPI)
+
+	if d.Auth == nil {
+		return r // probes only: the identity service is not wired (tests of the probes)
+	}
+	limits := d.Limits
+	if limits == (RateLimits{}) {
+		limits = DefaultRateLimits
+	}
+	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, operator: d.Operator, limits: newLimiters(limits)}
+	if d.OperatorToken != "" {
+		sum := sha256.Sum256([]byte(d.OperatorToken))
+		s.operatorTokenHash = sum[:]
+	}
+	s.routes(r)
 	return r
 }
 

@@ -13,11 +13,17 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/infrawatch/infrawatch/internal/api"
+	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	// Every test world creates a dozen users; full-strength argon2id under the race detector would take
+	// minutes. The hashing itself is tested at full cost in internal/auth.
+	auth.PasswordCost = auth.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1}
+	dbtest.Main(m)
+}
 
 func newServer(t *testing.T, d *dbtest.DB) (*gin.Engine, *httptest.Server) {
 	t.Helper()

@@ -33,6 +33,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the server (all roles unless --roles says otherwise)", runServe},
 		{"migrate", "apply, revert or inspect the database schema: migrate up|down|status", runMigrate},
+		{"tenant", "manage tenants as the operator: tenant create --name NAME --admin-email EMAIL [--admin-password P]", runTenant},
+		{"keys", "manage the keys that sign access tokens: keys rotate", runKeys},
 		{"dev", "run everything locally: a PostgreSQL cluster under --data-dir, migrated, seeded and served", runDev},
 		{"healthcheck", "exit 0 when the server at --url answers its readiness probe (for container health checks)", runHealthcheck},
 	}

@@ -138,6 +138,7 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 			"  database:     %s\n"+
 			"  demo tenant:  %s\n"+
 			"  demo login:   %s / %s\n"+
+			"                (curl -s http://%[2]s/api/v1/auth/login -d '{\"email\":\"%[5]s\",\"password\":\"%[6]s\"}')\n"+
 			"  data:         %s\n"+
 			"Ctrl-C stops the server and PostgreSQL; the next run reuses the data.\n\n",
 			flavor, addr, cfg.DatabaseURL, state.DemoTenantID, state.DemoEmail, state.DemoPassword, dir)

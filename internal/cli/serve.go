@@ -16,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/api"
+	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
 // Roles a serve process can take. Every role is stateless; run any number of replicas of each.
@@ -30,6 +32,8 @@ type serveConfig struct {
 	Roles           []string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
+	OperatorToken string
 }
 
 func (c serveConfig) Validate() error {
@@ -73,6 +77,8 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second,
 		"how long a graceful shutdown waits for requests and workers to finish")
+	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
+		"secret that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -112,11 +118,22 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 			"version", st.Version, "want", st.Latest, "dirty", st.Dirty)
 	}
 
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, pool)
+	if err != nil {
+		return fmt.Errorf("load token signing keys: %w", err)
+	}
+	authService, err := auth.NewService(pool, tokens)
+	if err != nil {
+		return err
+	}
 	handler := api.NewHandler(api.Deps{
-		Log:      log,
-		Tenants:  db.NewTenantRunner(pool),
-		Health:   pool,
-		Registry: api.NewRegistry(),
+		Log:           log,
+		Tenants:       db.NewTenantRunner(pool),
+		Auth:          authService,
+		Operator:      tenant.NewOperator(pool),
+		OperatorToken: cfg.OperatorToken,
+		Health:        pool,
+		Registry:      api.NewRegistry(),
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -127,6 +144,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var workers sync.WaitGroup
+	// A key rotated by `infrawatch keys rotate` or another replica becomes usable here within a minute.
+	workers.Go(func() { reloadKeys(workCtx, tokens, log) })
 	for _, role := range cfg.Roles {
 		switch role {
 		case "scheduler":
@@ -168,4 +187,17 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 		err = nil
 	}
 	return err
+}
+
+func reloadKeys(ctx context.Context, tokens *auth.Tokens, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+		if err := tokens.Reload(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reload token signing keys", "err", err)
+		}
+	}
 }

@@ -1,5 +1,5 @@
-// Package tenant manages the life of tenants: creating one with its first administrator now; suspending
-// and deleting as the identity work lands. It is system work that runs as the owning login, never on
+// Package tenant manages the life of tenants: creating one with its first owner, suspending, resuming and
+// deleting with all its data. It is system work that runs as the owning login, never on
 // behalf of a tenant, so it must never be reachable from a tenant's request handler.
 package tenant
 
@@ -35,7 +35,13 @@ type Created struct {
 	AdminPassword string    `json:"admin_password"`
 }
 
-var notSlug = regexp.MustCompile(`[^a-z0-9]+`)
+var (
+	notSlug   = regexp.MustCompile(`[^a-z0-9]+`)
+	validSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// ErrInvalid marks a tenant that cannot be created as described; its message says why.
+var ErrInvalid = errors.New("invalid tenant")
 
 // Slugify turns a display name into a slug: lower case letters, digits and single hyphens.
 func Slugify(name string) string {
@@ -52,11 +58,19 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 	if nt.Slug == "" {
 		nt.Slug = Slugify(nt.Name)
 	}
-	if strings.TrimSpace(nt.Name) == "" || nt.Slug == "" {
-		return Created{}, errors.New("create tenant: a name with at least one letter or digit is required")
+	if strings.TrimSpace(nt.Name) == "" || nt.Slug == "" || len(nt.Name) > 200 {
+		return Created{}, fmt.Errorf("create tenant: %w: a name of up to 200 characters, with a letter or digit, is required", ErrInvalid)
+	}
+	if !validSlug.MatchString(nt.Slug) {
+		return Created{}, fmt.Errorf("create tenant: %w: slug %q must be lower-case letters, digits and hyphens, at most 63", ErrInvalid, nt.Slug)
 	}
 	if !strings.Contains(nt.AdminEmail, "@") {
-		return Created{}, fmt.Errorf("create tenant: admin email %q is not an email address", nt.AdminEmail)
+		return Created{}, fmt.Errorf("create tenant: %w: admin email %q is not an email address", ErrInvalid, nt.AdminEmail)
+	}
+	if nt.AdminPassword != "" {
+		if err := auth.CheckPassword(nt.AdminPassword); err != nil {
+			return Created{}, fmt.Errorf("create tenant: %w: admin %v", ErrInvalid, err)
+		}
 	}
 	out := Created{Slug: nt.Slug, AdminEmail: nt.AdminEmail}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -64,7 +78,7 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 		t, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{Slug: nt.Slug, Name: nt.Name})
 		if err != nil {
 			if errors.Is(db.Translate(err), db.ErrConflict) {
-				return fmt.Errorf("create tenant: the slug %q is taken", nt.Slug)
+				return fmt.Errorf("create tenant: the slug %q is taken: %w", nt.Slug, db.ErrConflict)
 			}
 			return fmt.Errorf("create tenant: %w", db.Translate(err))
 		}

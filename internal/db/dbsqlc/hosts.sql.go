@@ -39,6 +39,18 @@ func (q *Queries) HostCreate(ctx context.Context, arg HostCreateParams) (AppHost
 	return i, err
 }
 
+const hostDelete = `-- name: HostDelete :execrows
+DELETE FROM app.hosts WHERE id = $1
+`
+
+func (q *Queries) HostDelete(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, hostDelete, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const hostGetByID = `-- name: HostGetByID :one
 SELECT id, tenant_id, name, labels, monitored_by, metadata, last_seen_at, created_at, updated_at FROM app.hosts WHERE id = $1
 `
@@ -61,17 +73,22 @@ func (q *Queries) HostGetByID(ctx context.Context, id int64) (AppHost, error) {
 }
 
 const hostList = `-- name: HostList :many
-SELECT id, tenant_id, name, labels, monitored_by, metadata, last_seen_at, created_at, updated_at FROM app.hosts WHERE id > $1 ORDER BY id LIMIT $2
+SELECT id, tenant_id, name, labels, monitored_by, metadata, last_seen_at, created_at, updated_at FROM app.hosts
+ WHERE id > $1 AND ($2::jsonb IS NULL OR labels @> $2::jsonb)
+ ORDER BY id
+ LIMIT $3
 `
 
 type HostListParams struct {
 	AfterID int64
+	Labels  []byte
 	MaxRows int32
 }
 
-// Row-level security limits the result to the current tenant; hosts after the cursor id, by id.
+// Row-level security limits the result to the current tenant; hosts after the cursor id whose labels
+// contain every pair of @labels (all hosts when it is NULL), by id.
 func (q *Queries) HostList(ctx context.Context, arg HostListParams) ([]AppHost, error) {
-	rows, err := q.db.Query(ctx, hostList, arg.AfterID, arg.MaxRows)
+	rows, err := q.db.Query(ctx, hostList, arg.AfterID, arg.Labels, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -98,4 +115,43 @@ func (q *Queries) HostList(ctx context.Context, arg HostListParams) ([]AppHost, 
 		return nil, err
 	}
 	return items, nil
+}
+
+const hostUpdate = `-- name: HostUpdate :one
+UPDATE app.hosts
+   SET name = coalesce($1, name),
+       labels = coalesce($2::jsonb, labels),
+       monitored_by = coalesce($3, monitored_by),
+       updated_at = now()
+ WHERE id = $4
+RETURNING id, tenant_id, name, labels, monitored_by, metadata, last_seen_at, created_at, updated_at
+`
+
+type HostUpdateParams struct {
+	Name        *string
+	Labels      []byte
+	MonitoredBy *string
+	ID          int64
+}
+
+func (q *Queries) HostUpdate(ctx context.Context, arg HostUpdateParams) (AppHost, error) {
+	row := q.db.QueryRow(ctx, hostUpdate,
+		arg.Name,
+		arg.Labels,
+		arg.MonitoredBy,
+		arg.ID,
+	)
+	var i AppHost
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.Name,
+		&i.Labels,
+		&i.MonitoredBy,
+		&i.Metadata,
+		&i.LastSeenAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

@@ -7,14 +7,144 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
+const memberGet = `-- name: MemberGet :one
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+ WHERE u.id = $1
+`
+
+type MemberGetRow struct {
+	ID         uuid.UUID
+	Email      string
+	Name       string
+	Role       string
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+	Invited    bool
+}
+
+func (q *Queries) MemberGet(ctx context.Context, userID uuid.UUID) (MemberGetRow, error) {
+	row := q.db.QueryRow(ctx, memberGet, userID)
+	var i MemberGetRow
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.Role,
+		&i.DisabledAt,
+		&i.CreatedAt,
+		&i.Invited,
+	)
+	return i, err
+}
+
+const memberList = `-- name: MemberList :many
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+ WHERE u.id > $1
+ ORDER BY u.id
+ LIMIT $2
+`
+
+type MemberListParams struct {
+	AfterID uuid.UUID
+	MaxRows int32
+}
+
+type MemberListRow struct {
+	ID         uuid.UUID
+	Email      string
+	Name       string
+	Role       string
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+	Invited    bool
+}
+
+// The current tenant's members with their accounts, after the cursor user id.
+func (q *Queries) MemberList(ctx context.Context, arg MemberListParams) ([]MemberListRow, error) {
+	rows, err := q.db.Query(ctx, memberList, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MemberListRow{}
+	for rows.Next() {
+		var i MemberListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.Role,
+			&i.DisabledAt,
+			&i.CreatedAt,
+			&i.Invited,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const membershipAuthenticate = `-- name: MembershipAuthenticate :one
+SELECT m.role, (m.disabled_at IS NOT NULL)::boolean AS membership_disabled,
+       (u.disabled_at IS NOT NULL)::boolean AS user_disabled,
+       t.status AS tenant_status
+  FROM app.memberships m
+  JOIN app.users u ON u.id = m.user_id
+  JOIN app.tenants t ON t.id = m.tenant_id
+ WHERE m.tenant_id = $1 AND m.user_id = $2
+`
+
+type MembershipAuthenticateParams struct {
+	TenantID uuid.UUID
+	UserID   uuid.UUID
+}
+
+type MembershipAuthenticateRow struct {
+	Role               string
+	MembershipDisabled bool
+	UserDisabled       bool
+	TenantStatus       string
+}
+
+// System work at every request with a user token: the current role and whether anything is disabled.
+func (q *Queries) MembershipAuthenticate(ctx context.Context, arg MembershipAuthenticateParams) (MembershipAuthenticateRow, error) {
+	row := q.db.QueryRow(ctx, membershipAuthenticate, arg.TenantID, arg.UserID)
+	var i MembershipAuthenticateRow
+	err := row.Scan(
+		&i.Role,
+		&i.MembershipDisabled,
+		&i.UserDisabled,
+		&i.TenantStatus,
+	)
+	return i, err
+}
+
+const membershipCountActiveOwners = `-- name: MembershipCountActiveOwners :one
+SELECT count(*) FROM app.memberships WHERE role = 'owner' AND disabled_at IS NULL
+`
+
+func (q *Queries) MembershipCountActiveOwners(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, membershipCountActiveOwners)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const membershipCreate = `-- name: MembershipCreate :one
 INSERT INTO app.memberships (tenant_id, user_id, role)
 VALUES ($1, $2, $3)
-RETURNING tenant_id, user_id, role, created_at
+RETURNING tenant_id, user_id, role, created_at, disabled_at
 `
 
 type MembershipCreateParams struct {
@@ -31,12 +161,25 @@ func (q *Queries) MembershipCreate(ctx context.Context, arg MembershipCreatePara
 		&i.UserID,
 		&i.Role,
 		&i.CreatedAt,
+		&i.DisabledAt,
 	)
 	return i, err
 }
 
+const membershipDelete = `-- name: MembershipDelete :execrows
+DELETE FROM app.memberships WHERE user_id = $1
+`
+
+func (q *Queries) MembershipDelete(ctx context.Context, userID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, membershipDelete, userID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const membershipListByUser = `-- name: MembershipListByUser :many
-SELECT tenant_id, user_id, role, created_at FROM app.memberships WHERE user_id = $1 ORDER BY created_at
+SELECT tenant_id, user_id, role, created_at, disabled_at FROM app.memberships WHERE user_id = $1 ORDER BY created_at
 `
 
 func (q *Queries) MembershipListByUser(ctx context.Context, userID uuid.UUID) ([]AppMembership, error) {
@@ -53,6 +196,7 @@ func (q *Queries) MembershipListByUser(ctx context.Context, userID uuid.UUID) ([
 			&i.UserID,
 			&i.Role,
 			&i.CreatedAt,
+			&i.DisabledAt,
 		); err != nil {
 			return nil, err
 		}
@@ -62,4 +206,33 @@ func (q *Queries) MembershipListByUser(ctx context.Context, userID uuid.UUID) ([
 		return nil, err
 	}
 	return items, nil
+}
+
+const membershipUpdate = `-- name: MembershipUpdate :one
+UPDATE app.memberships
+   SET role = coalesce($1, role),
+       disabled_at = CASE WHEN $2::boolean IS NULL THEN disabled_at
+                          WHEN $2::boolean THEN coalesce(disabled_at, now())
+                          ELSE NULL END
+ WHERE user_id = $3
+RETURNING tenant_id, user_id, role, created_at, disabled_at
+`
+
+type MembershipUpdateParams struct {
+	Role     *string
+	Disabled *bool
+	UserID   uuid.UUID
+}
+
+func (q *Queries) MembershipUpdate(ctx context.Context, arg MembershipUpdateParams) (AppMembership, error) {
+	row := q.db.QueryRow(ctx, membershipUpdate, arg.Role, arg.Disabled, arg.UserID)
+	var i AppMembership
+	err := row.Scan(
+		&i.TenantID,
+		&i.UserID,
+		&i.Role,
+		&i.CreatedAt,
+		&i.DisabledAt,
+	)
+	return i, err
 }

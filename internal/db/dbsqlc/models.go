@@ -105,10 +105,11 @@ type AppInvitation struct {
 }
 
 type AppMembership struct {
-	TenantID  uuid.UUID
-	UserID    uuid.UUID
-	Role      string
-	CreatedAt time.Time
+	TenantID   uuid.UUID
+	UserID     uuid.UUID
+	Role       string
+	CreatedAt  time.Time
+	DisabledAt *time.Time
 }
 
 type AppOauthClient struct {

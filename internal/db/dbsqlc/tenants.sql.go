@@ -45,6 +45,19 @@ func (q *Queries) TenantCreate(ctx context.Context, arg TenantCreateParams) (App
 	return i, err
 }
 
+const tenantDelete = `-- name: TenantDelete :execrows
+DELETE FROM app.tenants WHERE id = $1
+`
+
+// Cascades to every app table; the time series go with TimeseriesDeleteByTenant in the same transaction.
+func (q *Queries) TenantDelete(ctx context.Context, id uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, tenantDelete, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const tenantGetByID = `-- name: TenantGetByID :one
 SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at FROM app.tenants WHERE id = $1
 `
@@ -77,6 +90,145 @@ SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max
 
 func (q *Queries) TenantGetBySlug(ctx context.Context, slug string) (AppTenant, error) {
 	row := q.db.QueryRow(ctx, tenantGetBySlug, slug)
+	var i AppTenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Status,
+		&i.TimeZone,
+		&i.MaxSeries,
+		&i.MaxLabelsPerSeries,
+		&i.MaxLabelNameLength,
+		&i.MaxLabelValueLength,
+		&i.IngestRate,
+		&i.IngestBurst,
+		&i.MaxChecks,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const tenantGetCurrent = `-- name: TenantGetCurrent :one
+SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at FROM app.tenants WHERE id = app.current_tenant_id()
+`
+
+// Under the tenant runner, row-level security leaves exactly the current tenant's row.
+func (q *Queries) TenantGetCurrent(ctx context.Context) (AppTenant, error) {
+	row := q.db.QueryRow(ctx, tenantGetCurrent)
+	var i AppTenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Status,
+		&i.TimeZone,
+		&i.MaxSeries,
+		&i.MaxLabelsPerSeries,
+		&i.MaxLabelNameLength,
+		&i.MaxLabelValueLength,
+		&i.IngestRate,
+		&i.IngestBurst,
+		&i.MaxChecks,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const tenantList = `-- name: TenantList :many
+SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at FROM app.tenants WHERE id > $1 ORDER BY id LIMIT $2
+`
+
+type TenantListParams struct {
+	AfterID uuid.UUID
+	MaxRows int32
+}
+
+// Operator work: every tenant, by creation.
+func (q *Queries) TenantList(ctx context.Context, arg TenantListParams) ([]AppTenant, error) {
+	rows, err := q.db.Query(ctx, tenantList, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AppTenant{}
+	for rows.Next() {
+		var i AppTenant
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Name,
+			&i.Status,
+			&i.TimeZone,
+			&i.MaxSeries,
+			&i.MaxLabelsPerSeries,
+			&i.MaxLabelNameLength,
+			&i.MaxLabelValueLength,
+			&i.IngestRate,
+			&i.IngestBurst,
+			&i.MaxChecks,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const tenantSetStatus = `-- name: TenantSetStatus :one
+UPDATE app.tenants SET status = $1, updated_at = now() WHERE id = $2 RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at
+`
+
+type TenantSetStatusParams struct {
+	Status string
+	ID     uuid.UUID
+}
+
+func (q *Queries) TenantSetStatus(ctx context.Context, arg TenantSetStatusParams) (AppTenant, error) {
+	row := q.db.QueryRow(ctx, tenantSetStatus, arg.Status, arg.ID)
+	var i AppTenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Status,
+		&i.TimeZone,
+		&i.MaxSeries,
+		&i.MaxLabelsPerSeries,
+		&i.MaxLabelNameLength,
+		&i.MaxLabelValueLength,
+		&i.IngestRate,
+		&i.IngestBurst,
+		&i.MaxChecks,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const tenantUpdateSettings = `-- name: TenantUpdateSettings :one
+UPDATE app.tenants
+   SET name = coalesce($1, name),
+       time_zone = coalesce($2, time_zone),
+       updated_at = now()
+ WHERE id = app.current_tenant_id()
+RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at
+`
+
+type TenantUpdateSettingsParams struct {
+	Name     *string
+	TimeZone *string
+}
+
+func (q *Queries) TenantUpdateSettings(ctx context.Context, arg TenantUpdateSettingsParams) (AppTenant, error) {
+	row := q.db.QueryRow(ctx, tenantUpdateSettings, arg.Name, arg.TimeZone)
 	var i AppTenant
 	err := row.Scan(
 		&i.ID,

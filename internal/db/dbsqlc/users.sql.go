@@ -7,6 +7,8 @@ package dbsqlc
 
 import (
 	"context"
+
+	"github.com/google/uuid"
 )
 
 const userCreate = `-- name: UserCreate :one
@@ -54,4 +56,37 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (AppUser, er
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const userGetByID = `-- name: UserGetByID :one
+SELECT id, email, name, password_hash, disabled_at, created_at, updated_at FROM app.users WHERE id = $1
+`
+
+func (q *Queries) UserGetByID(ctx context.Context, id uuid.UUID) (AppUser, error) {
+	row := q.db.QueryRow(ctx, userGetByID, id)
+	var i AppUser
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.PasswordHash,
+		&i.DisabledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const userSetPassword = `-- name: UserSetPassword :exec
+UPDATE app.users SET password_hash = $1, updated_at = now() WHERE id = $2
+`
+
+type UserSetPasswordParams struct {
+	PasswordHash *string
+	ID           uuid.UUID
+}
+
+func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams) error {
+	_, err := q.db.Exec(ctx, userSetPassword, arg.PasswordHash, arg.ID)
+	return err
 }

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// APIKey is an API key as lists show it: never its secret.
+type APIKey struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	Scopes     []string   `json:"scopes"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+// CreatedAPIKey adds the full key, shown this once.
+type CreatedAPIKey struct {
+	APIKey
+	Key string `json:"key"`
+}
+
+func apiKeyOut(k dbsqlc.AppApiKey) APIKey {
+	return APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
+		LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+}
+
+type scopedInput struct {
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+func (in scopedInput) validate(c *gin.Context, withExpiry bool) fieldErrors {
+	var errs fieldErrors
+	if len(in.Name) < 1 || len(in.Name) > 200 {
+		errs.add("name", "must be 1 to 200 characters")
+	}
+	if len(in.Scopes) == 0 {
+		errs.add("scopes", "name at least one of ingest, read, write, admin")
+	}
+	for _, sc := range in.Scopes {
+		if !auth.ValidScope(sc) {
+			errs.add("scopes", "%q is not a scope; use ingest, read, write or admin", sc)
+		} else if !principal(c).CanGrant(sc) {
+			errs.add("scopes", "%q grants more than this credential holds", sc)
+		}
+	}
+	if !withExpiry && in.ExpiresAt != nil {
+		errs.add("expires_at", "is not a field of this resource")
+	}
+	if in.ExpiresAt != nil && in.ExpiresAt.Before(time.Now()) {
+		errs.add("expires_at", "must be in the future")
+	}
+	return errs
+}
+
+func (s *server) listAPIKeys(c *gin.Context) {
+	limit, cursor, ok := page(c)
+	if !ok {
+		return
+	}
+	after, _ := strconv.ParseInt(cursor, 10, 64)
+	var out []APIKey
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		keys, err := q.ApiKeyList(c.Request.Context(), dbsqlc.ApiKeyListParams{AfterID: after, MaxRows: limit})
+		for _, k := range keys {
+			out = append(out, apiKeyOut(k))
+		}
+		return err
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(k APIKey) string { return strconv.FormatInt(k.ID, 10) }))
+}
+
+func (s *server) createAPIKey(c *gin.Context) {
+	var in scopedInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if errs := in.validate(c, true); len(errs) > 0 {
+		writeValidation(c, errs)
+		return
+	}
+	key, prefix, hash, err := auth.NewAPIKey()
+	if err != nil {
+		s.internalError(c, err)
+		return
+	}
+	slices.Sort(in.Scopes)
+	var k dbsqlc.AppApiKey
+	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		k, err = q.ApiKeyCreate(c.Request.Context(), dbsqlc.ApiKeyCreateParams{Name: in.Name, Prefix: prefix, SecretHash: hash,
+			Scopes: slices.Compact(in.Scopes), CreatedBy: principal(c).CreatedBy(), ExpiresAt: in.ExpiresAt})
+		if err != nil {
+			return err
+		}
+		return record(c, q, "api_key.create", "api_key", strconv.FormatInt(k.ID, 10), gin.H{"name": k.Name, "scopes": k.Scopes})
+	}) {
+		return
+	}
+	c.JSON(http.StatusCreated, CreatedAPIKey{APIKey: apiKeyOut(k), Key: key})
+}
+
+func (s *server) revokeAPIKey(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	if s.inTenant(c, func(q *dbsqlc.Queries) error {
+		if _, err := q.ApiKeyRevoke(c.Request.Context(), id); err != nil {
+			return err
+		}
+		return record(c, q, "api_key.revoke", "api_key", strconv.FormatInt(id, 10), nil)
+	}) {
+		c.Status(http.StatusNoContent)
+	}
+}

@@ -1,0 +1,197 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/infrawatch/infrawatch/internal/auth"
+)
+
+type loginInput struct {
+	Email    string     `json:"email"`
+	Password string     `json:"password"`
+	TenantID *uuid.UUID `json:"tenant_id"`
+}
+
+func (s *server) login(c *gin.Context) {
+	var in loginInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if !s.limits.allowLogin(c, in.Email) {
+		return
+	}
+	pair, err := s.auth.Login(c.Request.Context(), in.Email, in.Password, in.TenantID)
+	if err != nil {
+		s.answerAuthError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, pair)
+}
+
+type refreshInput struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (s *server) refresh(c *gin.Context) {
+	var in refreshInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if !s.limits.allowLogin(c, in.RefreshToken) {
+		return
+	}
+	pair, err := s.auth.Refresh(c.Request.Context(), in.RefreshToken)
+	if err != nil {
+		s.answerAuthError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, pair)
+}
+
+func (s *server) logout(c *gin.Context) {
+	var in refreshInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if err := s.auth.Logout(c.Request.Context(), in.RefreshToken); err != nil {
+		s.internalError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type acceptInviteInput struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+func (s *server) acceptInvite(c *gin.Context) {
+	var in acceptInviteInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if !s.limits.allowLogin(c, in.Token) {
+		return
+	}
+	if err := s.auth.AcceptInvite(c.Request.Context(), in.Token, in.Password); err != nil {
+		s.answerAuthError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type changePasswordInput struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword changes the calling user's own password and ends their other sessions.
+func (s *server) changePassword(c *gin.Context) {
+	p := principal(c)
+	if p.Kind != auth.ActorUser {
+		writeProblem(c, http.StatusForbidden, "forbidden", "only a user can change a password")
+		return
+	}
+	var in changePasswordInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if !s.limits.allowLogin(c, p.UserID.String()) {
+		return
+	}
+	if err := s.auth.ChangePassword(c.Request.Context(), p.UserID, in.CurrentPassword, in.NewPassword); err != nil {
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated):
+			writeValidation(c, fieldErrors{{Field: "current_password", Message: "is not the current password"}})
+		case errors.Is(err, auth.ErrWeakPassword):
+			writeValidation(c, fieldErrors{{Field: "new_password", Message: err.Error()}})
+		default:
+			s.answerAuthError(c, err)
+		}
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *server) answerAuthError(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		writeProblem(c, http.StatusUnauthorized, "unauthenticated", "the credentials are wrong, expired or revoked")
+	case errors.Is(err, auth.ErrSuspended):
+		writeProblem(c, http.StatusForbidden, "tenant suspended", "this tenant is suspended; contact the operator")
+	case errors.Is(err, auth.ErrTenantChoice):
+		writeValidation(c, fieldErrors{{Field: "tenant_id", Message: "you belong to several tenants; say which"}})
+	case errors.Is(err, auth.ErrWeakPassword):
+		writeValidation(c, fieldErrors{{Field: "password", Message: err.Error()}})
+	default:
+		s.answerError(c, err)
+	}
+}
+
+// oauthToken is the OAuth2 token endpoint (RFC 6749): client_credentials and refresh_token grants, a
+// form-encoded body, client authentication by HTTP Basic or client_id/client_secret in the body. Its
+// errors use RFC 6749's JSON shape, which OAuth client libraries expect, rather than problem+json.
+func (s *server) oauthToken(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+		oauthError(c, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		return
+	}
+	switch c.PostForm("grant_type") {
+	case "client_credentials":
+		id, secret, ok := c.Request.BasicAuth()
+		if !ok {
+			id, secret = c.PostForm("client_id"), c.PostForm("client_secret")
+		}
+		if id == "" || secret == "" {
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication is required")
+			return
+		}
+		if !s.limits.allowLogin(c, id) {
+			return
+		}
+		pair, err := s.auth.ClientCredentials(c.Request.Context(), id, secret, strings.Fields(c.PostForm("scope")))
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated):
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+		case errors.Is(err, auth.ErrScope):
+			oauthError(c, http.StatusBadRequest, "invalid_scope", err.Error())
+		case errors.Is(err, auth.ErrSuspended):
+			oauthError(c, http.StatusBadRequest, "unauthorized_client", "the tenant is suspended")
+		case err != nil:
+			s.internalError(c, err)
+		default:
+			c.JSON(http.StatusOK, pair)
+		}
+	case "refresh_token":
+		if !s.limits.allowLogin(c, c.PostForm("refresh_token")) {
+			return
+		}
+		pair, err := s.auth.Refresh(c.Request.Context(), c.PostForm("refresh_token"))
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrSuspended):
+			oauthError(c, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired, revoked or reused")
+		case err != nil:
+			s.internalError(c, err)
+		default:
+			c.JSON(http.StatusOK, pair)
+		}
+	case "":
+		oauthError(c, http.StatusBadRequest, "invalid_request", "grant_type is required")
+	default:
+		oauthError(c, http.StatusBadRequest, "unsupported_grant_type", "use client_credentials or refresh_token")
+	}
+}
+
+func oauthError(c *gin.Context, status int, code, description string) {
+	if status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Basic realm="infrawatch"`)
+	}
+	c.AbortWithStatusJSON(status, gin.H{"error": code, "error_description": description})
+}

@@ -1,0 +1,230 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
+
+	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+const principalKey = "principal"
+
+// maxAuthorizationHeader bounds what is parsed of a credential; a megabyte of garbage is refused unread.
+const maxAuthorizationHeader = 8 << 10
+
+// bearer extracts the credential of "Authorization: Bearer …" (or "Token …", which Telegraf's InfluxDB
+// output sends).
+func bearer(c *gin.Context) (string, bool) {
+	h := c.GetHeader("Authorization")
+	if h == "" || len(h) > maxAuthorizationHeader {
+		return "", false
+	}
+	scheme, cred, ok := strings.Cut(h, " ")
+	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Token")) {
+		return "", false
+	}
+	cred = strings.TrimSpace(cred)
+	return cred, cred != ""
+}
+
+// authenticate resolves the caller's credential to a principal, or answers 401/403.
+func (s *server) authenticate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cred, ok := bearer(c)
+		if !ok {
+			unauthorized(c)
+			return
+		}
+		p, err := s.auth.Authenticate(c.Request.Context(), cred)
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated):
+			unauthorized(c)
+			return
+		case errors.Is(err, auth.ErrSuspended):
+			writeProblem(c, http.StatusForbidden, "tenant suspended", "this tenant is suspended; contact the operator")
+			return
+		case err != nil:
+			s.internalError(c, err)
+			return
+		}
+		c.Set(principalKey, p)
+		if !s.limits.allow(c, p) {
+			return
+		}
+		c.Next()
+	}
+}
+
+func unauthorized(c *gin.Context) {
+	c.Header("WWW-Authenticate", `Bearer realm="infrawatch"`)
+	writeProblem(c, http.StatusUnauthorized, "unauthenticated",
+		"send a valid access token or API key as Authorization: Bearer <credential>")
+}
+
+// require answers 403 unless the principal holds perm.
+func require(perm auth.Permission) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !principal(c).Can(perm) {
+			forbidden(c, perm)
+			return
+		}
+		c.Next()
+	}
+}
+
+// requireOn guards a route on one object (the :id of the path). A caller lacking perm learns only what
+// it may already see: 404 when the object is not its tenant's (or does not exist), 403 when it is.
+func (s *server) requireOn(perm auth.Permission, lookup func(c *gin.Context, q *dbsqlc.Queries) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if principal(c).Can(perm) {
+			c.Next()
+			return
+		}
+		if s.inTenant(c, func(q *dbsqlc.Queries) error { return lookup(c, q) }) {
+			forbidden(c, perm)
+		}
+	}
+}
+
+func forbidden(c *gin.Context, perm auth.Permission) {
+	writeProblem(c, http.StatusForbidden, "forbidden", "this credential lacks the "+string(perm)+" permission")
+}
+
+// Lookups of the objects behind :id, for requireOn. An unparsable id is a missing object.
+func lookupInt(get func(q *dbsqlc.Queries, c *gin.Context, id int64) error) func(*gin.Context, *dbsqlc.Queries) error {
+	return func(c *gin.Context, q *dbsqlc.Queries) error {
+		id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+		if err != nil {
+			return notFound()
+		}
+		return get(q, c, id)
+	}
+}
+
+var (
+	lookupHost = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
+		_, err := q.HostGetByID(c.Request.Context(), id)
+		return err
+	})
+	lookupCheck = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
+		_, err := q.CheckGetByID(c.Request.Context(), id)
+		return err
+	})
+	lookupAPIKey = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
+		_, err := q.ApiKeyGetByID(c.Request.Context(), id)
+		return err
+	})
+	lookupOAuthClient = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
+		_, err := q.OAuthClientGetByID(c.Request.Context(), id)
+		return err
+	})
+)
+
+func lookupUser(c *gin.Context, q *dbsqlc.Queries) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return notFound()
+	}
+	_, err = q.MemberGet(c.Request.Context(), id)
+	return err
+}
+
+func principal(c *gin.Context) auth.Principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(auth.Principal)
+	return pr
+}
+
+// RateLimits bounds requests per tenant and per credential, in requests per second with a burst.
+type RateLimits struct {
+	TenantRate, TenantBurst         float64
+	CredentialRate, CredentialBurst float64
+	// LoginRate and LoginBurst bound login and token attempts per client address and per account name.
+	LoginRate, LoginBurst float64
+}
+
+// DefaultRateLimits are generous for dashboards and tight for password guessing.
+var DefaultRateLimits = RateLimits{TenantRate: 100, TenantBurst: 200, CredentialRate: 50, CredentialBurst: 100,
+	LoginRate: 10.0 / 60, LoginBurst: 10}
+
+// limiters hands out one token bucket per key.
+type limiters struct {
+	cfg RateLimits
+	mu  sync.Mutex
+	m   map[string]*rate.Limiter
+}
+
+func newLimiters(cfg RateLimits) *limiters { return &limiters{cfg: cfg, m: map[string]*rate.Limiter{}} }
+
+func (l *limiters) get(key string, r, burst float64) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.m[key]
+	if !ok {
+		if len(l.m) > 100_000 { // forget idle buckets rather than grow without bound
+			l.m = map[string]*rate.Limiter{}
+		}
+		lim = rate.NewLimiter(rate.Limit(r), int(math.Max(1, burst)))
+		l.m[key] = lim
+	}
+	return lim
+}
+
+// allow takes a token from the tenant's and the credential's buckets, or answers 429 with Retry-After.
+func (l *limiters) allow(c *gin.Context, p auth.Principal) bool {
+	if !take(c, l.get("tenant:"+p.TenantID.String(), l.cfg.TenantRate, l.cfg.TenantBurst)) {
+		return false
+	}
+	return take(c, l.get("cred:"+p.ActorID(), l.cfg.CredentialRate, l.cfg.CredentialBurst))
+}
+
+// allowLogin limits attempts per client address and per account name (email or client id).
+func (l *limiters) allowLogin(c *gin.Context, account string) bool {
+	sum := sha256.Sum256([]byte(strings.ToLower(account)))
+	return take(c, l.get("login-ip:"+c.ClientIP(), l.cfg.LoginRate, l.cfg.LoginBurst)) &&
+		take(c, l.get("login-account:"+string(sum[:8]), l.cfg.LoginRate, l.cfg.LoginBurst))
+}
+
+func take(c *gin.Context, lim *rate.Limiter) bool {
+	r := lim.Reserve()
+	if delay := r.Delay(); r.OK() && delay == 0 {
+		return true
+	} else {
+		r.Cancel()
+		secs := int(math.Ceil(delay.Seconds()))
+		if !r.OK() || secs < 1 {
+			secs = 1
+		}
+		c.Header("Retry-After", strconv.Itoa(secs))
+		writeProblem(c, http.StatusTooManyRequests, "rate limited", "too many requests; retry after "+strconv.Itoa(secs)+" s")
+		return false
+	}
+}
+
+// operatorOnly admits requests that carry the platform operator's token.
+func (s *server) operatorOnly() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cred, ok := bearer(c)
+		if !ok || len(s.operatorTokenHash) == 0 {
+			unauthorized(c)
+			return
+		}
+		sum := sha256.Sum256([]byte(cred))
+		if subtle.ConstantTimeCompare(sum[:], s.operatorTokenHash) != 1 {
+			unauthorized(c)
+			return
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,315 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/poller"
+)
+
+// Check is a check as the API shows it; secret settings are masked.
+type Check struct {
+	ID              int64           `json:"id"`
+	Name            string          `json:"name"`
+	Kind            string          `json:"kind"`
+	Target          string          `json:"target"`
+	IntervalSeconds int32           `json:"interval_seconds"`
+	TimeoutSeconds  int32           `json:"timeout_seconds"`
+	Location        *string         `json:"location"`
+	HostID          *int64          `json:"host_id"`
+	Settings        json.RawMessage `json:"settings"`
+	Enabled         bool            `json:"enabled"`
+	NextRunAt       time.Time       `json:"next_run_at"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+}
+
+// secretMask replaces secret settings in answers. Sending it back in an update keeps the stored value.
+const secretMask = "********"
+
+func checkOut(ch dbsqlc.AppCheck) Check {
+	return Check{ID: ch.ID, Name: ch.Name, Kind: ch.Kind, Target: ch.Target, IntervalSeconds: ch.IntervalSeconds,
+		TimeoutSeconds: ch.TimeoutSeconds, Location: ch.Location, HostID: ch.HostID, Settings: maskSecrets(ch.Settings),
+		Enabled: ch.Enabled, NextRunAt: ch.NextRunAt, CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt}
+}
+
+func maskSecrets(settings []byte) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(settings, &m) != nil {
+		return settings
+	}
+	for _, k := range poller.SecretSettings {
+		if _, ok := m[k]; ok {
+			m[k] = json.RawMessage(strconv.Quote(secretMask))
+		}
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// keepMaskedSecrets puts stored secrets back where an update sent the mask.
+func keepMaskedSecrets(incoming, stored []byte) []byte {
+	var in, old map[string]json.RawMessage
+	if json.Unmarshal(incoming, &in) != nil || json.Unmarshal(stored, &old) != nil {
+		return incoming
+	}
+	for _, k := range poller.SecretSettings {
+		if string(in[k]) == strconv.Quote(secretMask) {
+			if v, ok := old[k]; ok {
+				in[k] = v
+			} else {
+				delete(in, k)
+			}
+		}
+	}
+	out, _ := json.Marshal(in)
+	return out
+}
+
+// checkInput is the body of POST and PATCH /checks; absent fields keep their value on PATCH.
+type checkInput struct {
+	Name            *string          `json:"name"`
+	Kind            *string          `json:"kind"`
+	Target          *string          `json:"target"`
+	IntervalSeconds *int32           `json:"interval_seconds"`
+	TimeoutSeconds  *int32           `json:"timeout_seconds"`
+	Location        *string          `json:"location"`
+	HostID          *int64           `json:"host_id"`
+	Settings        *json.RawMessage `json:"settings"`
+	Enabled         *bool            `json:"enabled"`
+}
+
+// merged applies the input over a stored check (or defaults for a new one) and validates the result.
+func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppCheck, fieldErrors) {
+	var errs fieldErrors
+	if creating {
+		base = dbsqlc.AppCheck{IntervalSeconds: 60, TimeoutSeconds: 10, Settings: []byte("{}"), Enabled: true}
+		for _, req := range []struct {
+			field   string
+			present bool
+		}{{"name", in.Name != nil}, {"kind", in.Kind != nil}, {"target", in.Target != nil}} {
+			if !req.present {
+				errs.add(req.field, "is required")
+			}
+		}
+	} else if in.Kind != nil && *in.Kind != base.Kind {
+		errs.add("kind", "cannot change; create a new check instead")
+	}
+	if in.Name != nil {
+		base.Name = *in.Name
+	}
+	if in.Kind != nil && creating {
+		base.Kind = *in.Kind
+	}
+	if in.Target != nil {
+		base.Target = *in.Target
+	}
+	if in.IntervalSeconds != nil {
+		base.IntervalSeconds = *in.IntervalSeconds
+	}
+	if in.TimeoutSeconds != nil {
+		base.TimeoutSeconds = *in.TimeoutSeconds
+	}
+	if in.Location != nil {
+		base.Location = in.Location
+		if *in.Location == "" {
+			base.Location = nil
+		}
+	}
+	if in.HostID != nil {
+		base.HostID = in.HostID
+		if *in.HostID == 0 {
+			base.HostID = nil
+		}
+	}
+	if in.Settings != nil {
+		base.Settings = keepMaskedSecrets(*in.Settings, base.Settings)
+	}
+	if in.Enabled != nil {
+		base.Enabled = *in.Enabled
+	}
+	if len(errs) > 0 {
+		return base, errs
+	}
+	if n := len(base.Name); n < 1 || n > 200 {
+		errs.add("name", "must be 1 to 200 characters")
+	}
+	if !slices.Contains(poller.Kinds, base.Kind) {
+		errs.add("kind", "must be one of icmp, snmp, http, tcp, dns")
+	} else {
+		for _, p := range poller.Validate(base.Kind, base.Target, base.Settings) {
+			errs.add(p.Field, "%s", p.Message)
+		}
+	}
+	if base.IntervalSeconds < 10 || base.IntervalSeconds > 86400 {
+		errs.add("interval_seconds", "must be from 10 to 86400")
+	}
+	if base.TimeoutSeconds < 1 || base.TimeoutSeconds > 300 || base.TimeoutSeconds > base.IntervalSeconds {
+		errs.add("timeout_seconds", "must be from 1 to 300 and at most interval_seconds")
+	}
+	if base.Location != nil && len(*base.Location) > 64 {
+		errs.add("location", "must be at most 64 characters")
+	}
+	return base, errs
+}
+
+func (s *server) listChecks(c *gin.Context) {
+	limit, cursor, ok := page(c)
+	if !ok {
+		return
+	}
+	after, _ := strconv.ParseInt(cursor, 10, 64)
+	params := dbsqlc.CheckListParams{AfterID: after, MaxRows: limit}
+	var errs fieldErrors
+	if k := c.Query("kind"); k != "" {
+		if !slices.Contains(poller.Kinds, k) {
+			errs.add("kind", "must be one of icmp, snmp, http, tcp, dns")
+		}
+		params.Kind = &k
+	}
+	if h := c.Query("host_id"); h != "" {
+		id, err := strconv.ParseInt(h, 10, 64)
+		if err != nil || id <= 0 {
+			errs.add("host_id", "must be a positive integer")
+		}
+		params.HostID = &id
+	}
+	if len(errs) > 0 {
+		writeValidation(c, errs)
+		return
+	}
+	var out []Check
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		checks, err := q.CheckList(c.Request.Context(), params)
+		for _, ch := range checks {
+			out = append(out, checkOut(ch))
+		}
+		return err
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(ch Check) string { return strconv.FormatInt(ch.ID, 10) }))
+}
+
+func (s *server) createCheck(c *gin.Context) {
+	var in checkInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	ch, errs := in.merged(dbsqlc.AppCheck{}, true)
+	if len(errs) > 0 {
+		writeValidation(c, errs)
+		return
+	}
+	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		ctx := c.Request.Context()
+		t, err := q.TenantGetCurrent(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := q.CheckCount(ctx); err != nil {
+			return err
+		} else if n >= int64(t.MaxChecks) {
+			return &problemError{status: http.StatusUnprocessableEntity, title: "check limit reached",
+				detail: "this tenant may have " + strconv.Itoa(int(t.MaxChecks)) + " checks"}
+		}
+		if err := hostExists(c, q, ch.HostID); err != nil {
+			return err
+		}
+		ch, err = q.CheckCreate(ctx, dbsqlc.CheckCreateParams{HostID: ch.HostID, Name: ch.Name, Kind: ch.Kind,
+			Target: ch.Target, IntervalSeconds: ch.IntervalSeconds, TimeoutSeconds: ch.TimeoutSeconds,
+			Settings: ch.Settings, Enabled: ch.Enabled, Location: ch.Location})
+		if err != nil {
+			return err
+		}
+		return record(c, q, "check.create", "check", strconv.FormatInt(ch.ID, 10), gin.H{"name": ch.Name, "kind": ch.Kind})
+	}) {
+		return
+	}
+	c.JSON(http.StatusCreated, checkOut(ch))
+}
+
+// hostExists refuses a host id the tenant does not have, naming the field.
+func hostExists(c *gin.Context, q *dbsqlc.Queries, hostID *int64) error {
+	if hostID == nil {
+		return nil
+	}
+	if _, err := q.HostGetByID(c.Request.Context(), *hostID); err != nil {
+		return &problemError{status: http.StatusBadRequest, title: "invalid request", detail: "one or more fields are invalid; see errors",
+			fields: fieldErrors{{Field: "host_id", Message: "no such host"}}}
+	}
+	return nil
+}
+
+func (s *server) getCheck(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	var ch dbsqlc.AppCheck
+	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) { ch, err = q.CheckGetByID(c.Request.Context(), id); return err }) {
+		c.JSON(http.StatusOK, checkOut(ch))
+	}
+}
+
+func (s *server) updateCheck(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	var in checkInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	var ch dbsqlc.AppCheck
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		ctx := c.Request.Context()
+		stored, err := q.CheckGetByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		merged, errs := in.merged(stored, false)
+		if len(errs) > 0 {
+			return &problemError{status: http.StatusBadRequest, title: "invalid request",
+				detail: "one or more fields are invalid; see errors", fields: errs}
+		}
+		if err := hostExists(c, q, merged.HostID); err != nil {
+			return err
+		}
+		ch, err = q.CheckUpdate(ctx, dbsqlc.CheckUpdateParams{ID: id, HostID: merged.HostID, Name: merged.Name,
+			Target: merged.Target, IntervalSeconds: merged.IntervalSeconds, TimeoutSeconds: merged.TimeoutSeconds,
+			Settings: merged.Settings, Enabled: merged.Enabled, Location: merged.Location})
+		if err != nil {
+			return err
+		}
+		return record(c, q, "check.update", "check", strconv.FormatInt(id, 10), nil)
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, checkOut(ch))
+}
+
+func (s *server) deleteCheck(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	if s.inTenant(c, func(q *dbsqlc.Queries) error {
+		n, err := q.CheckDelete(c.Request.Context(), id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound()
+		}
+		return record(c, q, "check.delete", "check", strconv.FormatInt(id, 10), nil)
+	}) {
+		c.Status(http.StatusNoContent)
+	}
+}

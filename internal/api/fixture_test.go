@@ -1,0 +1,183 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/infrawatch/infrawatch/internal/api"
+	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/dbtest"
+	"github.com/infrawatch/infrawatch/internal/tenant"
+)
+
+const operatorToken = "operator-secret-for-tests"
+
+// generous limits, so that only the rate-limit test meets them
+var testLimits = api.RateLimits{TenantRate: 1e6, TenantBurst: 1e6, CredentialRate: 1e6, CredentialBurst: 1e6,
+	LoginRate: 1e6, LoginBurst: 1e6}
+
+// world is a running API with two tenants, A and B, each with a user of every role.
+type world struct {
+	d      *dbtest.DB
+	engine *gin.Engine
+	srv    *httptest.Server
+	svc    *auth.Service
+	a, b   *tenantWorld
+}
+
+type tenantWorld struct {
+	id     uuid.UUID
+	users  map[string]uuid.UUID // role → user id
+	tokens map[string]string    // role → access token
+	pass   map[string]string    // role → password
+	emails map[string]string    // role → email
+}
+
+func newWorld(t *testing.T, limits api.RateLimits) *world {
+	t.Helper()
+	ctx := context.Background()
+	d := dbtest.New(t, db.FlavorPostgres)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := auth.NewService(d.Pool, tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := api.NewHandler(api.Deps{
+		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Tenants:       db.NewTenantRunner(d.Pool),
+		Auth:          svc,
+		Operator:      tenant.NewOperator(d.Pool),
+		OperatorToken: operatorToken,
+		Limits:        limits,
+		Health:        d.Pool,
+		Registry:      api.NewRegistry(),
+	})
+	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc}
+	t.Cleanup(w.srv.Close)
+	w.a = w.newTenant(t, "alpha")
+	w.b = w.newTenant(t, "bravo")
+	return w
+}
+
+func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {
+	t.Helper()
+	ctx := context.Background()
+	owner := "owner@" + slug + ".example"
+	created, err := tenant.Create(ctx, w.d.Pool, tenant.NewTenant{Name: slug, AdminEmail: owner, AdminPassword: "owner-password-" + slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &tenantWorld{id: created.TenantID, users: map[string]uuid.UUID{}, tokens: map[string]string{},
+		pass: map[string]string{}, emails: map[string]string{}}
+	tw.pass["owner"], tw.emails["owner"] = "owner-password-"+slug, owner
+	ownerPrincipal := auth.Principal{TenantID: tw.id, Kind: auth.ActorUser}
+	for _, role := range []string{"viewer", "editor", "admin"} {
+		p := role + "-password-" + slug
+		email := role + "@" + slug + ".example"
+		added, err := w.svc.AddMember(ctx, ownerPrincipal, auth.NewMember{Email: email, Role: role, Password: &p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw.users[role], tw.pass[role], tw.emails[role] = added.UserID, p, email
+	}
+	for _, role := range auth.Roles {
+		pair, err := w.svc.Login(ctx, tw.emails[role], tw.pass[role], &tw.id)
+		if err != nil {
+			t.Fatalf("login %s: %v", role, err)
+		}
+		tw.tokens[role] = pair.AccessToken
+	}
+	var ownerID uuid.UUID
+	if err := w.d.Pool.QueryRow(ctx, "SELECT id FROM app.users WHERE email = $1", owner).Scan(&ownerID); err != nil {
+		t.Fatal(err)
+	}
+	tw.users["owner"] = ownerID
+	return tw
+}
+
+// response is an answer with its body decoded loosely.
+type response struct {
+	status int
+	header http.Header
+	raw    string
+	json   map[string]any
+}
+
+func (r response) str(key string) string { s, _ := r.json[key].(string); return s }
+
+// call sends a JSON request with a bearer credential ("" for none).
+func (w *world) call(t *testing.T, method, path, credential string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, w.srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if credential != "" {
+		req.Header.Set("Authorization", "Bearer "+credential)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.json)
+	return r
+}
+
+// must fails the test unless the answer has the wanted status.
+func (r response) must(t *testing.T, status int) response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+	}
+	return r
+}
+
+func (r response) id(t *testing.T) string {
+	t.Helper()
+	switch v := r.json["id"].(type) {
+	case float64:
+		return strings.TrimSuffix(strings.TrimSuffix(jsonNumber(v), ".0"), ".")
+	case string:
+		return v
+	}
+	t.Fatalf("no id in %s", r.raw)
+	return ""
+}
+
+func jsonNumber(v float64) string { b, _ := json.Marshal(v); return string(b) }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

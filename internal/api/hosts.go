@@ -1,0 +1,186 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// Host is a host as the API shows it.
+type Host struct {
+	ID          int64             `json:"id"`
+	Name        string            `json:"name"`
+	Labels      map[string]string `json:"labels"`
+	MonitoredBy string            `json:"monitored_by"`
+	Metadata    json.RawMessage   `json:"metadata"`
+	LastSeenAt  *time.Time        `json:"last_seen_at"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+func hostOut(h dbsqlc.AppHost) Host {
+	return Host{ID: h.ID, Name: h.Name, Labels: h.Labels, MonitoredBy: h.MonitoredBy, Metadata: h.Metadata,
+		LastSeenAt: h.LastSeenAt, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+}
+
+// hostInput is the body of POST and PATCH /hosts; absent fields keep their value on PATCH.
+type hostInput struct {
+	Name        *string            `json:"name"`
+	Labels      *map[string]string `json:"labels"`
+	MonitoredBy *string            `json:"monitored_by"`
+}
+
+var monitoredBy = []string{"agent", "polling", "both"}
+
+func (in hostInput) validate(creating bool) fieldErrors {
+	var errs fieldErrors
+	if in.Name == nil && creating {
+		errs.add("name", "is required")
+	} else if in.Name != nil && (len(*in.Name) < 1 || len(*in.Name) > 255) {
+		errs.add("name", "must be 1 to 255 characters")
+	}
+	if in.MonitoredBy != nil && !slices.Contains(monitoredBy, *in.MonitoredBy) {
+		errs.add("monitored_by", "must be one of agent, polling, both")
+	}
+	if in.Labels != nil {
+		validateLabels(&errs, "labels", *in.Labels)
+	}
+	return errs
+}
+
+// validateLabels applies the label limits of hosts and checks.
+func validateLabels(errs *fieldErrors, field string, labels map[string]string) {
+	if len(labels) > 30 {
+		errs.add(field, "has %d labels; at most 30 are allowed", len(labels))
+	}
+	for k, v := range labels {
+		if k == "" || len(k) > 128 {
+			errs.add(field+"."+k, "label names must be 1 to 128 characters")
+		}
+		if len(v) > 1024 {
+			errs.add(field+"."+k, "label values must be at most 1024 characters")
+		}
+	}
+}
+
+func (s *server) listHosts(c *gin.Context) {
+	limit, cursor, ok := page(c)
+	if !ok {
+		return
+	}
+	after, _ := strconv.ParseInt(cursor, 10, 64)
+	var out []Host
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		hosts, err := q.HostList(c.Request.Context(), dbsqlc.HostListParams{AfterID: after, Labels: labelFilter(c), MaxRows: limit})
+		for _, h := range hosts {
+			out = append(out, hostOut(h))
+		}
+		return err
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(h Host) string { return strconv.FormatInt(h.ID, 10) }))
+}
+
+func (s *server) createHost(c *gin.Context) {
+	var in hostInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if errs := in.validate(true); len(errs) > 0 {
+		writeValidation(c, errs)
+		return
+	}
+	labels := map[string]string{}
+	if in.Labels != nil {
+		labels = *in.Labels
+	}
+	mb := "agent"
+	if in.MonitoredBy != nil {
+		mb = *in.MonitoredBy
+	}
+	var h dbsqlc.AppHost
+	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		if h, err = q.HostCreate(c.Request.Context(), dbsqlc.HostCreateParams{Name: *in.Name, Labels: labels, MonitoredBy: mb}); err != nil {
+			return err
+		}
+		return record(c, q, "host.create", "host", strconv.FormatInt(h.ID, 10), gin.H{"name": h.Name})
+	}) {
+		return
+	}
+	c.JSON(http.StatusCreated, hostOut(h))
+}
+
+func (s *server) getHost(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	var h dbsqlc.AppHost
+	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) { h, err = q.HostGetByID(c.Request.Context(), id); return err }) {
+		c.JSON(http.StatusOK, hostOut(h))
+	}
+}
+
+func (s *server) updateHost(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	var in hostInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if errs := in.validate(false); len(errs) > 0 {
+		writeValidation(c, errs)
+		return
+	}
+	var labels []byte
+	if in.Labels != nil {
+		labels, _ = json.Marshal(*in.Labels)
+	}
+	var h dbsqlc.AppHost
+	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		h, err = q.HostUpdate(c.Request.Context(), dbsqlc.HostUpdateParams{ID: id, Name: in.Name, Labels: labels, MonitoredBy: in.MonitoredBy})
+		if err != nil {
+			return err
+		}
+		return record(c, q, "host.update", "host", strconv.FormatInt(id, 10), in)
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, hostOut(h))
+}
+
+func (s *server) deleteHost(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	if s.inTenant(c, func(q *dbsqlc.Queries) error {
+		n, err := q.HostDelete(c.Request.Context(), id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound()
+		}
+		return record(c, q, "host.delete", "host", strconv.FormatInt(id, 10), nil)
+	}) {
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// orEmpty makes a nil slice an empty one, so lists are [] rather than null in JSON.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

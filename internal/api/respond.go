@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// inTenant runs fn in a transaction as the caller's tenant. When fn fails, the transaction rolls back,
+// the error is answered and inTenant returns false.
+func (s *server) inTenant(c *gin.Context, fn func(q *dbsqlc.Queries) error) bool {
+	if err := s.tenants.WithTenant(c.Request.Context(), principal(c).TenantID, fn); err != nil {
+		s.answerError(c, err)
+		return false
+	}
+	return true
+}
+
+// errAnswered is returned from a transaction whose handler already wrote the answer.
+var errAnswered = errors.New("answered")
+
+// answerError turns an error into its problem answer; unexpected ones are logged and answered 500.
+func (s *server) answerError(c *gin.Context, err error) {
+	err = db.Translate(err)
+	var pe *problemError
+	switch {
+	case errors.Is(err, errAnswered):
+	case errors.As(err, &pe):
+		sendProblem(c, pe.problem(c))
+	case errors.Is(err, db.ErrNotFound), errors.Is(err, db.ErrForbidden):
+		// A row of another tenant is indistinguishable from a missing one.
+		writeProblem(c, http.StatusNotFound, "not found", "")
+	case errors.Is(err, db.ErrConflict):
+		writeProblem(c, http.StatusConflict, "conflict", "a record with the same unique name or key exists")
+	case errors.Is(err, db.ErrInvalid):
+		writeProblem(c, http.StatusBadRequest, "invalid request", "a value is out of the accepted range")
+	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
+		c.Abort() // the client went away
+	default:
+		s.internalError(c, err)
+	}
+}
+
+func (s *server) internalError(c *gin.Context, err error) {
+	s.log.Error("request failed", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "err", db.Redact(err))
+	writeProblem(c, http.StatusInternalServerError, "internal error",
+		"the server failed to handle this request; quote the request id when reporting it")
+}
+
+// problemError carries a specific answer out of a transaction.
+type problemError struct {
+	status        int
+	title, detail string
+	fields        fieldErrors
+}
+
+func (e *problemError) Error() string { return e.title + ": " + e.detail }
+
+func (e *problemError) problem(c *gin.Context) Problem {
+	p := newProblem(c, e.status, e.title, e.detail)
+	p.Errors = e.fields
+	return p
+}
+
+func notFound() error { return &problemError{status: http.StatusNotFound, title: "not found"} }
+
+// record writes an audit entry in the same transaction as the change it describes.
+func record(c *gin.Context, q *dbsqlc.Queries, action, objectKind, objectID string, details any) error {
+	p := principal(c)
+	raw := []byte("{}")
+	if details != nil {
+		var err error
+		if raw, err = json.Marshal(details); err != nil {
+			return err
+		}
+	}
+	return q.AuditInsert(c.Request.Context(), dbsqlc.AuditInsertParams{TenantID: p.TenantID, ActorKind: string(p.Kind),
+		ActorID: p.ActorID(), Action: action, ObjectKind: objectKind, ObjectID: objectID, Details: raw})
+}

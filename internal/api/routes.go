@@ -1,0 +1,65 @@
+package api
+
+import (
+	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/auth"
+)
+
+// routes registers the API. Every route under /api/v1 except the auth endpoints requires a credential
+// and exactly one permission; the README's RBAC matrix lists which. openapi.json documents each route,
+// and a test keeps the two in step.
+func (s *server) routes(r *gin.Engine) {
+	r.POST("/oauth/token", s.oauthToken)
+
+	v1 := r.Group("/api/v1")
+	v1.POST("/auth/login", s.login)
+	v1.POST("/auth/refresh", s.refresh)
+	v1.POST("/auth/logout", s.logout)
+	v1.POST("/auth/accept-invite", s.acceptInvite)
+
+	op := v1.Group("/operator", s.operatorOnly())
+	op.GET("/tenants", s.operatorListTenants)
+	op.POST("/tenants", s.operatorCreateTenant)
+	op.POST("/tenants/:id/suspend", s.operatorSuspendTenant)
+	op.POST("/tenants/:id/resume", s.operatorResumeTenant)
+	op.DELETE("/tenants/:id", s.operatorDeleteTenant)
+
+	a := v1.Group("", s.authenticate())
+	read, inventory, access, owner := require(auth.PermRead), require(auth.PermInventory), require(auth.PermAccess),
+		require(auth.PermTenant)
+
+	a.POST("/auth/password", s.changePassword)
+
+	a.GET("/tenant", read, s.getTenant)
+	a.PATCH("/tenant", access, s.updateTenant)
+	a.DELETE("/tenant", owner, s.deleteTenant)
+
+	a.GET("/hosts", read, s.listHosts)
+	a.POST("/hosts", inventory, s.createHost)
+	a.GET("/hosts/:id", read, s.getHost)
+	a.PATCH("/hosts/:id", s.requireOn(auth.PermInventory, lookupHost), s.updateHost)
+	a.DELETE("/hosts/:id", s.requireOn(auth.PermInventory, lookupHost), s.deleteHost)
+
+	a.GET("/checks", read, s.listChecks)
+	a.POST("/checks", inventory, s.createCheck)
+	a.GET("/checks/:id", read, s.getCheck)
+	a.PATCH("/checks/:id", s.requireOn(auth.PermInventory, lookupCheck), s.updateCheck)
+	a.DELETE("/checks/:id", s.requireOn(auth.PermInventory, lookupCheck), s.deleteCheck)
+
+	a.GET("/users", read, s.listUsers)
+	a.POST("/users", access, s.addUser)
+	a.GET("/users/:id", read, s.getUser)
+	a.PATCH("/users/:id", s.requireOn(auth.PermAccess, lookupUser), s.updateUser)
+	a.DELETE("/users/:id", s.requireOn(auth.PermAccess, lookupUser), s.removeUser)
+
+	a.GET("/api-keys", access, s.listAPIKeys)
+	a.POST("/api-keys", access, s.createAPIKey)
+	a.DELETE("/api-keys/:id", s.requireOn(auth.PermAccess, lookupAPIKey), s.revokeAPIKey)
+
+	a.GET("/oauth-clients", access, s.listOAuthClients)
+	a.POST("/oauth-clients", access, s.createOAuthClient)
+	a.DELETE("/oauth-clients/:id", s.requireOn(auth.PermAccess, lookupOAuthClient), s.revokeOAuthClient)
+
+	a.GET("/audit", access, s.listAudit)
+}

@@ -1,0 +1,216 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// User is a member of the current tenant.
+type User struct {
+	ID        uuid.UUID `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	Disabled  bool      `json:"disabled"`
+	Invited   bool      `json:"invited"` // has not set a password yet
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func memberOut(m dbsqlc.MemberGetRow) User {
+	return User{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Disabled: m.DisabledAt != nil, Invited: m.Invited,
+		CreatedAt: m.CreatedAt}
+}
+
+func pathUUID(c *gin.Context) (uuid.UUID, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, http.StatusNotFound, "not found", "")
+		return uuid.Nil, false
+	}
+	return id, true
+}
+
+func (s *server) listUsers(c *gin.Context) {
+	limit, cursor, ok := page(c)
+	if !ok {
+		return
+	}
+	after, _ := uuid.Parse(cursor)
+	var out []User
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		rows, err := q.MemberList(c.Request.Context(), dbsqlc.MemberListParams{AfterID: after, MaxRows: limit})
+		for _, m := range rows {
+			out = append(out, memberOut(dbsqlc.MemberGetRow(m)))
+		}
+		return err
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(u User) string { return u.ID.String() }))
+}
+
+func (s *server) getUser(c *gin.Context) {
+	id, ok := pathUUID(c)
+	if !ok {
+		return
+	}
+	var m dbsqlc.MemberGetRow
+	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) { m, err = q.MemberGet(c.Request.Context(), id); return err }) {
+		c.JSON(http.StatusOK, memberOut(m))
+	}
+}
+
+// addUserInput adds a person to the tenant: an existing account by email, or a new one. A new account
+// gets the password given, or, without one, an invitation token to set it.
+type addUserInput struct {
+	Email    string  `json:"email"`
+	Name     string  `json:"name"`
+	Role     string  `json:"role"`
+	Password *string `json:"password"`
+}
+
+// AddedUser is the answer to POST /users; InviteToken is shown once.
+type AddedUser struct {
+	User
+	InviteToken string `json:"invite_token,omitempty"`
+}
+
+func (s *server) addUser(c *gin.Context) {
+	var in addUserInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	var errs fieldErrors
+	if !strings.Contains(in.Email, "@") || len(in.Email) > 254 {
+		errs.add("email", "must be an email address")
+	}
+	if len(in.Name) > 200 {
+		errs.add("name", "must be at most 200 characters")
+	}
+	if !auth.ValidRole(in.Role) {
+		errs.add("role", "must be one of viewer, editor, admin, owner")
+	}
+	if in.Password != nil && auth.CheckPassword(*in.Password) != nil {
+		errs.add("password", "must be 10 to 256 characters")
+	}
+	if len(errs) > 0 {
+		writeValidation(c, errs)
+		return
+	}
+	// Only an owner may make another owner.
+	if in.Role == "owner" && !principal(c).Can(auth.PermTenant) {
+		writeProblem(c, http.StatusForbidden, "forbidden", "only an owner may add an owner")
+		return
+	}
+	added, err := s.auth.AddMember(c.Request.Context(), principal(c), auth.NewMember{Email: in.Email, Name: in.Name,
+		Role: in.Role, Password: in.Password})
+	if err != nil {
+		s.answerError(c, err)
+		return
+	}
+	var m dbsqlc.MemberGetRow
+	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		if m, err = q.MemberGet(c.Request.Context(), added.UserID); err != nil {
+			return err
+		}
+		return record(c, q, "user.add", "user", added.UserID.String(), gin.H{"email": in.Email, "role": in.Role})
+	}) {
+		return
+	}
+	c.JSON(http.StatusCreated, AddedUser{User: memberOut(m), InviteToken: added.InviteToken})
+}
+
+type updateUserInput struct {
+	Role     *string `json:"role"`
+	Disabled *bool   `json:"disabled"`
+}
+
+func (s *server) updateUser(c *gin.Context) {
+	id, ok := pathUUID(c)
+	if !ok {
+		return
+	}
+	var in updateUserInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if in.Role != nil && !auth.ValidRole(*in.Role) {
+		writeValidation(c, fieldErrors{{Field: "role", Message: "must be one of viewer, editor, admin, owner"}})
+		return
+	}
+	var m dbsqlc.MemberGetRow
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		ctx := c.Request.Context()
+		current, err := q.MemberGet(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.guardOwners(c, q, current.Role, in.Role, in.Disabled != nil && *in.Disabled); err != nil {
+			return err
+		}
+		if _, err := q.MembershipUpdate(ctx, dbsqlc.MembershipUpdateParams{UserID: id, Role: in.Role, Disabled: in.Disabled}); err != nil {
+			return err
+		}
+		if m, err = q.MemberGet(ctx, id); err != nil {
+			return err
+		}
+		return record(c, q, "user.update", "user", id.String(), in)
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, memberOut(m))
+}
+
+func (s *server) removeUser(c *gin.Context) {
+	id, ok := pathUUID(c)
+	if !ok {
+		return
+	}
+	if s.inTenant(c, func(q *dbsqlc.Queries) error {
+		ctx := c.Request.Context()
+		current, err := q.MemberGet(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.guardOwners(c, q, current.Role, nil, true); err != nil {
+			return err
+		}
+		if _, err := q.MembershipDelete(ctx, id); err != nil {
+			return err
+		}
+		return record(c, q, "user.remove", "user", id.String(), nil)
+	}) {
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// guardOwners keeps owners in charge of owners: only an owner changes an owner or makes one, and the
+// last active owner cannot be demoted, disabled or removed.
+func (s *server) guardOwners(c *gin.Context, q *dbsqlc.Queries, currentRole string, newRole *string, removing bool) error {
+	touchesOwner := currentRole == "owner" || (newRole != nil && *newRole == "owner")
+	if touchesOwner && !principal(c).Can(auth.PermTenant) {
+		return &problemError{status: http.StatusForbidden, title: "forbidden", detail: "only an owner may change owners"}
+	}
+	losesOwner := currentRole == "owner" && (removing || (newRole != nil && *newRole != "owner"))
+	if !losesOwner {
+		return nil
+	}
+	n, err := q.MembershipCountActiveOwners(c.Request.Context())
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if n <= 1 {
+		return &problemError{status: http.StatusConflict, title: "last owner",
+			detail: "a tenant keeps at least one active owner; make someone else owner first"}
+	}
+	return nil
+}

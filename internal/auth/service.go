@@ -1,0 +1,426 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// Errors the API turns into status codes.
+var (
+	// ErrUnauthenticated: no credential, or one that is wrong, expired, revoked or reused (401).
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrSuspended: the credential is fine but its tenant is suspended (403).
+	ErrSuspended = errors.New("tenant suspended")
+	// ErrTenantChoice: the user belongs to several tenants and did not say which (400).
+	ErrTenantChoice = errors.New("member of several tenants: give tenant_id")
+	// ErrWeakPassword: the new password is too short or too long (400).
+	ErrWeakPassword = errors.New("password must be 10 to 256 characters")
+	// ErrScope: a client asked for a scope it does not have (400, invalid_scope).
+	ErrScope = errors.New("requested scope exceeds the client's scopes")
+)
+
+// RefreshTTL is how long a refresh token lives (each use rotates it).
+const RefreshTTL = 30 * 24 * time.Hour
+
+// InviteTTL is how long an invitation can be accepted.
+const InviteTTL = 7 * 24 * time.Hour
+
+// Service authenticates callers and issues tokens. Everything it does is system work on the owner's
+// pool — a credential must be checked before any tenant is known — so it exposes narrow operations and
+// never the pool.
+type Service struct {
+	pool   *pgxpool.Pool
+	tokens *Tokens
+	// dummyHash is verified against when an email is unknown, so a login takes as long for unknown users.
+	dummyHash string
+}
+
+// NewService returns the authentication service.
+func NewService(pool *pgxpool.Pool, tokens *Tokens) (*Service, error) {
+	h, err := HashPassword("not a real password, only for timing")
+	if err != nil {
+		return nil, err
+	}
+	return &Service{pool: pool, tokens: tokens, dummyHash: h}, nil
+}
+
+// TokenPair is what login and refresh return.
+type TokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// Authenticate turns the credential of an Authorization header (without "Bearer ") into a principal.
+// API keys and client tokens are checked against the database at every request, so revocation is
+// immediate; so is a user's role, so a demotion or a disabled membership takes effect at once.
+func (s *Service) Authenticate(ctx context.Context, credential string) (Principal, error) {
+	q := dbsqlc.New(s.pool)
+	if strings.HasPrefix(credential, apiKeyPrefix) {
+		prefix, secret, ok := splitAPIKey(credential)
+		if !ok {
+			return Principal{}, ErrUnauthenticated
+		}
+		k, err := q.ApiKeyAuthenticate(ctx, prefix)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Principal{}, ErrUnauthenticated
+		} else if err != nil {
+			return Principal{}, fmt.Errorf("authenticate API key: %w", err)
+		}
+		now := time.Now()
+		if !secretMatches(secret, k.SecretHash) || k.RevokedAt != nil || (k.ExpiresAt != nil && now.After(*k.ExpiresAt)) {
+			return Principal{}, ErrUnauthenticated
+		}
+		if k.TenantStatus != "active" {
+			return Principal{}, ErrSuspended
+		}
+		return Principal{TenantID: k.TenantID, Kind: ActorAPIKey, KeyID: k.ID, Scopes: k.Scopes}, nil
+	}
+
+	claims, err := s.tokens.Verify(credential)
+	if err != nil {
+		return Principal{}, ErrUnauthenticated
+	}
+	kind, id, _ := strings.Cut(claims.Subject, ":")
+	switch kind {
+	case "user":
+		userID, err := uuid.Parse(id)
+		if err != nil {
+			return Principal{}, ErrUnauthenticated
+		}
+		m, err := q.MembershipAuthenticate(ctx, dbsqlc.MembershipAuthenticateParams{TenantID: claims.Tenant, UserID: userID})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Principal{}, ErrUnauthenticated
+		} else if err != nil {
+			return Principal{}, fmt.Errorf("authenticate user: %w", err)
+		}
+		if m.MembershipDisabled || m.UserDisabled {
+			return Principal{}, ErrUnauthenticated
+		}
+		if m.TenantStatus != "active" {
+			return Principal{}, ErrSuspended
+		}
+		return Principal{TenantID: claims.Tenant, Kind: ActorUser, UserID: userID, Role: m.Role}, nil
+	case "client":
+		c, err := q.OAuthClientAuthenticate(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Principal{}, ErrUnauthenticated
+		} else if err != nil {
+			return Principal{}, fmt.Errorf("authenticate client: %w", err)
+		}
+		if c.RevokedAt != nil || c.TenantID != claims.Tenant {
+			return Principal{}, ErrUnauthenticated
+		}
+		if c.TenantStatus != "active" {
+			return Principal{}, ErrSuspended
+		}
+		// The token's scopes, narrowed to what the client still has.
+		var scopes []string
+		for _, sc := range strings.Fields(claims.Scope) {
+			if slices.Contains(c.Scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes}, nil
+	}
+	return Principal{}, ErrUnauthenticated
+}
+
+// Login checks an email and password and issues a token pair for one of the user's tenants: tenantID
+// when given, else the only tenant the user belongs to.
+func (s *Service) Login(ctx context.Context, email, password string, tenantID *uuid.UUID) (TokenPair, error) {
+	q := dbsqlc.New(s.pool)
+	user, err := q.UserGetByEmail(ctx, email)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && user.PasswordHash == nil) {
+		_ = VerifyPassword(s.dummyHash, password)
+		return TokenPair{}, ErrUnauthenticated
+	} else if err != nil {
+		return TokenPair{}, fmt.Errorf("login: %w", err)
+	}
+	if err := VerifyPassword(*user.PasswordHash, password); err != nil || user.DisabledAt != nil {
+		return TokenPair{}, ErrUnauthenticated
+	}
+	memberships, err := q.MembershipListByUser(ctx, user.ID)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("login: %w", err)
+	}
+	var chosen *dbsqlc.AppMembership
+	var active int
+	for i, m := range memberships {
+		if m.DisabledAt != nil {
+			continue
+		}
+		active++
+		if (tenantID != nil && m.TenantID == *tenantID) || (tenantID == nil && chosen == nil) {
+			chosen = &memberships[i]
+		}
+	}
+	switch {
+	case tenantID == nil && active > 1:
+		return TokenPair{}, ErrTenantChoice
+	case chosen == nil:
+		return TokenPair{}, ErrUnauthenticated
+	}
+	t, err := q.TenantGetByID(ctx, chosen.TenantID)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("login: %w", err)
+	}
+	if t.Status != "active" {
+		return TokenPair{}, ErrSuspended
+	}
+	return s.issueUserPair(ctx, q, user.ID, chosen.TenantID, chosen.Role, uuid.New())
+}
+
+func (s *Service) issueUserPair(ctx context.Context, q *dbsqlc.Queries, userID, tenantID uuid.UUID, role string,
+	family uuid.UUID) (TokenPair, error) {
+	access, ttl, err := s.tokens.Issue(AccessClaims{Tenant: tenantID, Role: role,
+		RegisteredClaims: jwtSubject("user:" + userID.String())})
+	if err != nil {
+		return TokenPair{}, err
+	}
+	refresh, hash, err := newOpaqueToken(refreshTokenPrefix)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	uid := userID
+	if _, err := q.RefreshTokenCreate(ctx, dbsqlc.RefreshTokenCreateParams{TenantID: tenantID, FamilyID: family,
+		UserID: &uid, TokenHash: hash, Scopes: []string{}, ExpiresAt: time.Now().Add(RefreshTTL)}); err != nil {
+		return TokenPair{}, fmt.Errorf("store refresh token: %w", err)
+	}
+	return TokenPair{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(ttl.Seconds())}, nil
+}
+
+// Refresh rotates a refresh token: the presented one is spent and a new pair is issued in the same
+// family. A spent token presented again means it was stolen: the whole family is revoked, so whoever
+// holds the newer token is logged out too.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	if !strings.HasPrefix(refreshToken, refreshTokenPrefix) || len(refreshToken) > 200 {
+		return TokenPair{}, ErrUnauthenticated
+	}
+	var pair TokenPair
+	var reused bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := dbsqlc.New(tx)
+		rt, err := q.RefreshTokenGetForUpdate(ctx, HashSecret(refreshToken))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrUnauthenticated
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case rt.RevokedAt != nil || time.Now().After(rt.ExpiresAt):
+			return ErrUnauthenticated
+		case rt.UsedAt != nil:
+			reused = true
+			if _, err := q.RefreshTokenRevokeFamily(ctx, rt.FamilyID); err != nil {
+				return err
+			}
+			return nil // commit the revocation, then answer 401
+		case rt.UserID == nil:
+			return ErrUnauthenticated
+		}
+		m, err := q.MembershipAuthenticate(ctx, dbsqlc.MembershipAuthenticateParams{TenantID: rt.TenantID, UserID: *rt.UserID})
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (m.MembershipDisabled || m.UserDisabled)) {
+			return ErrUnauthenticated
+		} else if err != nil {
+			return err
+		}
+		if m.TenantStatus != "active" {
+			return ErrSuspended
+		}
+		if err := q.RefreshTokenMarkUsed(ctx, rt.ID); err != nil {
+			return err
+		}
+		pair, err = s.issueUserPair(ctx, q, *rt.UserID, rt.TenantID, m.Role, rt.FamilyID)
+		return err
+	})
+	if err == nil && reused {
+		return TokenPair{}, ErrUnauthenticated
+	}
+	if err != nil && !errors.Is(err, ErrUnauthenticated) && !errors.Is(err, ErrSuspended) {
+		return TokenPair{}, fmt.Errorf("refresh: %w", err)
+	}
+	return pair, err
+}
+
+// Logout revokes the refresh token's family. An unknown token is not an error: the caller is out either way.
+func (s *Service) Logout(ctx context.Context, refreshToken string) error {
+	q := dbsqlc.New(s.pool)
+	rt, err := q.RefreshTokenGetForUpdate(ctx, HashSecret(refreshToken))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	_, err = q.RefreshTokenRevokeFamily(ctx, rt.FamilyID)
+	return err
+}
+
+// ChangePassword sets a user's new password after checking the old one, and revokes all their refresh
+// tokens, so every other session ends when its access token expires.
+func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, oldPassword, newPassword string) error {
+	if err := CheckPassword(newPassword); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := dbsqlc.New(tx)
+		user, err := q.UserGetByID(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("change password: %w", db.Translate(err))
+		}
+		if user.PasswordHash == nil || VerifyPassword(*user.PasswordHash, oldPassword) != nil {
+			return ErrUnauthenticated
+		}
+		hash, err := HashPassword(newPassword)
+		if err != nil {
+			return err
+		}
+		if err := q.UserSetPassword(ctx, dbsqlc.UserSetPasswordParams{ID: userID, PasswordHash: &hash}); err != nil {
+			return err
+		}
+		_, err = q.RefreshTokenRevokeForUser(ctx, userID)
+		return err
+	})
+}
+
+// AcceptInvite sets the invited user's password and spends the invitation.
+func (s *Service) AcceptInvite(ctx context.Context, token, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := dbsqlc.New(tx)
+		inv, err := q.InvitationGetForUpdate(ctx, HashSecret(token))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrUnauthenticated
+		} else if err != nil {
+			return err
+		}
+		if inv.AcceptedAt != nil || time.Now().After(inv.ExpiresAt) {
+			return ErrUnauthenticated
+		}
+		hash, err := HashPassword(password)
+		if err != nil {
+			return err
+		}
+		if err := q.UserSetPassword(ctx, dbsqlc.UserSetPasswordParams{ID: inv.UserID, PasswordHash: &hash}); err != nil {
+			return err
+		}
+		return q.InvitationAccept(ctx, inv.ID)
+	})
+}
+
+// ClientCredentials implements the OAuth2 client credentials grant: an access token carrying the
+// requested scopes (all of the client's when none are requested). No refresh token, as RFC 6749 advises.
+func (s *Service) ClientCredentials(ctx context.Context, clientID, secret string, requested []string) (TokenPair, error) {
+	c, err := dbsqlc.New(s.pool).OAuthClientAuthenticate(ctx, clientID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		secretMatches(secret, make([]byte, 32))
+		return TokenPair{}, ErrUnauthenticated
+	} else if err != nil {
+		return TokenPair{}, fmt.Errorf("client credentials: %w", err)
+	}
+	if !secretMatches(secret, c.SecretHash) || c.RevokedAt != nil {
+		return TokenPair{}, ErrUnauthenticated
+	}
+	if c.TenantStatus != "active" {
+		return TokenPair{}, ErrSuspended
+	}
+	scopes := c.Scopes
+	if len(requested) > 0 {
+		for _, r := range requested {
+			if !slices.Contains(c.Scopes, r) {
+				return TokenPair{}, ErrScope
+			}
+		}
+		scopes = requested
+	}
+	scope := strings.Join(scopes, " ")
+	access, ttl, err := s.tokens.Issue(AccessClaims{Tenant: c.TenantID, Scope: scope,
+		RegisteredClaims: jwtSubject("client:" + c.ClientID)})
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return TokenPair{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl.Seconds()), Scope: scope}, nil
+}
+
+// CheckPassword reports whether p is acceptable as a new password.
+func CheckPassword(p string) error {
+	if n := len([]rune(p)); n < 10 || n > 256 {
+		return ErrWeakPassword
+	}
+	return nil
+}
+
+func jwtSubject(sub string) jwt.RegisteredClaims { return jwt.RegisteredClaims{Subject: sub} }
+
+// NewMember describes a person to add to a tenant.
+type NewMember struct {
+	Email, Name, Role string
+	Password          *string // nil: invite (a new account gets a token to set its password)
+}
+
+// AddedMember is what AddMember did; InviteToken is in the clear only here, to be shown once.
+type AddedMember struct {
+	UserID      uuid.UUID
+	InviteToken string
+}
+
+// AddMember adds a person to the principal's tenant: an existing account by email (which keeps its
+// password), or a new one. Creating an account is system work, since accounts span tenants; the
+// membership is the tenant's. An account that has no password yet gets an invitation.
+func (s *Service) AddMember(ctx context.Context, by Principal, m NewMember) (AddedMember, error) {
+	var out AddedMember
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := dbsqlc.New(tx)
+		user, err := q.UserGetByEmail(ctx, m.Email)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			var hash *string
+			if m.Password != nil {
+				h, err := HashPassword(*m.Password)
+				if err != nil {
+					return err
+				}
+				hash = &h
+			}
+			if user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: m.Email, Name: m.Name, PasswordHash: hash}); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+		if _, err := q.MembershipCreate(ctx, dbsqlc.MembershipCreateParams{TenantID: by.TenantID, UserID: user.ID, Role: m.Role}); err != nil {
+			return err // a conflict: already a member
+		}
+		out.UserID = user.ID
+		if user.PasswordHash != nil {
+			return nil
+		}
+		token, hash, err := NewInviteToken()
+		if err != nil {
+			return err
+		}
+		if _, err := q.InvitationCreate(ctx, dbsqlc.InvitationCreateParams{TenantID: by.TenantID, UserID: user.ID,
+			TokenHash: hash, CreatedBy: by.CreatedBy(), ExpiresAt: time.Now().Add(InviteTTL)}); err != nil {
+			return err
+		}
+		out.InviteToken = token
+		return nil
+	})
+	return out, err
+}
