@@ -4,7 +4,7 @@ SQLC_VERSION := v1.31.1
 SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: help run test build vet generate check-generated prerequisites clean
+.PHONY: help run test bench build vet generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -14,6 +14,9 @@ run: prerequisites ## run everything locally (infrawatch dev): PostgreSQL under 
 
 test: prerequisites vet ## run every test against a real PostgreSQL (and TimescaleDB where installed)
 	go test $(GO_TEST_FLAGS) ./...
+
+bench: prerequisites ## ingest benchmark: raw COPY vs HTTP ingest on a throwaway cluster (minutes; see cmd/infrawatch-bench)
+	go run ./cmd/infrawatch-bench
 
 build: ## build bin/infrawatch
 	CGO_ENABLED=0 go build -trimpath -o bin/infrawatch ./cmd/infrawatch

@@ -26,3 +26,17 @@ RETURNING *;
 
 -- name: HostDelete :execrows
 DELETE FROM app.hosts WHERE id = @id;
+
+-- name: HostSeen :one
+-- System work (ingest): registers a host that pushed data or marks it seen, and returns its id. Labels
+-- and metadata are replaced when the push carries them.
+INSERT INTO app.hosts (tenant_id, name, labels, metadata, monitored_by, last_seen_at)
+VALUES (@tenant_id, @name, coalesce(sqlc.narg(labels)::jsonb, '{}'), coalesce(sqlc.narg(metadata)::jsonb, '{}'), 'agent', now())
+ON CONFLICT (tenant_id, name) DO UPDATE
+   SET last_seen_at = now(),
+       labels = coalesce(sqlc.narg(labels)::jsonb, app.hosts.labels),
+       metadata = coalesce(sqlc.narg(metadata)::jsonb, app.hosts.metadata),
+       monitored_by = CASE WHEN app.hosts.monitored_by = 'polling' THEN 'both' ELSE app.hosts.monitored_by END,
+       updated_at = CASE WHEN sqlc.narg(labels)::jsonb IS NULL AND sqlc.narg(metadata)::jsonb IS NULL
+                         THEN app.hosts.updated_at ELSE now() END
+RETURNING id;

@@ -23,12 +23,16 @@ const principalKey = "principal"
 // maxAuthorizationHeader bounds what is parsed of a credential; a megabyte of garbage is refused unread.
 const maxAuthorizationHeader = 8 << 10
 
-// bearer extracts the credential of "Authorization: Bearer …" (or "Token …", which Telegraf's InfluxDB
-// output sends).
+// bearer extracts the credential of "Authorization: Bearer …", "Token …" (what InfluxDB v2 clients such
+// as Telegraf's influxdb_v2 output send), or the password of "Basic …" (InfluxDB v1 clients; the user
+// name is ignored).
 func bearer(c *gin.Context) (string, bool) {
 	h := c.GetHeader("Authorization")
 	if h == "" || len(h) > maxAuthorizationHeader {
 		return "", false
+	}
+	if _, password, ok := c.Request.BasicAuth(); ok {
+		return password, password != ""
 	}
 	scheme, cred, ok := strings.Cut(h, " ")
 	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Token")) {
@@ -55,14 +59,21 @@ func (s *server) authenticate() gin.HandlerFunc {
 			writeProblem(c, http.StatusForbidden, "tenant suspended", "this tenant is suspended; contact the operator")
 			return
 		case err != nil:
-			s.internalError(c, err)
+			s.answerError(c, err)
 			return
 		}
 		c.Set(principalKey, p)
-		if !s.limits.allow(c, p) {
-			return
-		}
 		c.Next()
+	}
+}
+
+// rateLimit bounds API requests per tenant and per credential. Pushes are not counted here: the
+// ingest service limits them in samples per second, per tenant.
+func (s *server) rateLimit() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.limits.allow(c, principal(c)) {
+			c.Next()
+		}
 	}
 }
 

@@ -107,6 +107,11 @@ var minimumRole = map[string]string{
 	"DELETE /api/v1/api-keys/:id":      "admin",
 	"POST /api/v1/oauth-clients":       "admin",
 	"DELETE /api/v1/oauth-clients/:id": "admin",
+	"POST /api/v1/ingest":              "editor",
+	"POST /api/v1/write":               "editor",
+	"POST /api/v2/write":               "editor",
+	"POST /api/v1/prom/write":          "editor",
+	"POST /api/v1/logs":                "editor",
 }
 
 // Each role against each mutating route: forbidden exactly below the route's minimum role.

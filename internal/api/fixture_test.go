@@ -18,6 +18,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
+	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
@@ -33,6 +34,7 @@ type world struct {
 	engine *gin.Engine
 	srv    *httptest.Server
 	svc    *auth.Service
+	tokens *auth.Tokens
 	a, b   *tenantWorld
 }
 
@@ -56,17 +58,24 @@ func newWorld(t *testing.T, limits api.RateLimits) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ingester := ingest.NewService(ingest.Config{}, d.Pool, log, nil)
+	runCtx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { ingester.Run(runCtx); close(stopped) }()
+	t.Cleanup(func() { stop(); <-stopped })
 	engine := api.NewHandler(api.Deps{
-		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:           log,
 		Tenants:       db.NewTenantRunner(d.Pool),
 		Auth:          svc,
+		Ingest:        ingester,
 		Operator:      tenant.NewOperator(d.Pool),
 		OperatorToken: operatorToken,
 		Limits:        limits,
 		Health:        d.Pool,
 		Registry:      api.NewRegistry(),
 	})
-	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc}
+	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens}
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")
 	w.b = w.newTenant(t, "bravo")

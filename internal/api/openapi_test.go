@@ -17,16 +17,18 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
-// routeEngine builds the full engine without a database: a non-nil Auth registers the API routes, and
+// routeEngine builds the full engine without a database: a non-nil Auth and Ingest register every route, and
 // nothing is called while they are registered.
 func routeEngine() *gin.Engine {
 	return api.NewHandler(api.Deps{
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: api.NewRegistry(),
 		Auth:     &auth.Service{},
+		Ingest:   &ingest.Service{},
 		Operator: &tenant.Operator{},
 	})
 }

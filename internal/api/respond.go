@@ -42,6 +42,9 @@ func (s *server) answerError(c *gin.Context, err error) {
 		writeProblem(c, http.StatusBadRequest, "invalid request", "a value is out of the accepted range")
 	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
 		c.Abort() // the client went away
+	case db.IsUnavailable(err):
+		c.Header("Retry-After", "5")
+		writeProblem(c, http.StatusServiceUnavailable, "database unavailable", "the database cannot serve right now; retry")
 	default:
 		s.internalError(c, err)
 	}

@@ -25,7 +25,7 @@ func (s *server) routes(r *gin.Engine) {
 	op.POST("/tenants/:id/resume", s.operatorResumeTenant)
 	op.DELETE("/tenants/:id", s.operatorDeleteTenant)
 
-	a := v1.Group("", s.authenticate())
+	a := v1.Group("", s.authenticate(), s.rateLimit())
 	read, inventory, access, owner := require(auth.PermRead), require(auth.PermInventory), require(auth.PermAccess),
 		require(auth.PermTenant)
 
@@ -62,4 +62,17 @@ func (s *server) routes(r *gin.Engine) {
 	a.DELETE("/oauth-clients/:id", s.requireOn(auth.PermAccess, lookupOAuthClient), s.revokeOAuthClient)
 
 	a.GET("/audit", access, s.listAudit)
+
+	a.GET("/logs", read, s.searchLogs)
+	if s.ingest == nil {
+		return // this process does not run the ingest role
+	}
+	// Pushes from agents: our JSON, InfluxDB line protocol (v1 and v2 paths), Prometheus remote write, logs.
+	// Limited in samples per second by the ingest service rather than in requests.
+	in := v1.Group("", s.authenticate(), require(auth.PermIngest))
+	in.POST("/ingest", s.ingestJSON)
+	in.POST("/write", s.ingestInfluxV1)
+	in.POST("/prom/write", s.ingestRemoteWrite)
+	in.POST("/logs", s.ingestLogs)
+	r.Group("/api/v2", s.authenticate(), require(auth.PermIngest)).POST("/write", s.ingestInfluxV2)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
@@ -28,6 +29,8 @@ type Deps struct {
 	Tenants *db.TenantRunner
 	// Auth checks credentials and issues tokens (system work behind narrow methods).
 	Auth *auth.Service
+	// Ingest validates and writes pushed metrics and logs (system work, tenant stamped from the credential).
+	Ingest *ingest.Service
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// OperatorToken is the platform operator's credential for /api/v1/operator; empty disables those routes.
@@ -52,6 +55,7 @@ type server struct {
 	log               *slog.Logger
 	tenants           *db.TenantRunner
 	auth              *auth.Service
+	ingest            *ingest.Service
 	operator          *tenant.Operator
 	operatorTokenHash []byte
 	limits            *limiters
@@ -81,7 +85,7 @@ func NewHandler(d Deps) *gin.Engine {
 	if limits == (RateLimits{}) {
 		limits = DefaultRateLimits
 	}
-	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, operator: d.Operator, limits: newLimiters(limits)}
+	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, operator: d.Operator, limits: newLimiters(limits)}
 	if d.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(d.OperatorToken))
 		s.operatorTokenHash = sum[:]

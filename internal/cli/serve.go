@@ -18,6 +18,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -32,6 +33,8 @@ type serveConfig struct {
 	Roles           []string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// MaxConns caps the database pool.
+	MaxConns int
 	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
 	OperatorToken string
 }
@@ -50,6 +53,9 @@ func (c serveConfig) Validate() error {
 		if !slices.Contains(allRoles, r) {
 			return fmt.Errorf("--roles: unknown role %q (known: %s)", r, strings.Join(allRoles, ","))
 		}
+	}
+	if c.MaxConns < 4 {
+		return fmt.Errorf("--database-max-conns must be at least 4, got %d", c.MaxConns)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout must be positive")
@@ -77,6 +83,8 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second,
 		"how long a graceful shutdown waits for requests and workers to finish")
+	fs.IntVar(&cfg.MaxConns, "database-max-conns", 20,
+		"most connections to the database; ingest writers take 2, the rest serve requests and lookups")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
 		"secret that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
 }
@@ -98,7 +106,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(ctx, db.Config{URL: cfg.DatabaseURL})
+	pool, err := db.Open(ctx, db.Config{URL: cfg.DatabaseURL, MaxConns: int32(cfg.MaxConns)})
 	if err != nil {
 		return err
 	}
@@ -126,14 +134,20 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	if err != nil {
 		return err
 	}
+	registry := api.NewRegistry()
+	var ingester *ingest.Service
+	if slices.Contains(cfg.Roles, "ingest") {
+		ingester = ingest.NewService(ingest.Config{}, pool, log.With("role", "ingest"), registry)
+	}
 	handler := api.NewHandler(api.Deps{
 		Log:           log,
 		Tenants:       db.NewTenantRunner(pool),
 		Auth:          authService,
+		Ingest:        ingester,
 		Operator:      tenant.NewOperator(pool),
 		OperatorToken: cfg.OperatorToken,
 		Health:        pool,
-		Registry:      api.NewRegistry(),
+		Registry:      registry,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -151,6 +165,10 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 		case "scheduler":
 			svc := maintenance.New(maintenance.Config{}, pool, log.With("role", role))
 			workers.Go(func() { svc.Run(workCtx) })
+		case "ingest":
+			// The push routes are part of the HTTP server; the group-commit writer runs here. It stops
+			// after the HTTP server, so requests in flight still get their answer.
+			workers.Go(func() { ingester.Run(workCtx) })
 		case "api":
 			// The API routes are part of the HTTP server, which every process runs.
 		default:

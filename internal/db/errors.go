@@ -1,7 +1,9 @@
 package db
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/url"
 	"regexp"
 
@@ -90,4 +92,20 @@ func Redact(err error) error {
 func redactText(s string) string {
 	s = passwordInText.ReplaceAllString(s, "${1}xxxxx@")
 	return passwordInKeyword.ReplaceAllString(s, "${1}xxxxx")
+}
+
+// IsUnavailable tells a database that cannot serve now — down, restarting, out of connections, a
+// read-only standby, too slow — from a statement that is wrong. Callers answer the first with 503 and
+// Retry-After, so clients come back.
+func IsUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
+			return true
+		}
+		return pgErr.Code == "25006" // read_only_sql_transaction
+	}
+	var netErr net.Error
+	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr)
 }

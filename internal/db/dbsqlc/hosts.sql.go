@@ -7,6 +7,8 @@ package dbsqlc
 
 import (
 	"context"
+
+	"github.com/google/uuid"
 )
 
 const hostCreate = `-- name: HostCreate :one
@@ -115,6 +117,40 @@ func (q *Queries) HostList(ctx context.Context, arg HostListParams) ([]AppHost, 
 		return nil, err
 	}
 	return items, nil
+}
+
+const hostSeen = `-- name: HostSeen :one
+INSERT INTO app.hosts (tenant_id, name, labels, metadata, monitored_by, last_seen_at)
+VALUES ($1, $2, coalesce($3::jsonb, '{}'), coalesce($4::jsonb, '{}'), 'agent', now())
+ON CONFLICT (tenant_id, name) DO UPDATE
+   SET last_seen_at = now(),
+       labels = coalesce($3::jsonb, app.hosts.labels),
+       metadata = coalesce($4::jsonb, app.hosts.metadata),
+       monitored_by = CASE WHEN app.hosts.monitored_by = 'polling' THEN 'both' ELSE app.hosts.monitored_by END,
+       updated_at = CASE WHEN $3::jsonb IS NULL AND $4::jsonb IS NULL
+                         THEN app.hosts.updated_at ELSE now() END
+RETURNING id
+`
+
+type HostSeenParams struct {
+	TenantID uuid.UUID
+	Name     string
+	Labels   []byte
+	Metadata []byte
+}
+
+// System work (ingest): registers a host that pushed data or marks it seen, and returns its id. Labels
+// and metadata are replaced when the push carries them.
+func (q *Queries) HostSeen(ctx context.Context, arg HostSeenParams) (int64, error) {
+	row := q.db.QueryRow(ctx, hostSeen,
+		arg.TenantID,
+		arg.Name,
+		arg.Labels,
+		arg.Metadata,
+	)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
 }
 
 const hostUpdate = `-- name: HostUpdate :one

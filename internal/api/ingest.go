@@ -1,0 +1,200 @@
+package api
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/ingest"
+)
+
+// Size limits of pushes: the body as sent, and once decompressed.
+const (
+	MaxIngestBody    = 16 << 20
+	MaxIngestDecoded = 32 << 20
+)
+
+// readPush reads a push body, gunzipping it when Content-Encoding says gzip, within both limits
+// (a decompression bomb stops at MaxIngestDecoded bytes). It answers the problem and returns false
+// when the body is not acceptable.
+func readPush(c *gin.Context) ([]byte, bool) {
+	var r io.Reader = http.MaxBytesReader(c.Writer, c.Request.Body, MaxIngestBody)
+	switch enc := strings.ToLower(c.GetHeader("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			writeProblem(c, http.StatusBadRequest, "malformed body", "Content-Encoding is gzip but the body is not")
+			return nil, false
+		}
+		defer zr.Close()
+		r = zr
+	default:
+		writeProblem(c, http.StatusUnsupportedMediaType, "unsupported Content-Encoding", "use gzip or none, not "+enc)
+		return nil, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r, MaxIngestDecoded+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeProblem(c, http.StatusRequestEntityTooLarge, "body too large", fmt.Sprintf("the body exceeds %d bytes", MaxIngestBody))
+		return nil, false
+	case err != nil:
+		writeProblem(c, http.StatusBadRequest, "malformed body", "the body could not be read: "+err.Error())
+		return nil, false
+	case len(body) > MaxIngestDecoded:
+		writeProblem(c, http.StatusRequestEntityTooLarge, "body too large",
+			fmt.Sprintf("the body decompresses to more than %d bytes", MaxIngestDecoded))
+		return nil, false
+	}
+	return body, true
+}
+
+// answerIngestError answers a failed write: busy and unavailable with Retry-After, so clients retry.
+func (s *server) answerIngestError(c *gin.Context, err error) {
+	if after, busy := ingest.IsBusy(err); busy {
+		c.Header("Retry-After", strconv.Itoa(int(after.Round(time.Second).Seconds())))
+		writeProblem(c, http.StatusTooManyRequests, "slow down", err.Error())
+		return
+	}
+	var tooLarge *ingest.PushTooLargeError
+	if errors.As(err, &tooLarge) {
+		writeProblem(c, http.StatusRequestEntityTooLarge, "push too large", err.Error())
+		return
+	}
+	if errors.Is(err, ingest.ErrUnavailable) {
+		c.Header("Retry-After", "5")
+		writeProblem(c, http.StatusServiceUnavailable, "storage unavailable",
+			"the database cannot take writes right now; nothing of this request was stored; retry")
+		return
+	}
+	s.answerError(c, err)
+}
+
+// rejectionErrors names rejected points as fields of the body.
+func rejectionErrors(rs []ingest.Rejection, what string) fieldErrors {
+	const max = 100
+	var errs fieldErrors
+	for i, r := range rs {
+		if i == max {
+			errs.add(what, "%d more rejections not listed", len(rs)-max)
+			break
+		}
+		field := fmt.Sprintf("%s[%d]", what, r.Series)
+		if r.Sample >= 0 {
+			field += fmt.Sprintf(".points[%d]", r.Sample)
+		}
+		errs.add(field, "%s", r.Reason)
+	}
+	return errs
+}
+
+// ingestJSON is POST /api/v1/ingest, infrawatch's own format.
+func (s *server) ingestJSON(c *gin.Context) {
+	body, ok := readPush(c)
+	if !ok {
+		return
+	}
+	push, series, decoded, err := ingest.DecodeJSONPush(body)
+	if err != nil {
+		writeProblem(c, http.StatusBadRequest, "malformed ingest body", err.Error())
+		return
+	}
+	var host *ingest.HostDetails
+	if push.Host != nil && (push.Host.Labels != nil || push.Host.Metadata != nil) {
+		host = &ingest.HostDetails{Labels: push.Host.Labels, Metadata: push.Host.Metadata}
+	}
+	res, err := s.ingest.Write(c.Request.Context(), principal(c).TenantID, "json", series, host, decoded)
+	if err != nil {
+		s.answerIngestError(c, err)
+		return
+	}
+	if res.Accepted == 0 {
+		p := newProblem(c, http.StatusBadRequest, "nothing to store", "no point of this push is valid; see errors")
+		p.Errors = rejectionErrors(res.Rejected, "metrics")
+		sendProblem(c, p)
+		return
+	}
+	if res.Rejected == nil {
+		res.Rejected = []ingest.Rejection{}
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+// ingestInfluxV1 is POST /api/v1/write, InfluxDB 1.x style (precision: n, u, ms, s, m, h).
+func (s *server) ingestInfluxV1(c *gin.Context) { s.ingestInflux(c, c.DefaultQuery("precision", "ns")) }
+
+// ingestInfluxV2 is POST /api/v2/write, what Telegraf's influxdb_v2 output sends (precision: ns, us, ms, s).
+func (s *server) ingestInfluxV2(c *gin.Context) { s.ingestInflux(c, c.DefaultQuery("precision", "ns")) }
+
+func (s *server) ingestInflux(c *gin.Context, precision string) {
+	body, ok := readPush(c)
+	if !ok {
+		return
+	}
+	series, decoded, err := ingest.ParseLineProtocol(body, precision, time.Now())
+	if err != nil {
+		writeValidation(c, fieldErrors{{Field: "precision", Message: err.Error()}})
+		return
+	}
+	res, err := s.ingest.Write(c.Request.Context(), principal(c).TenantID, "influx", series, nil, decoded)
+	if err != nil {
+		s.answerIngestError(c, err)
+		return
+	}
+	if len(res.Rejected) > 0 {
+		// InfluxDB answers a partial write with 400: the valid points are stored, the client does not retry.
+		p := newProblem(c, http.StatusBadRequest, "partial write",
+			fmt.Sprintf("%d points stored, %d refused; see errors", res.Accepted, len(res.Rejected)))
+		p.Errors = rejectionErrors(res.Rejected, "line")
+		sendProblem(c, p)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// ingestRemoteWrite is POST /api/v1/prom/write, Prometheus remote write 1.0: 204 when stored, 400 for
+// what must not be retried, 429 and 5xx (with Retry-After) for what should.
+func (s *server) ingestRemoteWrite(c *gin.Context) {
+	if enc := c.GetHeader("Content-Encoding"); !strings.EqualFold(enc, "snappy") {
+		writeProblem(c, http.StatusUnsupportedMediaType, "unsupported Content-Encoding", "remote write bodies are snappy-compressed")
+		return
+	}
+	if ct := c.ContentType(); ct != "" && ct != "application/x-protobuf" {
+		writeProblem(c, http.StatusUnsupportedMediaType, "unsupported Content-Type", "remote write bodies are application/x-protobuf")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxIngestBody))
+	if err != nil {
+		writeProblem(c, http.StatusRequestEntityTooLarge, "body too large", fmt.Sprintf("the body exceeds %d bytes", MaxIngestBody))
+		return
+	}
+	series, decoded, err := ingest.DecodeRemoteWrite(body, MaxIngestDecoded)
+	if errors.Is(err, ingest.ErrRemoteWriteTooLarge) {
+		writeProblem(c, http.StatusRequestEntityTooLarge, "body too large", err.Error())
+		return
+	} else if err != nil {
+		writeProblem(c, http.StatusBadRequest, "malformed remote write request", err.Error())
+		return
+	}
+	res, err := s.ingest.Write(c.Request.Context(), principal(c).TenantID, "remote_write", series, nil, decoded)
+	if err != nil {
+		s.answerIngestError(c, err)
+		return
+	}
+	if len(res.Rejected) > 0 {
+		p := newProblem(c, http.StatusBadRequest, "samples refused",
+			fmt.Sprintf("%d samples stored, %d refused; see errors", res.Accepted, len(res.Rejected)))
+		p.Errors = rejectionErrors(res.Rejected, "timeseries")
+		sendProblem(c, p)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

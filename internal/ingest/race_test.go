@@ -1,0 +1,7 @@
+//go:build race
+
+package ingest
+
+// raceDetector is true when the tests run under -race, whose instrumentation allocates more: allocation
+// bounds allow for it.
+const raceDetector = true

@@ -1,0 +1,338 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// Config holds the ingest limits that are the same for every tenant.
+type Config struct {
+	Writer WriterConfig
+	// RawRetention is how far back a sample may be; older ones are refused. Zero means 30 days.
+	RawRetention time.Duration
+	// MaxFuture is how far ahead of the server's clock a sample may be. Zero means 10 minutes.
+	MaxFuture time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.RawRetention <= 0 {
+		c.RawRetention = 30 * 24 * time.Hour
+	}
+	if c.MaxFuture <= 0 {
+		c.MaxFuture = 10 * time.Minute
+	}
+	return c
+}
+
+// RateLimitedError says a tenant pushes faster than its ingest rate; RetryAfter says when to retry.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("ingest rate limit exceeded; retry after %d s", retrySeconds(e.RetryAfter))
+}
+
+// retrySeconds rounds a wait up to whole seconds, at least one, for Retry-After.
+func retrySeconds(d time.Duration) int { return max(1, int((d+time.Second-1)/time.Second)) }
+
+// PushTooLargeError says a push holds more samples than the tenant's burst: it can never pass the rate
+// limit, so it must be split (413), not retried.
+type PushTooLargeError struct{ Samples, Burst int }
+
+func (e *PushTooLargeError) Error() string {
+	return fmt.Sprintf("the push holds %d samples, more than the tenant's ingest burst of %d; send smaller pushes", e.Samples, e.Burst)
+}
+
+// Service validates pushes, resolves their series and writes them.
+type Service struct {
+	cfg      Config
+	pool     *pgxpool.Pool
+	writer   *Writer
+	resolver *resolver
+	m        *serviceMetrics
+	now      func() time.Time
+
+	mu      sync.Mutex
+	tenants map[uuid.UUID]*tenantState
+}
+
+// tenantState is a tenant's limits as last read, and its ingest rate limiter.
+type tenantState struct {
+	limits  dbsqlc.AppTenant
+	readAt  time.Time
+	limiter *rate.Limiter
+}
+
+// limitsTTL is how long a tenant's limits are used before they are read again.
+const limitsTTL = 30 * time.Second
+
+// NewService returns the ingest service; Run starts its writer.
+func NewService(cfg Config, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *Service {
+	cfg = cfg.withDefaults()
+	return &Service{cfg: cfg, pool: pool, writer: NewWriter(cfg.Writer, pool, log, reg), resolver: newResolver(pool),
+		m: newServiceMetrics(reg), now: time.Now, tenants: map[uuid.UUID]*tenantState{}}
+}
+
+// Run runs the group-commit writer until ctx ends.
+func (s *Service) Run(ctx context.Context) { s.writer.Run(ctx) }
+
+// Result is what a push achieved: how many samples were committed and why the others were not.
+type Result struct {
+	Accepted int         `json:"accepted"`
+	Rejected []Rejection `json:"rejected"`
+}
+
+// Write validates the series of one push for tenant, registers hosts and series, and returns once the
+// valid samples are committed. host, when not nil, carries labels and metadata for the push's host.
+// Rejections of the decoder (decoded) are passed through into the result.
+func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, series []Series, host *HostDetails,
+	decoded []Rejection) (Result, error) {
+	res := Result{Rejected: decoded}
+	for range decoded {
+		s.m.rejected.WithLabelValues("malformed").Inc()
+	}
+	st, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return res, err
+	}
+	lim := st.limits
+	now := s.now()
+	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
+	reject := func(si, pi int, category, format string, args ...any) {
+		res.Rejected = append(res.Rejected, Rejection{Series: si, Sample: pi, Reason: fmt.Sprintf(format, args...)})
+		s.m.rejected.WithLabelValues(category).Inc()
+	}
+
+	// Validate, and keep the valid samples of each valid series.
+	type valid struct {
+		index   int
+		series  *Series
+		samples []Sample
+	}
+	var keep []valid
+	total := 0
+	for i := range series {
+		sr := &series[i]
+		if sr.Labels == nil {
+			sr.Labels = map[string]string{}
+		}
+		if sr.Host != "" {
+			sr.Labels["host"] = sr.Host
+		}
+		if why, category := checkSeries(sr, lim); why != "" {
+			reject(i, -1, category, "%s", why)
+			continue
+		}
+		ok := sr.Samples[:0:0]
+		for j, p := range sr.Samples {
+			switch {
+			case p.TimeMs < oldest:
+				reject(i, j, "too_old", "timestamp %d is older than the raw retention (%s)", p.TimeMs, s.cfg.RawRetention)
+			case p.TimeMs > newest:
+				reject(i, j, "too_new", "timestamp %d is more than %s ahead of the server clock", p.TimeMs, s.cfg.MaxFuture)
+			default:
+				ok = append(ok, p)
+			}
+		}
+		if len(ok) > 0 {
+			keep = append(keep, valid{i, sr, ok})
+			total += len(ok)
+		}
+	}
+	if total == 0 {
+		return res, nil
+	}
+	if total > int(lim.IngestBurst) {
+		s.m.rejected.WithLabelValues("push_too_large").Add(float64(total))
+		return res, &PushTooLargeError{Samples: total, Burst: int(lim.IngestBurst)}
+	}
+	if r := st.limiter.ReserveN(now, total); r.DelayFrom(now) > 0 {
+		delay := r.DelayFrom(now)
+		r.CancelAt(now)
+		s.m.rejected.WithLabelValues("rate_limited").Add(float64(total))
+		return res, &RateLimitedError{RetryAfter: delay}
+	}
+
+	// Hosts, then series ids from the cache, then the missing ones from the database.
+	hostIDs := map[string]int64{}
+	for _, v := range keep {
+		if h := v.series.Host; h != "" {
+			if _, done := hostIDs[h]; !done {
+				if hostIDs[h], err = s.resolver.host(ctx, tenant, h, host); err != nil {
+					return res, s.classify(err)
+				}
+			}
+		}
+	}
+	keys := make([]string, len(keep))
+	for i, v := range keep {
+		keys[i] = seriesKey(v.series.Name, v.series.Labels)
+	}
+	ids := make([]int64, len(keep))
+	s.resolver.lookup(tenant, keys, ids)
+	var missing []pending
+	seen := map[string]bool{}
+	for i, v := range keep {
+		if ids[i] == 0 && !seen[keys[i]] {
+			seen[keys[i]] = true
+			missing = append(missing, pending{key: keys[i], name: v.series.Name, labels: v.series.Labels, hostID: hostIDs[v.series.Host]})
+		}
+	}
+	if len(missing) > 0 {
+		count, err := s.resolver.seriesCount(ctx, tenant)
+		if err != nil {
+			return res, s.classify(err)
+		}
+		if room := int64(lim.MaxSeries) - count; int64(len(missing)) > room {
+			refused := map[string]bool{}
+			for _, p := range missing[max(room, 0):] {
+				refused[p.key] = true
+			}
+			missing = missing[:max(room, 0)]
+			for i := range keep {
+				if refused[keys[i]] {
+					reject(keep[i].index, -1, "series_limit", "the tenant's series limit is reached (limit: %d); this series is new",
+						lim.MaxSeries)
+					keep[i].samples = nil
+				}
+			}
+		}
+		found, err := s.resolver.resolve(ctx, tenant, missing)
+		if err != nil {
+			return res, s.classify(err)
+		}
+		for i := range ids {
+			if ids[i] == 0 {
+				ids[i] = found[keys[i]]
+			}
+		}
+	}
+
+	r := &rows{tenant: pgtype.UUID{Bytes: tenant, Valid: true}}
+	for i, v := range keep {
+		for _, p := range v.samples {
+			r.times = append(r.times, time.UnixMilli(p.TimeMs))
+			r.series = append(r.series, ids[i])
+			r.values = append(r.values, p.Value)
+		}
+	}
+	if err := s.writer.Submit(ctx, r); err != nil {
+		return res, err
+	}
+	res.Accepted = r.len()
+	s.m.accepted.WithLabelValues(protocol).Add(float64(res.Accepted))
+	return res, nil
+}
+
+// classify marks database failures on the way to the writer as unavailability (503), like the writer's.
+func (s *Service) classify(err error) error {
+	if db.IsUnavailable(err) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+// checkSeries applies a tenant's series limits, returning why a series is refused and the category.
+func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
+	switch {
+	case sr.Name == "":
+		return "the metric name is empty", "invalid_name"
+	case len(sr.Name) > int(lim.MaxLabelValueLength) || !storable(sr.Name):
+		return fmt.Sprintf("the metric name is %d bytes, not UTF-8 or holds a NUL byte (limit: %d)", len(sr.Name),
+			lim.MaxLabelValueLength), "invalid_name"
+	case len(sr.Labels) > int(lim.MaxLabelsPerSeries):
+		return fmt.Sprintf("received a series whose number of labels exceeds the limit (actual: %d, limit: %d)",
+			len(sr.Labels), lim.MaxLabelsPerSeries), "label_limit"
+	case len(sr.Samples) == 0:
+		return "the series has no samples", "empty"
+	}
+	for k, v := range sr.Labels {
+		switch {
+		case k == "" || len(k) > int(lim.MaxLabelNameLength) || !storable(k):
+			return fmt.Sprintf("label name %.40q is empty, not UTF-8, holds a NUL byte or is longer than %d bytes", k,
+				lim.MaxLabelNameLength), "label_limit"
+		case len(v) > int(lim.MaxLabelValueLength) || !storable(v):
+			return fmt.Sprintf("the value of label %.40q is not UTF-8, holds a NUL byte or is longer than %d bytes (actual: %d)", k,
+				lim.MaxLabelValueLength, len(v)), "label_limit"
+		}
+	}
+	return "", ""
+}
+
+// storable reports whether PostgreSQL can store s as text and in jsonb: valid UTF-8 without NUL.
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// tenant returns the tenant's limits and rate limiter, reading them again after limitsTTL.
+func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (*tenantState, error) {
+	s.mu.Lock()
+	st := s.tenants[tenant]
+	s.mu.Unlock()
+	if st != nil && time.Since(st.readAt) < limitsTTL {
+		return st, nil
+	}
+	t, err := dbsqlc.New(s.pool).TenantGetByID(ctx, tenant)
+	if err != nil {
+		return nil, s.classify(fmt.Errorf("read tenant limits: %w", err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st = s.tenants[tenant]; st == nil {
+		st = &tenantState{limiter: rate.NewLimiter(rate.Limit(t.IngestRate), int(t.IngestBurst))}
+		s.tenants[tenant] = st
+	} else if st.limits.IngestRate != t.IngestRate || st.limits.IngestBurst != t.IngestBurst {
+		st.limiter.SetLimit(rate.Limit(t.IngestRate))
+		st.limiter.SetBurst(int(t.IngestBurst))
+	}
+	st.limits, st.readAt = t, time.Now()
+	return st, nil
+}
+
+// Host registers or refreshes a host by name for tenant and returns its id (for logs).
+func (s *Service) Host(ctx context.Context, tenant uuid.UUID, name string, details *HostDetails) (int64, error) {
+	id, err := s.resolver.host(ctx, tenant, name, details)
+	return id, s.classify(err)
+}
+
+// IsBusy reports whether err asks the client to come back later, and after how long.
+func IsBusy(err error) (retryAfter time.Duration, busy bool) {
+	var rl *RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		return time.Duration(retrySeconds(rl.RetryAfter)) * time.Second, true
+	case errors.Is(err, ErrBusy):
+		return time.Second, true
+	}
+	return 0, false
+}
+
+type serviceMetrics struct {
+	accepted *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+}
+
+func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
+	m := &serviceMetrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infrawatch_ingest_samples_accepted_total",
+			Help: "Samples committed, by protocol."}, []string{"protocol"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infrawatch_ingest_samples_rejected_total",
+			Help: "Samples or series refused, by reason."}, []string{"reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.accepted, m.rejected)
+	}
+	return m
+}

@@ -1,0 +1,239 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+)
+
+// Errors that Submit returns; the API answers both with a Retry-After.
+var (
+	// ErrBusy: the queue is full; the client should slow down (429).
+	ErrBusy = errors.New("ingest queue is full")
+	// ErrUnavailable: the database cannot be reached or refused the write for now (503).
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// rows are samples ready for COPY, column by column.
+type rows struct {
+	times  []time.Time
+	tenant pgtype.UUID
+	series []int64
+	values []float64
+}
+
+func (r *rows) len() int { return len(r.times) }
+
+// request is one caller's rows waiting to be committed.
+type request struct {
+	rows *rows
+	done chan error // receives exactly one result
+}
+
+// WriterConfig tunes the group-commit writer.
+type WriterConfig struct {
+	// Writers is the number of concurrent COPY transactions. Zero means 2.
+	Writers int
+	// MaxBatchRows caps the rows merged into one transaction. Zero means 10,000.
+	MaxBatchRows int
+	// MaxQueuedRows bounds the rows waiting for a writer; beyond it Submit answers ErrBusy. Zero means 500,000.
+	MaxQueuedRows int
+	// CommitTimeout bounds one transaction. Zero means 30 seconds.
+	CommitTimeout time.Duration
+}
+
+func (c WriterConfig) withDefaults() WriterConfig {
+	if c.Writers <= 0 {
+		c.Writers = 2
+	}
+	if c.MaxBatchRows <= 0 {
+		c.MaxBatchRows = 10_000
+	}
+	if c.MaxQueuedRows <= 0 {
+		c.MaxQueuedRows = 500_000
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = 30 * time.Second
+	}
+	return c
+}
+
+// Writer merges concurrent requests into large COPY transactions (group commit) and tells each request
+// when its rows are committed. While one transaction commits, the requests that arrive queue up and
+// go together in the next: the busier the server, the larger the batches.
+type Writer struct {
+	cfg    WriterConfig
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	queue  chan *request
+	queued atomic.Int64
+	m      *writerMetrics
+}
+
+// NewWriter returns a writer; Run starts its workers.
+func NewWriter(cfg WriterConfig, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *Writer {
+	cfg = cfg.withDefaults()
+	w := &Writer{cfg: cfg, pool: pool, log: log, queue: make(chan *request, 65536), m: newWriterMetrics(reg)}
+	return w
+}
+
+// Run writes until ctx ends, then finishes what is queued (bounded by the commit timeout).
+func (w *Writer) Run(ctx context.Context) {
+	done := make(chan struct{})
+	for range w.cfg.Writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			w.work(ctx)
+		}()
+	}
+	for range w.cfg.Writers {
+		<-done
+	}
+}
+
+// Submit queues rows and waits until they are committed (nil) or failed. When ctx ends first, the rows
+// may still be committed later; they are simply not acknowledged.
+func (w *Writer) Submit(ctx context.Context, r *rows) error {
+	n := int64(r.len())
+	if n == 0 {
+		return nil
+	}
+	if w.queued.Add(n) > int64(w.cfg.MaxQueuedRows) {
+		w.queued.Add(-n)
+		return ErrBusy
+	}
+	w.m.queued.Set(float64(w.queued.Load()))
+	req := &request{rows: r, done: make(chan error, 1)}
+	select {
+	case w.queue <- req:
+	default:
+		w.queued.Add(-n)
+		return ErrBusy
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Writer) work(ctx context.Context) {
+	for {
+		var first *request
+		select {
+		case first = <-w.queue:
+		case <-ctx.Done():
+			// Finish what is queued, so that shutting down loses nothing that was waiting.
+			select {
+			case first = <-w.queue:
+			default:
+				return
+			}
+		}
+		batch := []*request{first}
+		n := first.rows.len()
+	drain:
+		for n < w.cfg.MaxBatchRows {
+			select {
+			case r := <-w.queue:
+				batch = append(batch, r)
+				n += r.rows.len()
+			default:
+				break drain
+			}
+		}
+		w.queued.Add(int64(-n))
+		w.m.queued.Set(float64(w.queued.Load()))
+		w.commitAndAck(batch, n)
+	}
+}
+
+// commitAndAck writes a batch and answers its requests. If the batch fails for a reason other than the
+// database being unreachable, each request is retried alone, so one bad request cannot fail the others.
+func (w *Writer) commitAndAck(batch []*request, n int) {
+	start := time.Now()
+	err := w.commit(batch)
+	w.m.commit.Observe(time.Since(start).Seconds())
+	w.m.batchRows.Observe(float64(n))
+	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) {
+		for _, r := range batch {
+			r.done <- w.commit([]*request{r})
+		}
+		return
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
+// commit writes the rows of batch in one transaction: a plain COPY, or when a row already exists (a
+// retried request), COPY into a temporary table and INSERT … ON CONFLICT DO NOTHING, so duplicates never
+// fail a batch and are never stored twice.
+func (w *Writer) commit(batch []*request) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CommitTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error { return copySamples(ctx, tx, "ts.samples", batch) })
+	if isUniqueViolation(err) {
+		w.m.duplicateBatches.Inc()
+		err = pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS samples_incoming (LIKE ts.samples) ON COMMIT DELETE ROWS`); err != nil {
+				return err
+			}
+			if err := copySamples(ctx, tx, "samples_incoming", batch); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO ts.samples (time, tenant_id, series_id, value)
+			                        SELECT time, tenant_id, series_id, value FROM samples_incoming
+			                        ON CONFLICT (series_id, time) DO NOTHING`)
+			return err
+		})
+	}
+	if err != nil {
+		if db.IsUnavailable(err) {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return fmt.Errorf("write samples: %w", err)
+	}
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+type writerMetrics struct {
+	queued           prometheus.Gauge
+	batchRows        prometheus.Histogram
+	commit           prometheus.Histogram
+	duplicateBatches prometheus.Counter
+}
+
+func newWriterMetrics(reg prometheus.Registerer) *writerMetrics {
+	m := &writerMetrics{
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "infrawatch_ingest_queue_rows",
+			Help: "Samples waiting for the group-commit writer."}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "infrawatch_ingest_batch_rows",
+			Help: "Samples per group-commit transaction.", Buckets: prometheus.ExponentialBuckets(10, 2.5, 9)}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "infrawatch_ingest_commit_seconds",
+			Help: "Time to COPY and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		duplicateBatches: prometheus.NewCounter(prometheus.CounterOpts{Name: "infrawatch_ingest_duplicate_batches_total",
+			Help: "Batches that held samples already stored (retries) and went through the de-duplicating path."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.queued, m.batchRows, m.commit, m.duplicateBatches)
+	}
+	return m
+}
