@@ -46,10 +46,17 @@ type tenantWorld struct {
 	emails map[string]string    // role → email
 }
 
+// newWorld builds a world on the postgres flavor, for tests that do not touch time series.
 func newWorld(t *testing.T, limits api.RateLimits) *world {
 	t.Helper()
+	return newWorldOn(t, db.FlavorPostgres, limits)
+}
+
+// newWorldOn builds a world on the given storage flavor.
+func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
+	t.Helper()
 	ctx := context.Background()
-	d := dbtest.New(t, db.FlavorPostgres)
+	d := dbtest.New(t, flavor)
 	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +66,8 @@ func newWorld(t *testing.T, limits api.RateLimits) *world {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ingester := ingest.NewService(ingest.Config{}, d.Pool, log, nil)
+	registry := api.NewRegistry()
+	ingester := ingest.NewService(ingest.Config{}, d.Pool, log, registry)
 	runCtx, stop := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { ingester.Run(runCtx); close(stopped) }()
@@ -73,7 +81,7 @@ func newWorld(t *testing.T, limits api.RateLimits) *world {
 		OperatorToken: operatorToken,
 		Limits:        limits,
 		Health:        d.Pool,
-		Registry:      api.NewRegistry(),
+		Registry:      registry,
 	})
 	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens}
 	t.Cleanup(w.srv.Close)

@@ -116,9 +116,15 @@ func (s *server) ingestJSON(c *gin.Context) {
 		s.answerIngestError(c, err)
 		return
 	}
+	answerResult(c, res, "metrics")
+}
+
+// answerResult answers a JSON push (metrics or log entries): 200 with what was stored and what was
+// refused, or 400 when nothing was valid.
+func answerResult(c *gin.Context, res ingest.Result, what string) {
 	if res.Accepted == 0 {
-		p := newProblem(c, http.StatusBadRequest, "nothing to store", "no point of this push is valid; see errors")
-		p.Errors = rejectionErrors(res.Rejected, "metrics")
+		p := newProblem(c, http.StatusBadRequest, "nothing to store", "no item of this push is valid; see errors")
+		p.Errors = rejectionErrors(res.Rejected, what)
 		sendProblem(c, p)
 		return
 	}
@@ -126,6 +132,18 @@ func (s *server) ingestJSON(c *gin.Context) {
 		res.Rejected = []ingest.Rejection{}
 	}
 	c.JSON(http.StatusOK, res)
+}
+
+// answerPartial answers a line protocol or remote write push: 204 when all is stored, else 400 (which
+// those clients do not retry) naming what was refused; the valid part is stored either way.
+func answerPartial(c *gin.Context, res ingest.Result, title, what string) {
+	if len(res.Rejected) == 0 {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	p := newProblem(c, http.StatusBadRequest, title, fmt.Sprintf("%d samples stored, %d refused; see errors", res.Accepted, len(res.Rejected)))
+	p.Errors = rejectionErrors(res.Rejected, what)
+	sendProblem(c, p)
 }
 
 // ingestInfluxV1 is POST /api/v1/write, InfluxDB 1.x style (precision: n, u, ms, s, m, h).
@@ -149,15 +167,7 @@ func (s *server) ingestInflux(c *gin.Context, precision string) {
 		s.answerIngestError(c, err)
 		return
 	}
-	if len(res.Rejected) > 0 {
-		// InfluxDB answers a partial write with 400: the valid points are stored, the client does not retry.
-		p := newProblem(c, http.StatusBadRequest, "partial write",
-			fmt.Sprintf("%d points stored, %d refused; see errors", res.Accepted, len(res.Rejected)))
-		p.Errors = rejectionErrors(res.Rejected, "line")
-		sendProblem(c, p)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	answerPartial(c, res, "partial write", "line") // as InfluxDB answers a partial write
 }
 
 // ingestRemoteWrite is POST /api/v1/prom/write, Prometheus remote write 1.0: 204 when stored, 400 for
@@ -189,12 +199,5 @@ func (s *server) ingestRemoteWrite(c *gin.Context) {
 		s.answerIngestError(c, err)
 		return
 	}
-	if len(res.Rejected) > 0 {
-		p := newProblem(c, http.StatusBadRequest, "samples refused",
-			fmt.Sprintf("%d samples stored, %d refused; see errors", res.Accepted, len(res.Rejected)))
-		p.Errors = rejectionErrors(res.Rejected, "timeseries")
-		sendProblem(c, p)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	answerPartial(c, res, "samples refused", "timeseries")
 }

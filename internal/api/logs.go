@@ -30,16 +30,7 @@ func (s *server) ingestLogs(c *gin.Context) {
 		s.answerIngestError(c, err)
 		return
 	}
-	if res.Accepted == 0 {
-		p := newProblem(c, http.StatusBadRequest, "nothing to store", "no entry of this push is valid; see errors")
-		p.Errors = rejectionErrors(res.Rejected, "entries")
-		sendProblem(c, p)
-		return
-	}
-	if res.Rejected == nil {
-		res.Rejected = []ingest.Rejection{}
-	}
-	c.JSON(http.StatusOK, res)
+	answerResult(c, res, "entries")
 }
 
 // LogLine is a stored log line.

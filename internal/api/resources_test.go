@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/infrawatch/infrawatch/internal/api"
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/dbtest"
 )
 
 func TestValidationNamesEveryBadField(t *testing.T) {
@@ -197,41 +199,43 @@ func TestOperatorManagesTenants(t *testing.T) {
 
 // An owner deletes its tenant: every row of it goes, time series included, and other tenants keep theirs.
 func TestTenantDeletion(t *testing.T) {
-	w := newWorld(t, testLimits)
-	ctx := context.Background()
-	for _, tw := range []*tenantWorld{w.a, w.b} {
-		host := w.call(t, "POST", "/api/v1/hosts", tw.tokens["owner"], map[string]any{"name": "h"}).must(t, http.StatusCreated)
-		_, err := w.d.Pool.Exec(ctx, `
-			WITH s AS (INSERT INTO app.series (tenant_id, host_id, name) VALUES ($1, $2, 'cpu') RETURNING id)
-			INSERT INTO ts.samples (time, tenant_id, series_id, value) SELECT $3, $1, id, 1 FROM s`, tw.id, host.id(t), time.Now())
-		if err != nil {
-			t.Fatal(err)
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		ctx := context.Background()
+		for _, tw := range []*tenantWorld{w.a, w.b} {
+			host := w.call(t, "POST", "/api/v1/hosts", tw.tokens["owner"], map[string]any{"name": "h"}).must(t, http.StatusCreated)
+			_, err := w.d.Pool.Exec(ctx, `
+				WITH s AS (INSERT INTO app.series (tenant_id, host_id, name) VALUES ($1, $2, 'cpu') RETURNING id)
+				INSERT INTO ts.samples (time, tenant_id, series_id, value) SELECT $3, $1, id, 1 FROM s`, tw.id, host.id(t), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.d.Pool.Exec(ctx, `INSERT INTO ts.logs (time, tenant_id, message) VALUES (now(), $1, 'hi')`, tw.id); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := w.d.Pool.Exec(ctx, `INSERT INTO ts.logs (time, tenant_id, message) VALUES (now(), $1, 'hi')`, tw.id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.call(t, "DELETE", "/api/v1/tenant", w.a.tokens["admin"], nil).must(t, http.StatusForbidden)
-	w.call(t, "DELETE", "/api/v1/tenant", w.a.tokens["owner"], nil).must(t, http.StatusNoContent)
+		w.call(t, "DELETE", "/api/v1/tenant", w.a.tokens["admin"], nil).must(t, http.StatusForbidden)
+		w.call(t, "DELETE", "/api/v1/tenant", w.a.tokens["owner"], nil).must(t, http.StatusNoContent)
 
-	count := func(table string, tenantID any) int {
-		var n int
-		col := "tenant_id"
-		if table == "app.tenants" {
-			col = "id"
+		count := func(table string, tenantID any) int {
+			var n int
+			col := "tenant_id"
+			if table == "app.tenants" {
+				col = "id"
+			}
+			if err := w.d.Pool.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE "+col+" = $1", tenantID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
 		}
-		if err := w.d.Pool.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE "+col+" = $1", tenantID).Scan(&n); err != nil {
-			t.Fatal(err)
+		for _, table := range []string{"app.tenants", "app.memberships", "app.hosts", "app.series", "app.audit_log", "ts.samples", "ts.logs"} {
+			if n := count(table, w.a.id); n != 0 {
+				t.Errorf("%s keeps %d rows of the deleted tenant", table, n)
+			}
+			if table != "app.audit_log" && count(table, w.b.id) == 0 {
+				t.Errorf("%s lost tenant B's rows", table)
+			}
 		}
-		return n
-	}
-	for _, table := range []string{"app.tenants", "app.memberships", "app.hosts", "app.series", "app.audit_log", "ts.samples", "ts.logs"} {
-		if n := count(table, w.a.id); n != 0 {
-			t.Errorf("%s keeps %d rows of the deleted tenant", table, n)
-		}
-		if table != "app.audit_log" && count(table, w.b.id) == 0 {
-			t.Errorf("%s lost tenant B's rows", table)
-		}
-	}
-	w.call(t, "GET", "/api/v1/tenant", w.a.tokens["owner"], nil).must(t, http.StatusUnauthorized)
+		w.call(t, "GET", "/api/v1/tenant", w.a.tokens["owner"], nil).must(t, http.StatusUnauthorized)
+	})
 }

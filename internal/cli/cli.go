@@ -73,6 +73,14 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// splitAction takes the action word (`up` in `migrate up --flavor x`) off the front of args, if there is one.
+func splitAction(args []string) (action string, rest []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
 // errUsage means the command already printed what was wrong with its arguments.
 var errUsage = errors.New("usage error")
 

@@ -22,10 +22,7 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 	steps := fs.Int("steps", 0, "down: revert only the last N migrations (0 means all)")
 	yes := fs.Bool("yes", false, "down: do not ask for confirmation")
 
-	var action string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		action, args = args[0], args[1:]
-	}
+	action, args := splitAction(args)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
@@ -19,10 +18,7 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 	slug := fs.String("slug", "", "the tenant's slug (default: derived from the name)")
 	email := fs.String("admin-email", "", "email of the tenant's first owner (required)")
 	password := fs.String("admin-password", "", "the owner's password (default: a generated one, printed once)")
-	var action string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		action, args = args[0], args[1:]
-	}
+	action, args := splitAction(args)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,10 +45,7 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 func runKeys(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "keys", "keys rotate")
 	databaseURL := fs.String("database-url", "", "PostgreSQL connection URL of the owning login (required)")
-	var action string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		action, args = args[0], args[1:]
-	}
+	action, args := splitAction(args)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

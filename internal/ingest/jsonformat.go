@@ -2,10 +2,11 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
+
+	json "github.com/goccy/go-json"
 )
 
 // JSONPush is the body of POST /api/v1/ingest, the format of infrawatch's own agent:

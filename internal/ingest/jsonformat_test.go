@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -69,4 +70,23 @@ func FuzzDecodeJSONPush(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkDecodeJSONPush(b *testing.B) {
+	var buf []byte
+	buf = append(buf, `{"host":{"name":"web-1"},"metrics":[`...)
+	for i := range 100 {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = fmt.Appendf(buf, `{"name":"bench.metric","labels":{"series":"s%d","cpu":"total"},"points":[[1764300000000,%d.5]]}`, i, i)
+	}
+	buf = append(buf, `]}`...)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := DecodeJSONPush(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
