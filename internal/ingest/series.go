@@ -65,6 +65,7 @@ type hostKey struct {
 type hostEntry struct {
 	id       int64
 	markedAt time.Time
+	details  string // the labels and metadata last written, so that an agent repeating them costs no write
 }
 
 // hostSeenInterval is how often a host's last_seen_at is written while it keeps pushing.
@@ -82,15 +83,8 @@ type HostDetails struct {
 }
 
 // host returns the host's id, registering it on first sight and refreshing last_seen_at at most once
-// a minute (or at once when the push carries labels or metadata).
+// a minute, or at once when the push carries labels or metadata that differ from the last ones written.
 func (r *resolver) host(ctx context.Context, tenant uuid.UUID, name string, details *HostDetails) (int64, error) {
-	k := hostKey{tenant, name}
-	r.hostMu.Lock()
-	e, ok := r.hosts[k]
-	r.hostMu.Unlock()
-	if ok && details == nil && time.Since(e.markedAt) < hostSeenInterval {
-		return e.id, nil
-	}
 	params := dbsqlc.HostSeenParams{TenantID: tenant, Name: name}
 	if details != nil {
 		if details.Labels != nil {
@@ -100,6 +94,14 @@ func (r *resolver) host(ctx context.Context, tenant uuid.UUID, name string, deta
 			params.Metadata, _ = json.Marshal(details.Metadata)
 		}
 	}
+	written := string(params.Labels) + "\x00" + string(params.Metadata)
+	k := hostKey{tenant, name}
+	r.hostMu.Lock()
+	e, ok := r.hosts[k]
+	r.hostMu.Unlock()
+	if ok && time.Since(e.markedAt) < hostSeenInterval && (details == nil || written == e.details) {
+		return e.id, nil
+	}
 	id, err := dbsqlc.New(r.pool).HostSeen(ctx, params)
 	if err != nil {
 		return 0, fmt.Errorf("register host %q: %w", name, err)
@@ -108,7 +110,7 @@ func (r *resolver) host(ctx context.Context, tenant uuid.UUID, name string, deta
 	if len(r.hosts) > 100_000 {
 		r.hosts = map[hostKey]hostEntry{}
 	}
-	r.hosts[k] = hostEntry{id: id, markedAt: time.Now()}
+	r.hosts[k] = hostEntry{id: id, markedAt: time.Now(), details: written}
 	r.hostMu.Unlock()
 	return id, nil
 }
@@ -204,20 +206,4 @@ func (r *resolver) resolve(ctx context.Context, tenant uuid.UUID, missing []pend
 	delete(r.count, tenant) // re-read on the next limit check
 	r.mu.Unlock()
 	return found, nil
-}
-
-// forgetTenant drops a tenant's cached series and hosts (after the tenant is deleted).
-func (r *resolver) forgetTenant(tenant uuid.UUID) {
-	r.mu.Lock()
-	r.entries -= len(r.series[tenant])
-	delete(r.series, tenant)
-	delete(r.count, tenant)
-	r.mu.Unlock()
-	r.hostMu.Lock()
-	for k := range r.hosts {
-		if k.tenant == tenant {
-			delete(r.hosts, k)
-		}
-	}
-	r.hostMu.Unlock()
 }
