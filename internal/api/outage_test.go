@@ -9,8 +9,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
@@ -20,8 +25,9 @@ import (
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
-// PostgreSQL stops during a load: pushes answer 503 with Retry-After and the server keeps running; once
-// PostgreSQL is back, pushes succeed again without restarting anything. The test runs its own cluster,
+// PostgreSQL stops during a load: pushes answer 503 with Retry-After (never 2xx for what was not stored,
+// never another error) and the server keeps running; once PostgreSQL is back, pushes succeed again
+// without restarting anything, and every acknowledged point is stored. The test runs its own cluster,
 // since it stops it.
 func TestIngestSurvivesADatabaseOutage(t *testing.T) {
 	ctx := context.Background()
@@ -68,49 +74,116 @@ func TestIngestSurvivesADatabaseOutage(t *testing.T) {
 	srv := httptest.NewServer(api.NewHandler(api.Deps{Log: log, Tenants: db.NewTenantRunner(pool), Auth: svc, Ingest: ingester,
 		Health: pool, Registry: api.NewRegistry(), Limits: testLimits}))
 	defer srv.Close()
-	w := &world{srv: srv}
 
-	push := func(i int) response {
-		body := fmt.Sprintf(`{"metrics": [{"name": "outage.m", "points": [[%d, %d]]}]}`, time.Now().UnixMilli()-int64(1000-i), i)
-		return w.raw(t, "/api/v1/ingest", key, []byte(body))
+	// Four agents push without pause, each point unique, through the whole outage.
+	var next atomic.Int64
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	type answer struct {
+		status     int
+		retryAfter bool
+		point      int64
 	}
-	push(0).must(t, http.StatusOK)
-
+	var mu sync.Mutex
+	var answers []answer
+	count := func(status int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, a := range answers {
+			if a.status == status {
+				n++
+			}
+		}
+		return n
+	}
+	stopLoad := make(chan struct{})
+	var load sync.WaitGroup
+	for range 4 {
+		load.Go(func() {
+			for {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				p := next.Add(1)
+				body := fmt.Sprintf(`{"metrics": [{"name": "outage.m", "points": [[%d, %d]]}]}`, base+p, p)
+				req, _ := http.NewRequest("POST", srv.URL+"/api/v1/ingest", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					continue
+				}
+				resp.Body.Close()
+				mu.Lock()
+				answers = append(answers, answer{resp.StatusCode, resp.Header.Get("Retry-After") != "", p})
+				mu.Unlock()
+				if resp.StatusCode != http.StatusOK {
+					time.Sleep(20 * time.Millisecond) // a client backs off
+				}
+			}
+		})
+	}
+	waitFor := func(what string, status, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); count(status) < n; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				close(stopLoad)
+				load.Wait()
+				t.Fatalf("%s: only %d answers %d", what, count(status), status)
+			}
+		}
+	}
+	waitFor("before the outage", http.StatusOK, 50)
 	if err := cluster.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= 3; i++ {
-		got := push(i)
-		if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") == "" {
-			t.Fatalf("push %d with PostgreSQL down: %d %s, want 503 with Retry-After", i, got.status, got.raw)
-		}
-	}
+	waitFor("during the outage", http.StatusServiceUnavailable, 20)
 	resp, err := http.Get(srv.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz with PostgreSQL down: %s, want 503", resp.Status)
+		t.Errorf("/readyz with PostgreSQL down: %s, want 503", resp.Status)
 	}
 
 	cfg.Port = cluster.Port
-	cluster, err = pgcluster.Start(ctx, cfg)
+	if cluster, err = pgcluster.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	okBefore := count(http.StatusOK)
+	waitFor("after PostgreSQL came back", http.StatusOK, okBefore+50) // the pool reconnects by itself
+	close(stopLoad)
+	load.Wait()
+
+	acked := map[int64]bool{}
+	for _, a := range answers {
+		switch {
+		case a.status == http.StatusOK:
+			acked[a.point] = true
+		case a.status == http.StatusServiceUnavailable && a.retryAfter:
+		default:
+			t.Errorf("point %d answered %d (Retry-After %v); only 200, or 503 with Retry-After, are right", a.point, a.status, a.retryAfter)
+		}
+	}
+	rows, err := pool.Query(ctx, "SELECT value::bigint FROM ts.samples")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got response
-	for i := 10; i < 40; i++ { // the pool reconnects on the next attempts
-		if got = push(i); got.status == http.StatusOK {
-			break
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedSet := map[int64]bool{}
+	for _, v := range stored {
+		storedSet[v] = true
+	}
+	for p := range acked {
+		if !storedSet[p] {
+			t.Errorf("point %d was acknowledged but is not stored", p)
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	if got.status != http.StatusOK {
-		t.Fatalf("after PostgreSQL came back: %d %s", got.status, got.raw)
-	}
-	var n int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM ts.samples").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("stored %d samples (%v), want 2: the one before the outage and the one after", n, err)
-	}
+	t.Logf("%d answers: %d acknowledged, %d refused with 503 during the outage; %d points stored",
+		len(answers), len(acked), count(http.StatusServiceUnavailable), len(stored))
 }
