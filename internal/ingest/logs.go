@@ -64,10 +64,7 @@ func (s *Service) WriteLogs(ctx context.Context, tenant uuid.UUID, push LogPush)
 	tid := pgtype.UUID{Bytes: tenant, Valid: true}
 	var lines [][]any
 	for i, e := range push.Entries {
-		reject := func(reason string) {
-			res.Rejected = append(res.Rejected, Rejection{Series: i, Sample: -1, Reason: reason})
-			s.m.rejected.WithLabelValues("log_invalid").Inc()
-		}
+		reject := func(reason string) { s.reject(&res, i, -1, "log_invalid", "%s", reason) }
 		severity, known := severityAliases[strings.ToLower(e.Severity)]
 		attrs := []byte("{}")
 		if e.Attributes != nil {

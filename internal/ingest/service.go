@@ -102,28 +102,64 @@ type Result struct {
 func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, series []Series, host *HostDetails,
 	decoded []Rejection) (Result, error) {
 	res := Result{Rejected: decoded}
-	for range decoded {
-		s.m.rejected.WithLabelValues("malformed").Inc()
-	}
+	s.m.rejected.WithLabelValues("malformed").Add(float64(len(decoded)))
 	st, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return res, err
 	}
-	lim := st.limits
 	now := s.now()
-	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
-	reject := func(si, pi int, category, format string, args ...any) {
-		res.Rejected = append(res.Rejected, Rejection{Series: si, Sample: pi, Reason: fmt.Sprintf(format, args...)})
-		s.m.rejected.WithLabelValues(category).Inc()
+	keep, total := s.validate(series, st.limits, now, &res)
+	if total == 0 {
+		return res, nil
 	}
+	if total > int(st.limits.IngestBurst) {
+		s.m.rejected.WithLabelValues("push_too_large").Add(float64(total))
+		return res, &PushTooLargeError{Samples: total, Burst: int(st.limits.IngestBurst)}
+	}
+	if r := st.limiter.ReserveN(now, total); r.DelayFrom(now) > 0 {
+		delay := r.DelayFrom(now)
+		r.CancelAt(now)
+		s.m.rejected.WithLabelValues("rate_limited").Add(float64(total))
+		return res, &RateLimitedError{RetryAfter: delay}
+	}
+	ids, err := s.seriesIDs(ctx, tenant, st.limits, keep, host, &res)
+	if err != nil {
+		return res, err
+	}
+	r := &rows{tenant: pgtype.UUID{Bytes: tenant, Valid: true}}
+	for i, v := range keep {
+		for _, p := range v.samples {
+			r.times = append(r.times, time.UnixMilli(p.TimeMs))
+			r.series = append(r.series, ids[i])
+			r.values = append(r.values, p.Value)
+		}
+	}
+	if err := s.writer.Submit(ctx, r); err != nil {
+		return res, err
+	}
+	res.Accepted = r.len()
+	s.m.accepted.WithLabelValues(protocol).Add(float64(res.Accepted))
+	return res, nil
+}
 
-	// Validate, and keep the valid samples of each valid series.
-	type valid struct {
-		index   int
-		series  *Series
-		samples []Sample
-	}
-	var keep []valid
+// validSeries is a series of a push that passed validation, with its samples that did.
+type validSeries struct {
+	index   int // in the push, for rejections
+	series  *Series
+	samples []Sample
+}
+
+// reject records why a sample (or, with sample -1, a series) was refused, and counts it by category.
+func (s *Service) reject(res *Result, series, sample int, category, format string, args ...any) {
+	res.Rejected = append(res.Rejected, Rejection{Series: series, Sample: sample, Reason: fmt.Sprintf(format, args...)})
+	s.m.rejected.WithLabelValues(category).Inc()
+}
+
+// validate applies the tenant's limits and the accepted time window, and returns the valid series with
+// their valid samples and how many samples those are. It sets each series' host label.
+func (s *Service) validate(series []Series, lim dbsqlc.AppTenant, now time.Time, res *Result) ([]validSeries, int) {
+	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
+	var keep []validSeries
 	total := 0
 	for i := range series {
 		sr := &series[i]
@@ -134,47 +170,41 @@ func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, 
 			sr.Labels["host"] = sr.Host
 		}
 		if why, category := checkSeries(sr, lim); why != "" {
-			reject(i, -1, category, "%s", why)
+			s.reject(res, i, -1, category, "%s", why)
 			continue
 		}
 		ok := sr.Samples[:0:0]
 		for j, p := range sr.Samples {
 			switch {
 			case p.TimeMs < oldest:
-				reject(i, j, "too_old", "timestamp %d is older than the raw retention (%s)", p.TimeMs, s.cfg.RawRetention)
+				s.reject(res, i, j, "too_old", "timestamp %d is older than the raw retention (%s)", p.TimeMs, s.cfg.RawRetention)
 			case p.TimeMs > newest:
-				reject(i, j, "too_new", "timestamp %d is more than %s ahead of the server clock", p.TimeMs, s.cfg.MaxFuture)
+				s.reject(res, i, j, "too_new", "timestamp %d is more than %s ahead of the server clock", p.TimeMs, s.cfg.MaxFuture)
 			default:
 				ok = append(ok, p)
 			}
 		}
 		if len(ok) > 0 {
-			keep = append(keep, valid{i, sr, ok})
+			keep = append(keep, validSeries{i, sr, ok})
 			total += len(ok)
 		}
 	}
-	if total == 0 {
-		return res, nil
-	}
-	if total > int(lim.IngestBurst) {
-		s.m.rejected.WithLabelValues("push_too_large").Add(float64(total))
-		return res, &PushTooLargeError{Samples: total, Burst: int(lim.IngestBurst)}
-	}
-	if r := st.limiter.ReserveN(now, total); r.DelayFrom(now) > 0 {
-		delay := r.DelayFrom(now)
-		r.CancelAt(now)
-		s.m.rejected.WithLabelValues("rate_limited").Add(float64(total))
-		return res, &RateLimitedError{RetryAfter: delay}
-	}
+	return keep, total
+}
 
-	// Hosts, then series ids from the cache, then the missing ones from the database.
+// seriesIDs returns the id of each kept series: hosts first, then the cache, then the database for the
+// new ones, as far as the tenant's series limit allows. Series refused by the limit lose their samples.
+func (s *Service) seriesIDs(ctx context.Context, tenant uuid.UUID, lim dbsqlc.AppTenant, keep []validSeries,
+	host *HostDetails, res *Result) ([]int64, error) {
 	hostIDs := map[string]int64{}
 	for _, v := range keep {
 		if h := v.series.Host; h != "" {
 			if _, done := hostIDs[h]; !done {
-				if hostIDs[h], err = s.resolver.host(ctx, tenant, h, host); err != nil {
-					return res, s.classify(err)
+				id, err := s.resolver.host(ctx, tenant, h, host)
+				if err != nil {
+					return nil, s.classify(err)
 				}
+				hostIDs[h] = id
 			}
 		}
 	}
@@ -192,50 +222,37 @@ func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, 
 			missing = append(missing, pending{key: keys[i], name: v.series.Name, labels: v.series.Labels, hostID: hostIDs[v.series.Host]})
 		}
 	}
-	if len(missing) > 0 {
-		count, err := s.resolver.seriesCount(ctx, tenant)
-		if err != nil {
-			return res, s.classify(err)
+	if len(missing) == 0 {
+		return ids, nil
+	}
+	count, err := s.resolver.seriesCount(ctx, tenant)
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	if room := max(int64(lim.MaxSeries)-count, 0); int64(len(missing)) > room {
+		refused := map[string]bool{}
+		for _, p := range missing[room:] {
+			refused[p.key] = true
 		}
-		if room := int64(lim.MaxSeries) - count; int64(len(missing)) > room {
-			refused := map[string]bool{}
-			for _, p := range missing[max(room, 0):] {
-				refused[p.key] = true
-			}
-			missing = missing[:max(room, 0)]
-			for i := range keep {
-				if refused[keys[i]] {
-					reject(keep[i].index, -1, "series_limit", "the tenant's series limit is reached (limit: %d); this series is new",
-						lim.MaxSeries)
-					keep[i].samples = nil
-				}
-			}
-		}
-		found, err := s.resolver.resolve(ctx, tenant, missing)
-		if err != nil {
-			return res, s.classify(err)
-		}
-		for i := range ids {
-			if ids[i] == 0 {
-				ids[i] = found[keys[i]]
+		missing = missing[:room]
+		for i := range keep {
+			if refused[keys[i]] {
+				s.reject(res, keep[i].index, -1, "series_limit", "the tenant's series limit is reached (limit: %d); this series is new",
+					lim.MaxSeries)
+				keep[i].samples = nil
 			}
 		}
 	}
-
-	r := &rows{tenant: pgtype.UUID{Bytes: tenant, Valid: true}}
-	for i, v := range keep {
-		for _, p := range v.samples {
-			r.times = append(r.times, time.UnixMilli(p.TimeMs))
-			r.series = append(r.series, ids[i])
-			r.values = append(r.values, p.Value)
+	found, err := s.resolver.resolve(ctx, tenant, missing)
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	for i := range ids {
+		if ids[i] == 0 {
+			ids[i] = found[keys[i]]
 		}
 	}
-	if err := s.writer.Submit(ctx, r); err != nil {
-		return res, err
-	}
-	res.Accepted = r.len()
-	s.m.accepted.WithLabelValues(protocol).Add(float64(res.Accepted))
-	return res, nil
+	return ids, nil
 }
 
 // classify marks database failures on the way to the writer as unavailability (503), like the writer's.
