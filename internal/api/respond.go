@@ -22,15 +22,11 @@ func (s *server) inTenant(c *gin.Context, fn func(q *dbsqlc.Queries) error) bool
 	return true
 }
 
-// errAnswered is returned from a transaction whose handler already wrote the answer.
-var errAnswered = errors.New("answered")
-
 // answerError turns an error into its problem answer; unexpected ones are logged and answered 500.
 func (s *server) answerError(c *gin.Context, err error) {
 	err = db.Translate(err)
 	var pe *problemError
 	switch {
-	case errors.Is(err, errAnswered):
 	case errors.As(err, &pe):
 		sendProblem(c, pe.problem(c))
 	case errors.Is(err, db.ErrNotFound), errors.Is(err, db.ErrForbidden):

@@ -195,9 +195,6 @@ func NewEmpty(t testing.TB) (name, url string) {
 	return name, s.urlFor(t, name)
 }
 
-// AdminURL is a superuser connection to the test server's maintenance database.
-func AdminURL(t testing.TB) string { return get(t).adminURL }
-
 func (s *server) template(t testing.TB, flavor db.Flavor) string {
 	t.Helper()
 	s.mu.Lock()
