@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/infrawatch/infrawatch/internal/pgcluster"
 )
 
@@ -122,6 +124,29 @@ func TestDevStartsOnAnEmptyDataDirAndReusesIt(t *testing.T) {
 		t.Fatalf("banner names no demo tenant:\n%s", first.banner)
 	}
 	tenantID := m[1]
+	// The built-in agent pushes this machine's metrics as the demo tenant.
+	dbURL := regexp.MustCompile(`database:\s+(\S+)`).FindStringSubmatch(first.banner)
+	if dbURL == nil {
+		t.Fatalf("banner names no database:\n%s", first.banner)
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM ts.samples WHERE tenant_id = $1`, tenantID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sample from the built-in agent within a minute:\n%s", first.stderr.String())
+		}
+	}
+	conn.Close(context.Background())
 	first.stop(t)
 	if p := pgcluster.RunningPort(filepath.Join(dataDir, "postgres")); p != 0 {
 		t.Fatalf("PostgreSQL still runs on port %d after Ctrl-C", p)

@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infrawatch/infrawatch/internal/agent"
+	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/pgcluster"
 	"github.com/infrawatch/infrawatch/internal/tenant"
@@ -20,6 +25,7 @@ type devState struct {
 	DemoTenantID string `json:"demo_tenant_id"`
 	DemoEmail    string `json:"demo_email"`
 	DemoPassword string `json:"demo_password"` // a local demo account's password, kept so every run can print it
+	AgentKey     string `json:"agent_key"`     // the demo tenant's ingest key for the built-in agent
 }
 
 const devDatabase = "infrawatch"
@@ -34,6 +40,7 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 	addCommonFlags(fs, &cfg, &roles)
 	dataDir := fs.String("data-dir", "./.infrawatch", "directory for the local PostgreSQL cluster and dev state")
 	pgPort := fs.Int("pg-port", 0, "port for the local PostgreSQL on 127.0.0.1 (0: the one used last time, or a free one)")
+	withAgent := fs.Bool("with-agent", true, "also run infrawatch-agent for this machine, pushing to this server as the demo tenant")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -128,11 +135,19 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 		}
 		state.DemoTenantID, state.DemoEmail, state.DemoPassword = created.TenantID.String(), created.AdminEmail, created.AdminPassword
 	}
+	if *withAgent && state.AgentKey == "" {
+		if state.AgentKey, err = createIngestKey(ctx, pool, state.DemoTenantID); err != nil {
+			return fmt.Errorf("create the agent's ingest key: %w", err)
+		}
+	}
 	if err := writeDevState(statePath, state); err != nil {
 		return err
 	}
 
 	return serve(ctx, cfg, pool, log, func(addr string) {
+		if *withAgent {
+			go runDevAgent(ctx, addr, state.AgentKey, filepath.Join(dir, "agent-spool"), log)
+		}
 		fmt.Fprintf(env.stdout, "\ninfrawatch dev is running (%s flavor)\n"+
 			"  API:          http://%s  (try /readyz and /metrics)\n"+
 			"  database:     %s\n"+
@@ -183,4 +198,29 @@ func createDatabaseIfMissing(ctx context.Context, adminURL, name string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// createIngestKey makes an ingest-scoped API key for the demo tenant's built-in agent.
+func createIngestKey(ctx context.Context, pool *pgxpool.Pool, tenantID string) (string, error) {
+	key, prefix, hash, err := auth.NewAPIKey()
+	if err != nil {
+		return "", err
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO app.api_keys (tenant_id, name, prefix, secret_hash, scopes)
+	                         VALUES ($1, 'infrawatch dev agent', $2, $3, '{ingest}')`, tenantID, prefix, hash)
+	return key, err
+}
+
+// runDevAgent runs infrawatch-agent for this machine against the dev server until ctx ends.
+func runDevAgent(ctx context.Context, addr, key, spoolDir string, log *slog.Logger) {
+	a, err := agent.New(agent.Config{Server: "http://" + addr, APIKey: key, Interval: 10 * time.Second,
+		Collectors: agent.AllCollectors, SpoolDir: spoolDir, SpoolMaxBytes: 16 << 20, Labels: map[string]string{"env": "dev"}},
+		agent.Options{Logger: log.With("component", "agent")})
+	if err != nil {
+		log.Error("built-in agent not started", "err", err)
+		return
+	}
+	if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+		log.Error("built-in agent stopped", "err", err)
+	}
 }
