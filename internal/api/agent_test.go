@@ -4,10 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/infrawatch/infrawatch/internal/agent"
 	"github.com/infrawatch/infrawatch/internal/db"
@@ -65,4 +69,91 @@ func TestAgentPushesMetricsAndLogsEndToEnd(t *testing.T) {
 	if err := w.d.Pool.QueryRow(q, `SELECT count(*) FROM app.series WHERE tenant_id <> $1`, w.a.id).Scan(&foreign); err != nil || foreign != 0 {
 		t.Errorf("%d series outside the key's tenant (%v)", foreign, err)
 	}
+}
+
+// The server is down for 30 seconds and the agent is restarted during the outage. Once the server is
+// back, every round the agents collected is stored — no gap in the series — and nothing twice.
+func TestAgentLosesNothingThroughAnOutageAndARestart(t *testing.T) {
+	w := newWorldOn(t, db.FlavorPostgres, testLimits)
+	key := w.ingestKey(t, w.a)
+	// A server of our own on a fixed address, so that it can stop and come back on the same port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(l net.Listener) *http.Server {
+		srv := &http.Server{Handler: w.engine}
+		go srv.Serve(l)
+		return srv
+	}
+	srv := serve(ln)
+	spool := filepath.Join(t.TempDir(), "spool")
+	startAgent := func() (stop func()) {
+		a, err := agent.New(agent.Config{Server: "http://" + addr, APIKey: key, Interval: time.Second, Hostname: "outage-host",
+			Collectors: []string{"mem"}, SpoolDir: spool, SpoolMaxBytes: 8 << 20},
+			agent.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: 500 * time.Millisecond,
+				Backoff: agent.Backoff{Min: 100 * time.Millisecond, Max: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		return func() { cancel(); <-done }
+	}
+	q := context.Background()
+	stored := func() []time.Time {
+		rows, err := w.d.Pool.Query(q, `SELECT s.time FROM ts.samples s JOIN app.series r ON r.id = s.series_id
+		                                 WHERE r.tenant_id = $1 AND r.labels->>'host' = 'outage-host' AND r.name = 'mem.used_bytes'
+		                                 ORDER BY 1`, w.a.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return times
+	}
+	waitStored := func(n int) {
+		for deadline := time.Now().Add(30 * time.Second); len(stored()) < n; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d rounds stored, want %d", len(stored()), n)
+			}
+		}
+	}
+
+	stopAgent := startAgent()
+	waitStored(3)
+	_ = srv.Close() // the server goes away
+	time.Sleep(10 * time.Second)
+	restartFrom := time.Now()
+	stopAgent() // restart the agent during the outage; its spool stays
+	stopAgent = startAgent()
+	restartTo := time.Now()
+	time.Sleep(20 * time.Second)
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	srv = serve(ln)
+	defer srv.Close()
+	waitStored(38) // 3 before, ~30 during, a few after
+	stopAgent()
+
+	times := stored()
+	for i := 1; i < len(times); i++ {
+		// While no agent runs (the restart), nothing is collected; anywhere else a gap is a lost round.
+		spansRestart := !times[i-1].After(restartTo) && !times[i].Before(restartFrom)
+		if gap := times[i].Sub(times[i-1]); gap > 3500*time.Millisecond && !spansRestart {
+			t.Errorf("a gap of %s between rounds at %s: rounds collected during the outage were lost", gap, times[i-1])
+		}
+	}
+	var total, distinct int
+	if err := w.d.Pool.QueryRow(q, `SELECT count(*), count(DISTINCT (series_id, time)) FROM ts.samples`).Scan(&total, &distinct); err != nil ||
+		total != distinct {
+		t.Errorf("%d samples, %d distinct (%v): something was stored twice", total, distinct, err)
+	}
+	t.Logf("%d rounds stored over %s, through a 30 s outage and an agent restart", len(times), times[len(times)-1].Sub(times[0]))
 }
