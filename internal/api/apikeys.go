@@ -66,22 +66,9 @@ func (in scopedInput) validate(c *gin.Context, withExpiry bool) fieldErrors {
 }
 
 func (s *server) listAPIKeys(c *gin.Context) {
-	limit, cursor, ok := page(c)
-	if !ok {
-		return
-	}
-	after, _ := strconv.ParseInt(cursor, 10, 64)
-	var out []APIKey
-	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
-		keys, err := q.ApiKeyList(c.Request.Context(), dbsqlc.ApiKeyListParams{AfterID: after, MaxRows: limit})
-		for _, k := range keys {
-			out = append(out, apiKeyOut(k))
-		}
-		return err
-	}) {
-		return
-	}
-	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(k APIKey) string { return strconv.FormatInt(k.ID, 10) }))
+	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppApiKey, error) {
+		return q.ApiKeyList(c.Request.Context(), dbsqlc.ApiKeyListParams{AfterID: after, MaxRows: limit})
+	}, apiKeyOut, func(k APIKey) int64 { return k.ID })
 }
 
 func (s *server) createAPIKey(c *gin.Context) {
@@ -114,16 +101,8 @@ func (s *server) createAPIKey(c *gin.Context) {
 }
 
 func (s *server) revokeAPIKey(c *gin.Context) {
-	id, ok := pathID(c)
-	if !ok {
-		return
-	}
-	if s.inTenant(c, func(q *dbsqlc.Queries) error {
-		if _, err := q.ApiKeyRevoke(c.Request.Context(), id); err != nil {
-			return err
-		}
-		return record(c, q, "api_key.revoke", "api_key", strconv.FormatInt(id, 10), nil)
-	}) {
-		c.Status(http.StatusNoContent)
-	}
+	s.removeByID(c, "api_key.revoke", "api_key", func(q *dbsqlc.Queries, id int64) error {
+		_, err := q.ApiKeyRevoke(c.Request.Context(), id)
+		return err
+	})
 }

@@ -160,12 +160,7 @@ func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppChec
 }
 
 func (s *server) listChecks(c *gin.Context) {
-	limit, cursor, ok := page(c)
-	if !ok {
-		return
-	}
-	after, _ := strconv.ParseInt(cursor, 10, 64)
-	params := dbsqlc.CheckListParams{AfterID: after, MaxRows: limit}
+	var params dbsqlc.CheckListParams
 	var errs fieldErrors
 	if k := c.Query("kind"); k != "" {
 		if !slices.Contains(poller.Kinds, k) {
@@ -184,17 +179,10 @@ func (s *server) listChecks(c *gin.Context) {
 		writeValidation(c, errs)
 		return
 	}
-	var out []Check
-	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
-		checks, err := q.CheckList(c.Request.Context(), params)
-		for _, ch := range checks {
-			out = append(out, checkOut(ch))
-		}
-		return err
-	}) {
-		return
-	}
-	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(ch Check) string { return strconv.FormatInt(ch.ID, 10) }))
+	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppCheck, error) {
+		params.AfterID, params.MaxRows = after, limit
+		return q.CheckList(c.Request.Context(), params)
+	}, checkOut, func(ch Check) int64 { return ch.ID })
 }
 
 func (s *server) createCheck(c *gin.Context) {
@@ -296,20 +284,7 @@ func (s *server) updateCheck(c *gin.Context) {
 }
 
 func (s *server) deleteCheck(c *gin.Context) {
-	id, ok := pathID(c)
-	if !ok {
-		return
-	}
-	if s.inTenant(c, func(q *dbsqlc.Queries) error {
-		n, err := q.CheckDelete(c.Request.Context(), id)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return notFound()
-		}
-		return record(c, q, "check.delete", "check", strconv.FormatInt(id, 10), nil)
-	}) {
-		c.Status(http.StatusNoContent)
-	}
+	s.removeByID(c, "check.delete", "check", func(q *dbsqlc.Queries, id int64) error {
+		return deleted(q.CheckDelete(c.Request.Context(), id))
+	})
 }

@@ -70,22 +70,9 @@ func validateLabels(errs *fieldErrors, field string, labels map[string]string) {
 }
 
 func (s *server) listHosts(c *gin.Context) {
-	limit, cursor, ok := page(c)
-	if !ok {
-		return
-	}
-	after, _ := strconv.ParseInt(cursor, 10, 64)
-	var out []Host
-	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
-		hosts, err := q.HostList(c.Request.Context(), dbsqlc.HostListParams{AfterID: after, Labels: labelFilter(c), MaxRows: limit})
-		for _, h := range hosts {
-			out = append(out, hostOut(h))
-		}
-		return err
-	}) {
-		return
-	}
-	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(h Host) string { return strconv.FormatInt(h.ID, 10) }))
+	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppHost, error) {
+		return q.HostList(c.Request.Context(), dbsqlc.HostListParams{AfterID: after, Labels: labelFilter(c), MaxRows: limit})
+	}, hostOut, func(h Host) int64 { return h.ID })
 }
 
 func (s *server) createHost(c *gin.Context) {
@@ -159,22 +146,9 @@ func (s *server) updateHost(c *gin.Context) {
 }
 
 func (s *server) deleteHost(c *gin.Context) {
-	id, ok := pathID(c)
-	if !ok {
-		return
-	}
-	if s.inTenant(c, func(q *dbsqlc.Queries) error {
-		n, err := q.HostDelete(c.Request.Context(), id)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return notFound()
-		}
-		return record(c, q, "host.delete", "host", strconv.FormatInt(id, 10), nil)
-	}) {
-		c.Status(http.StatusNoContent)
-	}
+	s.removeByID(c, "host.delete", "host", func(q *dbsqlc.Queries, id int64) error {
+		return deleted(q.HostDelete(c.Request.Context(), id))
+	})
 }
 
 // orEmpty makes a nil slice an empty one, so lists are [] rather than null in JSON.

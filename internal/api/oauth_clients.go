@@ -33,22 +33,9 @@ func oauthClientOut(o dbsqlc.AppOauthClient) OAuthClient {
 }
 
 func (s *server) listOAuthClients(c *gin.Context) {
-	limit, cursor, ok := page(c)
-	if !ok {
-		return
-	}
-	after, _ := strconv.ParseInt(cursor, 10, 64)
-	var out []OAuthClient
-	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
-		rows, err := q.OAuthClientList(c.Request.Context(), dbsqlc.OAuthClientListParams{AfterID: after, MaxRows: limit})
-		for _, o := range rows {
-			out = append(out, oauthClientOut(o))
-		}
-		return err
-	}) {
-		return
-	}
-	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(o OAuthClient) string { return strconv.FormatInt(o.ID, 10) }))
+	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppOauthClient, error) {
+		return q.OAuthClientList(c.Request.Context(), dbsqlc.OAuthClientListParams{AfterID: after, MaxRows: limit})
+	}, oauthClientOut, func(o OAuthClient) int64 { return o.ID })
 }
 
 func (s *server) createOAuthClient(c *gin.Context) {
@@ -81,16 +68,8 @@ func (s *server) createOAuthClient(c *gin.Context) {
 }
 
 func (s *server) revokeOAuthClient(c *gin.Context) {
-	id, ok := pathID(c)
-	if !ok {
-		return
-	}
-	if s.inTenant(c, func(q *dbsqlc.Queries) error {
-		if _, err := q.OAuthClientRevoke(c.Request.Context(), id); err != nil {
-			return err
-		}
-		return record(c, q, "oauth_client.revoke", "oauth_client", strconv.FormatInt(id, 10), nil)
-	}) {
-		c.Status(http.StatusNoContent)
-	}
+	s.removeByID(c, "oauth_client.revoke", "oauth_client", func(q *dbsqlc.Queries, id int64) error {
+		_, err := q.OAuthClientRevoke(c.Request.Context(), id)
+		return err
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -81,4 +82,51 @@ func record(c *gin.Context, q *dbsqlc.Queries, action, objectKind, objectID stri
 	}
 	return q.AuditInsert(c.Request.Context(), dbsqlc.AuditInsertParams{TenantID: p.TenantID, ActorKind: string(p.Kind),
 		ActorID: p.ActorID(), Action: action, ObjectKind: objectKind, ObjectID: objectID, Details: raw})
+}
+
+// listByID answers one page of the tenant's rows that are keyed by an increasing integer id: fetch reads
+// up to limit rows after the cursor id, out shapes each for the API.
+func listByID[R, T any](s *server, c *gin.Context, fetch func(q *dbsqlc.Queries, after int64, limit int32) ([]R, error),
+	out func(R) T, id func(T) int64) {
+	limit, cursor, ok := page(c)
+	if !ok {
+		return
+	}
+	after, _ := strconv.ParseInt(cursor, 10, 64)
+	var items []T
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		rows, err := fetch(q, after, limit)
+		for _, r := range rows {
+			items = append(items, out(r))
+		}
+		return err
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, newPage(orEmpty(items), limit, func(t T) string { return strconv.FormatInt(id(t), 10) }))
+}
+
+// removeByID deletes or revokes the object of the path's :id, records action in the audit log in the
+// same transaction, and answers 204 — or 404 when the tenant has no such object.
+func (s *server) removeByID(c *gin.Context, action, objectKind string, remove func(q *dbsqlc.Queries, id int64) error) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	if s.inTenant(c, func(q *dbsqlc.Queries) error {
+		if err := remove(q, id); err != nil {
+			return err
+		}
+		return record(c, q, action, objectKind, strconv.FormatInt(id, 10), nil)
+	}) {
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// deleted turns a DELETE's affected-row count into notFound when nothing was there.
+func deleted(n int64, err error) error {
+	if err == nil && n == 0 {
+		return notFound()
+	}
+	return err
 }
