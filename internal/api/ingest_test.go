@@ -189,7 +189,7 @@ func TestIngestSeriesLimitAndRateLimit(t *testing.T) {
 	w := newWorld(t, testLimits)
 	key := w.ingestKey(t, w.a)
 	ctx := context.Background()
-	if _, err := w.d.Pool.Exec(ctx, `UPDATE app.tenants SET max_series = 3, ingest_rate = 100, ingest_burst = 50 WHERE id = $1`, w.a.id); err != nil {
+	if _, err := w.d.Pool.Exec(ctx, `UPDATE app.tenants SET max_series = 3, ingest_rate = 10, ingest_burst = 50 WHERE id = $1`, w.a.id); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UnixMilli()
