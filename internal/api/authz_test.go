@@ -11,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/dbtest"
 )
 
 func boolInt(b bool) int {
@@ -55,37 +57,39 @@ func withID(path string, ids map[string]string) (string, bool) {
 // Every route that takes an id, called by every role of tenant A with an id of tenant B, answers 404 and
 // changes nothing. The routes come from gin's table, so a new route is covered without touching the test.
 func TestObjectLevelAuthorization(t *testing.T) {
-	w := newWorld(t, testLimits)
-	bIDs := w.objects(t, w.b)
-	var covered int
-	for _, r := range w.engine.Routes() {
-		if !strings.Contains(r.Path, ":id") || strings.HasPrefix(r.Path, "/api/v1/operator/") {
-			continue // operator routes act across tenants by design, with the operator token only
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		bIDs := w.objects(t, w.b)
+		var covered int
+		for _, r := range w.engine.Routes() {
+			if !strings.Contains(r.Path, ":id") || strings.HasPrefix(r.Path, "/api/v1/operator/") {
+				continue // operator routes act across tenants by design, with the operator token only
+			}
+			path, ok := withID(r.Path, bIDs)
+			if !ok {
+				t.Errorf("%s %s takes an id but the test has no object for it: add one to world.objects", r.Method, r.Path)
+				continue
+			}
+			for _, role := range auth.Roles {
+				got := w.call(t, r.Method, path, w.a.tokens[role], map[string]any{})
+				if got.status != http.StatusNotFound {
+					t.Errorf("%s %s as A's %s with B's id: %d, want 404: %s", r.Method, r.Path, role, got.status, got.raw)
+				}
+			}
+			covered++
 		}
-		path, ok := withID(r.Path, bIDs)
-		if !ok {
-			t.Errorf("%s %s takes an id but the test has no object for it: add one to world.objects", r.Method, r.Path)
-			continue
+		if covered < 10 {
+			t.Fatalf("only %d routes with an id were tried", covered)
 		}
-		for _, role := range auth.Roles {
-			got := w.call(t, r.Method, path, w.a.tokens[role], map[string]any{})
-			if got.status != http.StatusNotFound {
-				t.Errorf("%s %s as A's %s with B's id: %d, want 404: %s", r.Method, r.Path, role, got.status, got.raw)
+		// B's objects are all still there, unchanged.
+		for prefix, id := range bIDs {
+			if got := w.call(t, "GET", prefix+id, w.b.tokens["owner"], nil); got.status == http.StatusNotFound {
+				t.Errorf("B's %s%s is gone", prefix, id)
+			} else if got.status == http.StatusOK && strings.Contains(got.raw, `"disabled":true`) {
+				t.Errorf("B's %s%s was changed: %s", prefix, id, got.raw)
 			}
 		}
-		covered++
-	}
-	if covered < 10 {
-		t.Fatalf("only %d routes with an id were tried", covered)
-	}
-	// B's objects are all still there, unchanged.
-	for prefix, id := range bIDs {
-		if got := w.call(t, "GET", prefix+id, w.b.tokens["owner"], nil); got.status == http.StatusNotFound {
-			t.Errorf("B's %s%s is gone", prefix, id)
-		} else if got.status == http.StatusOK && strings.Contains(got.raw, `"disabled":true`) {
-			t.Errorf("B's %s%s was changed: %s", prefix, id, got.raw)
-		}
-	}
+	})
 }
 
 // minimumRole is the RBAC matrix of the README, written out independently of the code: the least role
@@ -116,89 +120,93 @@ var minimumRole = map[string]string{
 
 // Each role against each mutating route: forbidden exactly below the route's minimum role.
 func TestFunctionLevelAuthorization(t *testing.T) {
-	w := newWorld(t, testLimits)
-	aIDs := w.objects(t, w.a)
-	public := []string{"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/accept-invite", "/oauth/token"}
-	routes := w.engine.Routes()
-	// Deletions last, so that every other route finds its object.
-	slices.SortStableFunc(routes, func(x, y gin.RouteInfo) int { return boolInt(x.Method == "DELETE") - boolInt(y.Method == "DELETE") })
-	for _, r := range routes {
-		if r.Method == "GET" || slices.Contains(public, r.Path) || strings.HasPrefix(r.Path, "/api/v1/operator/") {
-			continue
-		}
-		key := r.Method + " " + r.Path
-		min, ok := minimumRole[key]
-		if !ok {
-			t.Errorf("%s is not in the RBAC matrix of this test (and the README): add it", key)
-			continue
-		}
-		path, _ := withID(r.Path, aIDs)
-		if got := w.call(t, r.Method, path, "", map[string]any{}); got.status != http.StatusUnauthorized {
-			t.Errorf("%s without a credential: %d, want 401", key, got.status)
-		}
-		// Least powerful first, so that the object still exists when a role is refused.
-		for _, role := range auth.Roles {
-			if key == "DELETE /api/v1/tenant" && role == "owner" {
-				continue // would delete the tenant under the other cases; TestTenantDeletion covers it
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		aIDs := w.objects(t, w.a)
+		public := []string{"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/accept-invite", "/oauth/token"}
+		routes := w.engine.Routes()
+		// Deletions last, so that every other route finds its object.
+		slices.SortStableFunc(routes, func(x, y gin.RouteInfo) int { return boolInt(x.Method == "DELETE") - boolInt(y.Method == "DELETE") })
+		for _, r := range routes {
+			if r.Method == "GET" || slices.Contains(public, r.Path) || strings.HasPrefix(r.Path, "/api/v1/operator/") {
+				continue
 			}
-			got := w.call(t, r.Method, path, w.a.tokens[role], map[string]any{})
-			allowed := slices.Index(auth.Roles, role) >= slices.Index(auth.Roles, min)
-			if allowed && (got.status == http.StatusForbidden || got.status == http.StatusUnauthorized) {
-				t.Errorf("%s as %s: %d, want it allowed: %s", key, role, got.status, got.raw)
+			key := r.Method + " " + r.Path
+			min, ok := minimumRole[key]
+			if !ok {
+				t.Errorf("%s is not in the RBAC matrix of this test (and the README): add it", key)
+				continue
 			}
-			if !allowed && got.status != http.StatusForbidden {
-				t.Errorf("%s as %s: %d, want 403: %s", key, role, got.status, got.raw)
+			path, _ := withID(r.Path, aIDs)
+			if got := w.call(t, r.Method, path, "", map[string]any{}); got.status != http.StatusUnauthorized {
+				t.Errorf("%s without a credential: %d, want 401", key, got.status)
+			}
+			// Least powerful first, so that the object still exists when a role is refused.
+			for _, role := range auth.Roles {
+				if key == "DELETE /api/v1/tenant" && role == "owner" {
+					continue // would delete the tenant under the other cases; TestTenantDeletion covers it
+				}
+				got := w.call(t, r.Method, path, w.a.tokens[role], map[string]any{})
+				allowed := slices.Index(auth.Roles, role) >= slices.Index(auth.Roles, min)
+				if allowed && (got.status == http.StatusForbidden || got.status == http.StatusUnauthorized) {
+					t.Errorf("%s as %s: %d, want it allowed: %s", key, role, got.status, got.raw)
+				}
+				if !allowed && got.status != http.StatusForbidden {
+					t.Errorf("%s as %s: %d, want 403: %s", key, role, got.status, got.raw)
+				}
 			}
 		}
-	}
-	// Only an owner touches owners, and the last owner stays.
-	ownerID := w.a.users["owner"].String()
-	w.call(t, "PATCH", "/api/v1/users/"+ownerID, w.a.tokens["admin"], map[string]any{"role": "viewer"}).must(t, http.StatusForbidden)
-	w.call(t, "POST", "/api/v1/users", w.a.tokens["admin"], map[string]any{"email": "boss@x.example", "role": "owner"}).
-		must(t, http.StatusForbidden)
-	w.call(t, "DELETE", "/api/v1/users/"+ownerID, w.a.tokens["owner"], nil).must(t, http.StatusConflict)
+		// Only an owner touches owners, and the last owner stays.
+		ownerID := w.a.users["owner"].String()
+		w.call(t, "PATCH", "/api/v1/users/"+ownerID, w.a.tokens["admin"], map[string]any{"role": "viewer"}).must(t, http.StatusForbidden)
+		w.call(t, "POST", "/api/v1/users", w.a.tokens["admin"], map[string]any{"email": "boss@x.example", "role": "owner"}).
+			must(t, http.StatusForbidden)
+		w.call(t, "DELETE", "/api/v1/users/"+ownerID, w.a.tokens["owner"], nil).must(t, http.StatusConflict)
 
-	// A demoted or disabled user loses the power at once, token or not.
-	editorID := w.a.users["editor"].String()
-	w.call(t, "PATCH", "/api/v1/users/"+editorID, w.a.tokens["admin"], map[string]any{"role": "viewer"}).must(t, http.StatusOK)
-	w.call(t, "POST", "/api/v1/hosts", w.a.tokens["editor"], map[string]any{"name": "after-demotion"}).must(t, http.StatusForbidden)
-	w.call(t, "PATCH", "/api/v1/users/"+editorID, w.a.tokens["admin"], map[string]any{"disabled": true}).must(t, http.StatusOK)
-	w.call(t, "GET", "/api/v1/hosts", w.a.tokens["editor"], nil).must(t, http.StatusUnauthorized)
+		// A demoted or disabled user loses the power at once, token or not.
+		editorID := w.a.users["editor"].String()
+		w.call(t, "PATCH", "/api/v1/users/"+editorID, w.a.tokens["admin"], map[string]any{"role": "viewer"}).must(t, http.StatusOK)
+		w.call(t, "POST", "/api/v1/hosts", w.a.tokens["editor"], map[string]any{"name": "after-demotion"}).must(t, http.StatusForbidden)
+		w.call(t, "PATCH", "/api/v1/users/"+editorID, w.a.tokens["admin"], map[string]any{"disabled": true}).must(t, http.StatusOK)
+		w.call(t, "GET", "/api/v1/hosts", w.a.tokens["editor"], nil).must(t, http.StatusUnauthorized)
+	})
 }
 
 // Server-owned fields in bodies are refused by name, and nothing lands anywhere.
 func TestServerOwnedFieldsAreRejected(t *testing.T) {
-	w := newWorld(t, testLimits)
-	ids := w.objects(t, w.a)
-	owner := w.a.tokens["owner"]
-	cases := []struct {
-		method, path string
-		body         map[string]any
-		fields       []string
-	}{
-		{"POST", "/api/v1/hosts", map[string]any{"name": "x", "tenant_id": w.b.id, "id": 7}, []string{"tenant_id", "id"}},
-		{"PATCH", "/api/v1/hosts/" + ids["/api/v1/hosts/"], map[string]any{"tenant_id": w.b.id, "created_at": time.Now()}, []string{"tenant_id", "created_at"}},
-		{"POST", "/api/v1/checks", map[string]any{"name": "c", "kind": "tcp", "target": "db:5432", "lease_owner": "me",
-			"next_run_at": time.Now()}, []string{"lease_owner", "next_run_at"}},
-		{"PATCH", "/api/v1/users/" + ids["/api/v1/users/"], map[string]any{"tenant_id": w.b.id, "email": "x@y.z"}, []string{"email", "tenant_id"}},
-		{"POST", "/api/v1/api-keys", map[string]any{"name": "k", "scopes": []string{"read"}, "prefix": "iwk_mine", "tenant_id": w.b.id},
-			[]string{"prefix", "tenant_id"}},
-		{"PATCH", "/api/v1/tenant", map[string]any{"status": "active", "max_series": 1e9, "id": w.b.id}, []string{"id", "max_series", "status"}},
-	}
-	for _, c := range cases {
-		got := w.call(t, c.method, c.path, owner, c.body)
-		if got.status != http.StatusBadRequest {
-			t.Errorf("%s %s with %v: %d, want 400: %s", c.method, c.path, c.fields, got.status, got.raw)
-			continue
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		ids := w.objects(t, w.a)
+		owner := w.a.tokens["owner"]
+		cases := []struct {
+			method, path string
+			body         map[string]any
+			fields       []string
+		}{
+			{"POST", "/api/v1/hosts", map[string]any{"name": "x", "tenant_id": w.b.id, "id": 7}, []string{"tenant_id", "id"}},
+			{"PATCH", "/api/v1/hosts/" + ids["/api/v1/hosts/"], map[string]any{"tenant_id": w.b.id, "created_at": time.Now()}, []string{"tenant_id", "created_at"}},
+			{"POST", "/api/v1/checks", map[string]any{"name": "c", "kind": "tcp", "target": "db:5432", "lease_owner": "me",
+				"next_run_at": time.Now()}, []string{"lease_owner", "next_run_at"}},
+			{"PATCH", "/api/v1/users/" + ids["/api/v1/users/"], map[string]any{"tenant_id": w.b.id, "email": "x@y.z"}, []string{"email", "tenant_id"}},
+			{"POST", "/api/v1/api-keys", map[string]any{"name": "k", "scopes": []string{"read"}, "prefix": "iwk_mine", "tenant_id": w.b.id},
+				[]string{"prefix", "tenant_id"}},
+			{"PATCH", "/api/v1/tenant", map[string]any{"status": "active", "max_series": 1e9, "id": w.b.id}, []string{"id", "max_series", "status"}},
 		}
-		for _, f := range c.fields {
-			if !strings.Contains(got.raw, `"field":"`+f+`"`) {
-				t.Errorf("%s %s: the answer does not name %q: %s", c.method, c.path, f, got.raw)
+		for _, c := range cases {
+			got := w.call(t, c.method, c.path, owner, c.body)
+			if got.status != http.StatusBadRequest {
+				t.Errorf("%s %s with %v: %d, want 400: %s", c.method, c.path, c.fields, got.status, got.raw)
+				continue
+			}
+			for _, f := range c.fields {
+				if !strings.Contains(got.raw, `"field":"`+f+`"`) {
+					t.Errorf("%s %s: the answer does not name %q: %s", c.method, c.path, f, got.raw)
+				}
 			}
 		}
-	}
-	var inB int
-	if err := w.d.Pool.QueryRow(context.Background(), "SELECT count(*) FROM app.hosts WHERE tenant_id = $1", w.b.id).Scan(&inB); err != nil || inB != 0 {
-		t.Fatalf("tenant B has %d hosts (err %v), want 0", inB, err)
-	}
+		var inB int
+		if err := w.d.Pool.QueryRow(context.Background(), "SELECT count(*) FROM app.hosts WHERE tenant_id = $1", w.b.id).Scan(&inB); err != nil || inB != 0 {
+			t.Fatalf("tenant B has %d hosts (err %v), want 0", inB, err)
+		}
+	})
 }

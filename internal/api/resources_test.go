@@ -88,57 +88,59 @@ func TestValidationNamesEveryBadField(t *testing.T) {
 }
 
 func TestPaginationAndLabelFilter(t *testing.T) {
-	w := newWorld(t, testLimits)
-	editor := w.a.tokens["editor"]
-	for i, env := range []string{"prod", "prod", "dev", "prod", "dev"} {
-		w.call(t, "POST", "/api/v1/hosts", editor, map[string]any{"name": "host-" + string(rune('a'+i)),
-			"labels": map[string]string{"env": env}}).must(t, http.StatusCreated)
-	}
-	seen := map[string]bool{}
-	path := "/api/v1/hosts?limit=2"
-	for pages := 0; ; pages++ {
-		if pages > 5 {
-			t.Fatal("pagination does not end")
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		editor := w.a.tokens["editor"]
+		for i, env := range []string{"prod", "prod", "dev", "prod", "dev"} {
+			w.call(t, "POST", "/api/v1/hosts", editor, map[string]any{"name": "host-" + string(rune('a'+i)),
+				"labels": map[string]string{"env": env}}).must(t, http.StatusCreated)
 		}
-		got := w.call(t, "GET", path, editor, nil).must(t, http.StatusOK)
-		items, _ := got.json["items"].([]any)
-		for _, it := range items {
-			name := it.(map[string]any)["name"].(string)
-			if seen[name] {
-				t.Fatalf("%s on two pages", name)
+		seen := map[string]bool{}
+		path := "/api/v1/hosts?limit=2"
+		for pages := 0; ; pages++ {
+			if pages > 5 {
+				t.Fatal("pagination does not end")
 			}
-			seen[name] = true
+			got := w.call(t, "GET", path, editor, nil).must(t, http.StatusOK)
+			items, _ := got.json["items"].([]any)
+			for _, it := range items {
+				name := it.(map[string]any)["name"].(string)
+				if seen[name] {
+					t.Fatalf("%s on two pages", name)
+				}
+				seen[name] = true
+			}
+			next, _ := got.json["next_cursor"].(string)
+			if next == "" {
+				break
+			}
+			path = "/api/v1/hosts?limit=2&cursor=" + next
 		}
-		next, _ := got.json["next_cursor"].(string)
-		if next == "" {
-			break
+		if len(seen) != 5 {
+			t.Fatalf("pages held %d hosts, want 5", len(seen))
 		}
-		path = "/api/v1/hosts?limit=2&cursor=" + next
-	}
-	if len(seen) != 5 {
-		t.Fatalf("pages held %d hosts, want 5", len(seen))
-	}
-	prod := w.call(t, "GET", "/api/v1/hosts?label.env=prod", editor, nil).must(t, http.StatusOK)
-	if items := prod.json["items"].([]any); len(items) != 3 {
-		t.Errorf("label.env=prod matched %d hosts, want 3", len(items))
-	}
-	for _, bad := range []string{"limit=0", "limit=1000000", "limit=abc", "cursor=!!!"} {
-		got := w.call(t, "GET", "/api/v1/hosts?"+bad, editor, nil)
-		if got.status != http.StatusBadRequest {
-			t.Errorf("%s: %d, want 400", bad, got.status)
+		prod := w.call(t, "GET", "/api/v1/hosts?label.env=prod", editor, nil).must(t, http.StatusOK)
+		if items := prod.json["items"].([]any); len(items) != 3 {
+			t.Errorf("label.env=prod matched %d hosts, want 3", len(items))
 		}
-	}
-	// Tenant B sees none of them.
-	if got := w.call(t, "GET", "/api/v1/hosts", w.b.tokens["owner"], nil).must(t, http.StatusOK); len(got.json["items"].([]any)) != 0 {
-		t.Errorf("tenant B sees A's hosts: %s", got.raw)
-	}
-	// Every change is in the audit log, newest first, for admins.
-	audit := w.call(t, "GET", "/api/v1/audit?limit=3", w.a.tokens["admin"], nil).must(t, http.StatusOK)
-	entries := audit.json["items"].([]any)
-	if len(entries) != 3 || entries[0].(map[string]any)["action"] != "host.create" || audit.json["next_cursor"] == nil {
-		t.Errorf("audit: %s", audit.raw)
-	}
-	w.call(t, "GET", "/api/v1/audit", w.a.tokens["editor"], nil).must(t, http.StatusForbidden)
+		for _, bad := range []string{"limit=0", "limit=1000000", "limit=abc", "cursor=!!!"} {
+			got := w.call(t, "GET", "/api/v1/hosts?"+bad, editor, nil)
+			if got.status != http.StatusBadRequest {
+				t.Errorf("%s: %d, want 400", bad, got.status)
+			}
+		}
+		// Tenant B sees none of them.
+		if got := w.call(t, "GET", "/api/v1/hosts", w.b.tokens["owner"], nil).must(t, http.StatusOK); len(got.json["items"].([]any)) != 0 {
+			t.Errorf("tenant B sees A's hosts: %s", got.raw)
+		}
+		// Every change is in the audit log, newest first, for admins.
+		audit := w.call(t, "GET", "/api/v1/audit?limit=3", w.a.tokens["admin"], nil).must(t, http.StatusOK)
+		entries := audit.json["items"].([]any)
+		if len(entries) != 3 || entries[0].(map[string]any)["action"] != "host.create" || audit.json["next_cursor"] == nil {
+			t.Errorf("audit: %s", audit.raw)
+		}
+		w.call(t, "GET", "/api/v1/audit", w.a.tokens["editor"], nil).must(t, http.StatusForbidden)
+	})
 }
 
 func TestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
@@ -167,34 +169,36 @@ func TestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
 }
 
 func TestOperatorManagesTenants(t *testing.T) {
-	w := newWorld(t, testLimits)
-	w.call(t, "GET", "/api/v1/operator/tenants", "", nil).must(t, http.StatusUnauthorized)
-	w.call(t, "GET", "/api/v1/operator/tenants", "wrong-token", nil).must(t, http.StatusUnauthorized)
-	w.call(t, "GET", "/api/v1/operator/tenants", w.a.tokens["owner"], nil).must(t, http.StatusUnauthorized)
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		w.call(t, "GET", "/api/v1/operator/tenants", "", nil).must(t, http.StatusUnauthorized)
+		w.call(t, "GET", "/api/v1/operator/tenants", "wrong-token", nil).must(t, http.StatusUnauthorized)
+		w.call(t, "GET", "/api/v1/operator/tenants", w.a.tokens["owner"], nil).must(t, http.StatusUnauthorized)
 
-	created := w.call(t, "POST", "/api/v1/operator/tenants", operatorToken, map[string]any{"name": "Charlie Ltd",
-		"admin_email": "boss@charlie.example"}).must(t, http.StatusCreated)
-	if created.str("slug") != "charlie-ltd" || len(created.str("admin_password")) < 20 {
-		t.Fatalf("created %s", created.raw)
-	}
-	w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": "boss@charlie.example", "password": created.str("admin_password")}).
-		must(t, http.StatusOK)
-	list := w.call(t, "GET", "/api/v1/operator/tenants", operatorToken, nil).must(t, http.StatusOK)
-	if n := len(list.json["items"].([]any)); n != 3 {
-		t.Errorf("operator sees %d tenants, want 3", n)
-	}
+		created := w.call(t, "POST", "/api/v1/operator/tenants", operatorToken, map[string]any{"name": "Charlie Ltd",
+			"admin_email": "boss@charlie.example"}).must(t, http.StatusCreated)
+		if created.str("slug") != "charlie-ltd" || len(created.str("admin_password")) < 20 {
+			t.Fatalf("created %s", created.raw)
+		}
+		w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": "boss@charlie.example", "password": created.str("admin_password")}).
+			must(t, http.StatusOK)
+		list := w.call(t, "GET", "/api/v1/operator/tenants", operatorToken, nil).must(t, http.StatusOK)
+		if n := len(list.json["items"].([]any)); n != 3 {
+			t.Errorf("operator sees %d tenants, want 3", n)
+		}
 
-	a := w.a.id.String()
-	w.call(t, "POST", "/api/v1/operator/tenants/"+a+"/suspend", operatorToken, nil).must(t, http.StatusOK)
-	if got := w.call(t, "GET", "/api/v1/hosts", w.a.tokens["viewer"], nil); got.status != http.StatusForbidden || !strings.Contains(got.raw, "suspended") {
-		t.Fatalf("a suspended tenant's token: %d %s", got.status, got.raw)
-	}
-	w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": w.a.emails["viewer"], "password": w.a.pass["viewer"]}).
-		must(t, http.StatusForbidden)
-	w.call(t, "POST", "/api/v1/operator/tenants/"+a+"/resume", operatorToken, nil).must(t, http.StatusOK)
-	w.call(t, "GET", "/api/v1/hosts", w.a.tokens["viewer"], nil).must(t, http.StatusOK)
-	w.call(t, "DELETE", "/api/v1/operator/tenants/"+created.str("tenant_id"), operatorToken, nil).must(t, http.StatusNoContent)
-	w.call(t, "DELETE", "/api/v1/operator/tenants/"+created.str("tenant_id"), operatorToken, nil).must(t, http.StatusNotFound)
+		a := w.a.id.String()
+		w.call(t, "POST", "/api/v1/operator/tenants/"+a+"/suspend", operatorToken, nil).must(t, http.StatusOK)
+		if got := w.call(t, "GET", "/api/v1/hosts", w.a.tokens["viewer"], nil); got.status != http.StatusForbidden || !strings.Contains(got.raw, "suspended") {
+			t.Fatalf("a suspended tenant's token: %d %s", got.status, got.raw)
+		}
+		w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": w.a.emails["viewer"], "password": w.a.pass["viewer"]}).
+			must(t, http.StatusForbidden)
+		w.call(t, "POST", "/api/v1/operator/tenants/"+a+"/resume", operatorToken, nil).must(t, http.StatusOK)
+		w.call(t, "GET", "/api/v1/hosts", w.a.tokens["viewer"], nil).must(t, http.StatusOK)
+		w.call(t, "DELETE", "/api/v1/operator/tenants/"+created.str("tenant_id"), operatorToken, nil).must(t, http.StatusNoContent)
+		w.call(t, "DELETE", "/api/v1/operator/tenants/"+created.str("tenant_id"), operatorToken, nil).must(t, http.StatusNotFound)
+	})
 }
 
 // An owner deletes its tenant: every row of it goes, time series included, and other tenants keep theirs.
