@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
@@ -217,19 +217,16 @@ func timescaleUsable(ctx context.Context, conn *pgx.Conn) (bool, string, error) 
 
 var migrationName = regexp.MustCompile(`^(\d+)_.*\.up\.sql$`)
 
-// LatestMigration is the version of the newest embedded migration.
-func LatestMigration() uint {
+// LatestMigration is the version of the newest embedded migration. The embedded files never change, so
+// it is worked out once (/readyz asks on every probe).
+var LatestMigration = sync.OnceValue(func() uint {
 	entries, _ := fs.ReadDir(migrations.FS, ".")
-	var versions []int
+	var latest uint
 	for _, e := range entries {
 		if m := migrationName.FindStringSubmatch(e.Name()); m != nil {
-			v, _ := strconv.Atoi(m[1])
-			versions = append(versions, v)
+			v, _ := strconv.ParseUint(m[1], 10, 32)
+			latest = max(latest, uint(v))
 		}
 	}
-	if len(versions) == 0 {
-		return 0
-	}
-	sort.Ints(versions)
-	return uint(versions[len(versions)-1])
-}
+	return latest
+})

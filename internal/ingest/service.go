@@ -243,6 +243,9 @@ func (s *Service) seriesIDs(ctx context.Context, tenant uuid.UUID, lim dbsqlc.Ap
 			}
 		}
 	}
+	if len(missing) == 0 {
+		return ids, nil // every new series was refused by the limit
+	}
 	found, err := s.resolver.resolve(ctx, tenant, missing)
 	if err != nil {
 		return nil, s.classify(err)
