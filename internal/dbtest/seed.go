@@ -19,7 +19,7 @@ type Tenant struct {
 }
 
 // SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
-// an invitation, an audit entry, a host, a check, a series, a
+// an invitation, an audit entry, a host, a check and a status event, a series, a
 // sample, a check result and a log line, written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
@@ -64,6 +64,9 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	must("check", tx.QueryRow(ctx, `INSERT INTO app.checks (tenant_id, host_id, name, kind, target)
 	                                VALUES ($1, $2, 'ping', 'icmp', '127.0.0.1') RETURNING id`,
 		ten.ID, ten.HostID).Scan(&ten.CheckID))
+	_, err = tx.Exec(ctx, `INSERT INTO app.check_events (tenant_id, check_id, time, status, reason)
+	                       VALUES ($1, $2, $3, 'up', '')`, ten.ID, ten.CheckID, now)
+	must("check event", err)
 	must("series", tx.QueryRow(ctx, `INSERT INTO app.series (tenant_id, host_id, name, labels)
 	                                 VALUES ($1, $2, 'cpu.usage_pct', '{"cpu":"total"}') RETURNING id`,
 		ten.ID, ten.HostID).Scan(&ten.SeriesID))

@@ -25,7 +25,7 @@ INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds
                         enabled, location, next_run_at)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7,
         $8, $9, now())
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at
 `
 
 type CheckCreateParams struct {
@@ -70,6 +70,10 @@ func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCh
 		&i.LeaseExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Status,
+		&i.StatusReason,
+		&i.StatusSince,
+		&i.LastRunAt,
 	)
 	return i, err
 }
@@ -87,7 +91,7 @@ func (q *Queries) CheckDelete(ctx context.Context, id int64) (int64, error) {
 }
 
 const checkGetByID = `-- name: CheckGetByID :one
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at FROM app.checks WHERE id = $1
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at FROM app.checks WHERE id = $1
 `
 
 func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) {
@@ -110,12 +114,16 @@ func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) 
 		&i.LeaseExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Status,
+		&i.StatusReason,
+		&i.StatusSince,
+		&i.LastRunAt,
 	)
 	return i, err
 }
 
 const checkList = `-- name: CheckList :many
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at FROM app.checks
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at FROM app.checks
  WHERE id > $1
    AND ($2::text IS NULL OR kind = $2)
    AND ($3::bigint IS NULL OR host_id = $3)
@@ -161,6 +169,10 @@ func (q *Queries) CheckList(ctx context.Context, arg CheckListParams) ([]AppChec
 			&i.LeaseExpiresAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Status,
+			&i.StatusReason,
+			&i.StatusSince,
+			&i.LastRunAt,
 		); err != nil {
 			return nil, err
 		}
@@ -178,7 +190,7 @@ UPDATE app.checks
        timeout_seconds = $5, settings = $6, enabled = $7, location = $8,
        updated_at = now()
  WHERE id = $9
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at
 `
 
 type CheckUpdateParams struct {
@@ -223,6 +235,10 @@ func (q *Queries) CheckUpdate(ctx context.Context, arg CheckUpdateParams) (AppCh
 		&i.LeaseExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Status,
+		&i.StatusReason,
+		&i.StatusSince,
+		&i.LastRunAt,
 	)
 	return i, err
 }

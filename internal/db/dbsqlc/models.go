@@ -79,6 +79,20 @@ type AppCheck struct {
 	LeaseExpiresAt  *time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	Status          *string
+	StatusReason    string
+	StatusSince     *time.Time
+	LastRunAt       *time.Time
+}
+
+type AppCheckEvent struct {
+	ID             int64
+	TenantID       uuid.UUID
+	CheckID        int64
+	Time           time.Time
+	Status         string
+	PreviousStatus *string
+	Reason         string
 }
 
 type AppHost struct {
