@@ -29,17 +29,18 @@ type Guard struct {
 
 // blockedPrefixes are special-purpose ranges that the netip predicates do not name.
 var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT, often internal
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and 255.255.255.255
-	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64: embeds an IPv4 address
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
-	netip.MustParsePrefix("2002::/16"),       // 6to4: embeds an IPv4 address
-	netip.MustParsePrefix("2001::/32"),       // Teredo: embeds an IPv4 address
-	netip.MustParsePrefix("100::/64"),        // discard-only
-	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
+	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT, often internal
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, and 255.255.255.255
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64: embeds an IPv4 address
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
+	netip.MustParsePrefix("2002::/16"),      // 6to4: embeds an IPv4 address
+	netip.MustParsePrefix("2001::/32"),      // Teredo: embeds an IPv4 address
+	netip.MustParsePrefix("100::/64"),       // discard-only
+	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
+	netip.MustParsePrefix("::/96"),          // deprecated IPv4-compatible: ::127.0.0.1 embeds 127.0.0.1
 }
 
 // CheckAddr says whether a check may connect to addr.
@@ -98,10 +99,14 @@ func (g *Guard) Resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("resolve %s: no addresses", host)
 	}
-	for _, a := range addrs {
+	for i, a := range addrs {
+		// LookupNetIP answers IPv4 addresses in their IPv4-mapped IPv6 form (::ffff:1.2.3.4); callers
+		// dial and ping them as IPv4.
+		a = a.Unmap()
 		if err := g.CheckAddr(a); err != nil {
 			return nil, fmt.Errorf("%s resolves to %s: %w", host, a, err)
 		}
+		addrs[i] = a
 	}
 	return addrs, nil
 }
@@ -147,9 +152,10 @@ func (g *Guard) CheckTarget(ctx context.Context, kind, target, dnsServer string)
 }
 
 // Dialer returns a dialer that refuses, before connecting, any address the guard does not allow; the
-// address checked is the one actually dialled, after name resolution.
+// address checked is the one actually dialled, after name resolution. Names are looked up with the
+// guard's Resolver, as in Resolve.
 func (g *Guard) Dialer(timeout time.Duration) *net.Dialer {
-	return &net.Dialer{Timeout: timeout, Control: g.control}
+	return &net.Dialer{Timeout: timeout, Control: g.control, Resolver: g.Resolver}
 }
 
 func (g *Guard) control(network, address string, _ syscall.RawConn) error {

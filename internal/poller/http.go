@@ -1,5 +1,288 @@
 package poller
 
-import "context"
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
 
-func (p *Prober) probeHTTP(ctx context.Context, c Check) Outcome { return down("http checks are not built yet") }
+// httpBodyLimit is how much of a response body the HTTP probe reads and matches against.
+const httpBodyLimit = 1 << 20
+
+// errTooManyRedirects ends a request that would follow more redirects than the check allows.
+var errTooManyRedirects = errors.New("too many redirects")
+
+// probeHTTP sends one request and checks the status and body of the final response. Every connection,
+// the first and each redirect's, is dialled through the guard, so a redirect to a forbidden address
+// or a name that now resolves to one is refused at connect time. Environment proxies are never used:
+// a proxy would connect on the check's behalf where the guard cannot see.
+func (p *Prober) probeHTTP(ctx context.Context, c Check) Outcome {
+	var st HTTPSettings
+	if len(c.Settings) > 0 {
+		if err := json.Unmarshal(c.Settings, &st); err != nil {
+			return down("settings: %v", err)
+		}
+	}
+	maxRedirects := 5
+	if st.MaxRedirects != nil {
+		maxRedirects = *st.MaxRedirects
+	}
+	var bodyRE *regexp.Regexp
+	if st.BodyRegex != "" {
+		re, err := regexp.Compile(st.BodyRegex)
+		if err != nil {
+			return down("settings.body_regex is not a valid regular expression: %v", err)
+		}
+		bodyRE = re
+	}
+	u, err := url.Parse(c.Target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return down("target %q is not an http:// or https:// URL", c.Target)
+	}
+
+	var reqBody io.Reader
+	if st.Body != "" {
+		reqBody = strings.NewReader(st.Body) // NewRequest lets a 307 or 308 redirect send it again
+	}
+	var tm httpTimings
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, tm.trace()),
+		cmp.Or(st.Method, http.MethodGet), c.Target, reqBody)
+	if err != nil {
+		return down("build request: %v", err)
+	}
+	req.Header.Set("User-Agent", "infrawatch-poller")
+	for name, value := range st.Headers {
+		if strings.EqualFold(name, "Host") {
+			req.Host = value // net/http takes the Host header from here, never from Header
+			continue
+		}
+		req.Header.Set(name, value)
+	}
+
+	dialer := p.guard.Dialer(c.Timeout)
+	transport := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, dialableAddr(addr))
+		},
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: st.TLSVerify != nil && !*st.TLSVerify},
+		ForceAttemptHTTP2:      true,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+	defer transport.CloseIdleConnections()
+	redirects := 0
+	client := &http.Client{
+		Transport: transport,
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			if maxRedirects == 0 {
+				return http.ErrUseLastResponse // the 3xx is the response the check judges
+			}
+			if len(via) > maxRedirects {
+				return fmt.Errorf("%w (more than %d)", errTooManyRedirects, maxRedirects)
+			}
+			redirects = len(via)
+			return nil
+		},
+	}
+
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		out := httpFailure(err, c.Timeout, &tm)
+		out.Detail["redirects"] = redirects // a redirect may be what led to the failure
+		return out
+	}
+	defer resp.Body.Close()
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, httpBodyLimit+1))
+	total := time.Since(start)
+	truncated := len(body) > httpBodyLimit
+	if truncated {
+		body = body[:httpBodyLimit]
+	}
+
+	out := Outcome{Up: true, Latency: total, Detail: tm.detail()}
+	out.Detail["duration_ms"] = msFloat(total)
+	out.Detail["status_code"] = resp.StatusCode
+	out.Detail["final_url"] = resp.Request.URL.Redacted()
+	out.Detail["redirects"] = redirects
+	out.Metrics = append(tm.metrics(),
+		Metric{Name: "http.duration_ms", Value: msFloat(total)},
+		Metric{Name: "http.status_code", Value: float64(resp.StatusCode)},
+	)
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		out.Metrics = append(out.Metrics, certExpiry(resp.TLS.PeerCertificates[0], out.Detail))
+	}
+
+	var reason string
+	switch {
+	case !statusExpected(resp.StatusCode, st.ExpectedStatus):
+		reason = fmt.Sprintf("status %d, expected %s", resp.StatusCode, expectedStatusText(st.ExpectedStatus))
+	case readErr != nil:
+		reason = "reading the body: " + netReason(readErr, c.Timeout)
+	case st.BodyContains != "" && !bytes.Contains(body, []byte(st.BodyContains)):
+		reason = fmt.Sprintf("body does not contain %q", st.BodyContains)
+	case bodyRE != nil && !bodyRE.Match(body):
+		reason = fmt.Sprintf("body does not match /%s/", st.BodyRegex)
+	}
+	if reason != "" {
+		if truncated {
+			reason += " (only the first 1 MiB was read)"
+		}
+		out.Up, out.Reason = false, reason
+	}
+	return out
+}
+
+// httpFailure is the outcome of a request that got no response.
+func httpFailure(err error, timeout time.Duration, tm *httpTimings) Outcome {
+	var out Outcome
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, errTooManyRedirects):
+		out = down("%s", errors.Unwrap(err)) // drop the url.Error around it
+	case errors.As(err, &certErr):
+		out = down("%s", certReason(certErr))
+	default:
+		out = down("%s", netReason(err, timeout))
+	}
+	out.Detail = tm.detail()
+	// A certificate that failed verification still says when it expires; an expired one is exactly
+	// what a certificate alert wants to see.
+	if certErr != nil && len(certErr.UnverifiedCertificates) > 0 {
+		out.Metrics = append(out.Metrics, certExpiry(certErr.UnverifiedCertificates[0], out.Detail))
+	}
+	return out
+}
+
+// certReason says why a server's certificate was refused: expiry in plain words, anything else in
+// crypto/x509's ("x509: certificate signed by unknown authority").
+func certReason(e *tls.CertificateVerificationError) string {
+	var invalid x509.CertificateInvalidError
+	if errors.As(e.Err, &invalid) && invalid.Reason == x509.Expired && invalid.Cert != nil {
+		if time.Now().After(invalid.Cert.NotAfter) {
+			return fmt.Sprintf("TLS certificate has expired (not valid after %s)", invalid.Cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+		return fmt.Sprintf("TLS certificate is not valid yet (not valid before %s)", invalid.Cert.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return e.Err.Error()
+}
+
+// certExpiry records when the leaf certificate expires and returns the http.cert_days_left metric:
+// whole days left, negative once expired.
+func certExpiry(leaf *x509.Certificate, detail map[string]any) Metric {
+	detail["cert_not_after"] = leaf.NotAfter.UTC().Format(time.RFC3339)
+	days := math.Floor(time.Until(leaf.NotAfter).Hours() / 24)
+	return Metric{Name: "http.cert_days_left", Value: days}
+}
+
+func statusExpected(code int, expected []int) bool {
+	if len(expected) == 0 {
+		return code >= 200 && code <= 299
+	}
+	return slices.Contains(expected, code)
+}
+
+// expectedStatusText reads "2xx", "200" or "200 or 204".
+func expectedStatusText(expected []int) string {
+	if len(expected) == 0 {
+		return "2xx"
+	}
+	codes := make([]string, len(expected))
+	for i, code := range expected {
+		codes[i] = strconv.Itoa(code)
+	}
+	return strings.Join(codes, " or ")
+}
+
+// httpTimings adds up, over every request of a probe (redirects included), the time spent in each
+// phase: looking names up, connecting, the TLS handshake, and from having a connection to the first
+// byte of the response (sending the request and the server's work). Trace hooks may run on other
+// goroutines, hence the mutex.
+type httpTimings struct {
+	mu                                    sync.Mutex
+	dnsStart, tlsStart, gotConn           time.Time
+	connectStart                          map[string]time.Time
+	dns, connect, tlsHandshake, firstByte time.Duration
+}
+
+func (t *httpTimings) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		DNSStart: func(httptrace.DNSStartInfo) { t.mark(&t.dnsStart) },
+		DNSDone:  func(httptrace.DNSDoneInfo) { t.add(&t.dns, &t.dnsStart) },
+		// Several addresses may be tried at once (IPv6 and IPv4); only the one that connects counts.
+		ConnectStart: func(_, addr string) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.connectStart == nil {
+				t.connectStart = map[string]time.Time{}
+			}
+			t.connectStart[addr] = time.Now()
+		},
+		ConnectDone: func(_, addr string, err error) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if start, ok := t.connectStart[addr]; ok && err == nil {
+				t.connect += time.Since(start)
+			}
+			delete(t.connectStart, addr)
+		},
+		TLSHandshakeStart:    func() { t.mark(&t.tlsStart) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.add(&t.tlsHandshake, &t.tlsStart) },
+		GotConn:              func(httptrace.GotConnInfo) { t.mark(&t.gotConn) },
+		GotFirstResponseByte: func() { t.add(&t.firstByte, &t.gotConn) },
+	}
+}
+
+func (t *httpTimings) mark(start *time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	*start = time.Now()
+}
+
+func (t *httpTimings) add(total *time.Duration, start *time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !start.IsZero() {
+		*total += time.Since(*start)
+		*start = time.Time{}
+	}
+}
+
+func (t *httpTimings) detail() map[string]any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return map[string]any{
+		"dns_ms":        msFloat(t.dns),
+		"connect_ms":    msFloat(t.connect),
+		"tls_ms":        msFloat(t.tlsHandshake),
+		"first_byte_ms": msFloat(t.firstByte),
+	}
+}
+
+func (t *httpTimings) metrics() []Metric {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return []Metric{
+		{Name: "http.dns_ms", Value: msFloat(t.dns)},
+		{Name: "http.connect_ms", Value: msFloat(t.connect)},
+		{Name: "http.tls_ms", Value: msFloat(t.tlsHandshake)},
+		{Name: "http.first_byte_ms", Value: msFloat(t.firstByte)},
+	}
+}

@@ -1,0 +1,215 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/events"
+	"github.com/infrawatch/infrawatch/internal/ingest"
+)
+
+// ErrNoCheck says a check asked for by id does not exist in the tenant.
+var ErrNoCheck = errors.New("no such check")
+
+// Run is one finished run of a check, as stored and as POST /checks/{id}/run answers it.
+type Run struct {
+	CheckID   int64          `json:"check_id"`
+	Time      time.Time      `json:"time"`
+	Status    string         `json:"status"`
+	Reason    string         `json:"reason,omitempty"`
+	LatencyMS *float64       `json:"latency_ms"`
+	Detail    map[string]any `json:"detail"`
+	Metrics   []Metric       `json:"-"`
+
+	tenant   uuid.UUID
+	name     string
+	host     string
+	previous *string   // status before this run
+	slot     time.Time // the scheduled time the run was claimed for
+	next     time.Time // the slot after it
+}
+
+// newRun turns a probe's outcome into a run.
+func newRun(c dbsqlc.PollerClaimRow, started time.Time, out Outcome) Run {
+	r := Run{CheckID: c.ID, Time: started, Status: "down", Reason: out.Reason, Detail: out.Detail, Metrics: out.Metrics,
+		tenant: c.TenantID, name: c.Name, host: c.HostName, previous: c.Status, slot: c.NextRunAt}
+	if out.Up {
+		r.Status, r.Reason = "up", ""
+	}
+	if out.Latency > 0 {
+		ms := float64(out.Latency) / float64(time.Millisecond)
+		r.LatencyMS = &ms
+	}
+	if r.host == "" {
+		r.host = targetHost(c.Kind, c.Target)
+	}
+	return r
+}
+
+// targetHost is the host name results of a check without a host are stored under.
+func targetHost(kind, target string) string {
+	switch kind {
+	case "http":
+		if u, err := url.Parse(target); err == nil {
+			return u.Hostname()
+		}
+	case "tcp", "snmp":
+		if h, _, err := net.SplitHostPort(target); err == nil {
+			return h
+		}
+	}
+	return target
+}
+
+// changed reports whether the run changed the check's status.
+func (r Run) changed() bool { return r.previous == nil || *r.previous != r.Status }
+
+// store writes check results, status changes and their events, and the runs' metric samples.
+type store struct {
+	pool    *pgxpool.Pool
+	samples *ingest.Service
+	log     *slog.Logger
+}
+
+// resultColumns are the columns of ts.check_results that runs fill, in COPY order.
+var resultColumns = []string{"time", "tenant_id", "check_id", "status", "latency", "detail"}
+
+// write stores runs in one transaction: scheduled runs (owner set) complete their lease and are kept
+// only if the lease was still theirs; runs requested through the API (owner empty) set the status
+// only. Then the runs' samples go through the ingest writer. It returns the runs it stored.
+func (s *store) write(ctx context.Context, owner string, runs []Run) ([]Run, error) {
+	var kept []Run
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := dbsqlc.New(tx)
+		kept = runs
+		if owner != "" {
+			var err error
+			if kept, err = complete(ctx, q, owner, runs); err != nil {
+				return err
+			}
+		} else {
+			for _, r := range runs {
+				if err := q.PollerSetStatus(ctx, dbsqlc.PollerSetStatusParams{TenantID: r.tenant, ID: r.CheckID,
+					Status: r.Status, Reason: r.Reason, StartedAt: r.Time}); err != nil {
+					return err
+				}
+			}
+		}
+		rows := make([][]any, len(kept))
+		evs := make([]events.Event, 0, len(kept))
+		for i, r := range kept {
+			latency := pgtype.Interval{}
+			if r.LatencyMS != nil {
+				latency = pgtype.Interval{Microseconds: int64(*r.LatencyMS * 1000), Valid: true}
+			}
+			detail := r.Detail
+			if r.Reason != "" {
+				detail = withReason(detail, r.Reason)
+			}
+			rows[i] = []any{r.Time, r.tenant, r.CheckID, r.Status, latency, detail}
+			evs = append(evs, events.Event{Type: events.CheckResult, Tenant: r.tenant, CheckID: r.CheckID,
+				Status: r.Status, Reason: r.Reason, LatencyMS: r.LatencyMS, Time: r.Time})
+			if r.changed() {
+				id, err := q.PollerRecordEvent(ctx, dbsqlc.PollerRecordEventParams{TenantID: r.tenant, CheckID: r.CheckID,
+					Time: r.Time, Status: r.Status, PreviousStatus: r.previous, Reason: r.Reason})
+				if err != nil {
+					return fmt.Errorf("record status change of check %d: %w", r.CheckID, err)
+				}
+				evs = append(evs, events.Event{Type: events.CheckStatus, Tenant: r.tenant, ID: id, CheckID: r.CheckID,
+					Status: r.Status, Reason: r.Reason, Time: r.Time})
+			}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "check_results"}, resultColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy %d check results: %w", len(rows), err)
+		}
+		return events.Publish(ctx, tx, evs...)
+	})
+	if err != nil {
+		return nil, db.Translate(err)
+	}
+	s.writeSamples(ctx, kept)
+	return kept, nil
+}
+
+// complete releases the leases of runs and keeps those whose lease was still owner's.
+func complete(ctx context.Context, q *dbsqlc.Queries, owner string, runs []Run) ([]Run, error) {
+	p := dbsqlc.PollerCompleteParams{Owner: owner}
+	for _, r := range runs {
+		p.Ids = append(p.Ids, r.CheckID)
+		p.Slots = append(p.Slots, r.slot)
+		p.Ups = append(p.Ups, r.Status == "up")
+		p.Reasons = append(p.Reasons, r.Reason)
+		p.StartedAt = append(p.StartedAt, r.Time)
+		p.NextRunAt = append(p.NextRunAt, r.next)
+	}
+	ids, err := q.PollerComplete(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("complete %d runs: %w", len(runs), err)
+	}
+	done := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		done[id] = true
+	}
+	kept := runs[:0:0]
+	for _, r := range runs {
+		if done[r.CheckID] {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
+func withReason(detail map[string]any, reason string) map[string]any {
+	out := make(map[string]any, len(detail)+1)
+	for k, v := range detail {
+		out[k] = v
+	}
+	out["reason"] = reason
+	return out
+}
+
+// writeSamples stores the runs' metrics as samples of the check's host, labelled with the check, one
+// ingest write per tenant and host. A refusal (the tenant's series limit, say) is logged, not retried:
+// the check result is what matters and it is stored.
+func (s *store) writeSamples(ctx context.Context, runs []Run) {
+	type key struct {
+		tenant uuid.UUID
+		host   string
+	}
+	groups := map[key][]ingest.Series{}
+	for _, r := range runs {
+		k := key{r.tenant, r.host}
+		for _, m := range r.Metrics {
+			labels := make(map[string]string, len(m.Labels)+2)
+			for n, v := range m.Labels {
+				labels[n] = v
+			}
+			labels["check"] = r.name
+			labels["check_id"] = strconv.FormatInt(r.CheckID, 10)
+			groups[k] = append(groups[k], ingest.Series{Name: m.Name, Labels: labels, Host: r.host,
+				Samples: []ingest.Sample{{TimeMs: r.Time.UnixMilli(), Value: m.Value}}})
+		}
+	}
+	for k, series := range groups {
+		res, err := s.samples.Write(ctx, k.tenant, "poller", series, nil, nil)
+		if err != nil {
+			s.log.Warn("check samples not stored", "tenant", k.tenant, "host", k.host, "err", err)
+		} else if len(res.Rejected) > 0 {
+			s.log.Warn("check samples refused", "tenant", k.tenant, "host", k.host, "first_reason", res.Rejected[0].Reason,
+				"refused", len(res.Rejected))
+		}
+	}
+}
