@@ -61,7 +61,8 @@ RETURNING id;
 -- checked that it belongs to tenant.
 SELECT c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
        c.next_run_at, c.status,
-       coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name
+       coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name,
+       c.last_run_at
   FROM app.checks c
  WHERE c.tenant_id = @tenant_id AND c.id = @id;
 

@@ -256,8 +256,19 @@ func NewRunner(pool *pgxpool.Pool, prober *Prober, samples *ingest.Service, log 
 	return &Runner{pool: pool, prober: prober, store: &store{pool: pool, samples: samples, log: log}}
 }
 
+// MinRunGap is the least time between two runs of one check that a user may ask for, so the API cannot
+// be used to flood a target (or the poller) through a check.
+const MinRunGap = 5 * time.Second
+
+// TooSoonError says a check ran less than MinRunGap ago.
+type TooSoonError struct{ RetryAfter time.Duration }
+
+func (e *TooSoonError) Error() string {
+	return fmt.Sprintf("the check ran less than %s ago; retry in %s", MinRunGap, e.RetryAfter.Round(100*time.Millisecond))
+}
+
 // RunNow runs one check of tenant at once, outside its schedule, stores the result and returns it.
-// ErrNoCheck means the tenant has no such check.
+// ErrNoCheck means the tenant has no such check; a *TooSoonError that it ran moments ago.
 func (r *Runner) RunNow(ctx context.Context, tenant uuid.UUID, id int64) (Run, error) {
 	c, err := dbsqlc.New(r.pool).PollerGetCheck(ctx, dbsqlc.PollerGetCheckParams{TenantID: tenant, ID: id})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -266,9 +277,17 @@ func (r *Runner) RunNow(ctx context.Context, tenant uuid.UUID, id int64) (Run, e
 		return Run{}, db.Translate(err)
 	}
 	started := time.Now()
+	if c.LastRunAt != nil {
+		if wait := c.LastRunAt.Add(MinRunGap).Sub(started); wait > 0 {
+			return Run{}, &TooSoonError{RetryAfter: wait}
+		}
+	}
 	out := r.prober.Probe(ctx, Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
 		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
-	run := newRun(dbsqlc.PollerClaimRow(c), started, out)
+	claim := dbsqlc.PollerClaimRow{ID: c.ID, TenantID: c.TenantID, Name: c.Name, Kind: c.Kind, Target: c.Target,
+		IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds, Settings: c.Settings, NextRunAt: c.NextRunAt,
+		Status: c.Status, HostName: c.HostName}
+	run := newRun(claim, started, out)
 	if _, err := r.store.write(ctx, "", []Run{run}); err != nil {
 		return run, err
 	}

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -276,6 +277,14 @@ func TestRunNowStoresResultStatusChangesAndSamples(t *testing.T) {
 			t.Fatalf("first run = %+v, want up with a latency", up)
 		}
 		ln.Close()
+		// A second run at once is refused: the API must not become a way to flood a target.
+		var tooSoon *TooSoonError
+		if _, err := w.runner.RunNow(ctx, w.tenant.ID, id); !errors.As(err, &tooSoon) || tooSoon.RetryAfter <= 0 {
+			t.Fatalf("second run at once: %v, want a TooSoonError", err)
+		}
+		if _, err := w.d.Pool.Exec(ctx, `UPDATE app.checks SET last_run_at = last_run_at - interval '1 minute'`); err != nil {
+			t.Fatal(err)
+		}
 		down, err := w.runner.RunNow(ctx, w.tenant.ID, id)
 		if err != nil {
 			t.Fatal(err)

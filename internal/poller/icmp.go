@@ -2,39 +2,53 @@ package poller
 
 // ICMP checks ping a host a few times, like ping(8), and report loss and round-trip times.
 //
-// Sockets. pro-bing opens one socket per run and closes it when the run ends. Linux offers two kinds:
+// Sockets. Every run in the process shares one ICMP socket per address family, opened by the first
+// run that needs it and kept open; one goroutine per socket reads the replies and hands each to the
+// run waiting for it. A run costs no socket and no goroutine of its own: it sends its pings from the
+// probe's goroutine on a ticker and waits for its replies on a channel. Linux offers two kinds of
+// socket:
 //
 //   - An ICMP datagram socket ("unprivileged ping"): any process whose group is inside the sysctl
-//     net.ipv4.ping_group_range (which also governs ICMPv6) may open one; the kernel picks the echo
-//     identifier and hands each socket only the replies to its own requests.
-//   - A raw ICMP socket: needs CAP_NET_RAW, and every raw socket receives a copy of every ICMP packet
-//     the host receives; pro-bing attaches a BPF filter on the echo identifier so the copies die in
-//     the kernel, but the cost still grows with the number of runs in flight.
+//     net.ipv4.ping_group_range (which also governs ICMPv6) may open one; the kernel sets the echo
+//     identifier to the socket's port and hands the socket only the replies to its own requests.
+//   - A raw ICMP socket: needs CAP_NET_RAW and receives a copy of every ICMP packet the host
+//     receives. The socket picks a random echo identifier and attaches a BPF filter that lets only
+//     echo replies carrying it through, so the other copies die in the kernel.
 //
-// The process decides once which kind to use: the first run that opens a socket tries a datagram
-// socket and, only when the kernel refuses it for lack of permission or support, a raw one; the kind
-// that opened is used by every later run. A failure that says nothing about privilege (no IPv6 on
-// this host, out of file descriptors) decides nothing, so the next run tries again in the same order.
+// Requests carry a sequence number from a process-wide 16-bit counter. A reply is matched by its
+// sequence number and source address (and, on a raw socket, its identifier) to the request waiting
+// for it; its payload must start with the socket's random cookie. A request stops waiting when its
+// run ends, so after the counter wraps a late reply cannot be counted for a later run.
+//
+// For each address family the process decides once which kind to use: the first run that opens a
+// socket tries a datagram socket and, only when the kernel refuses it for lack of permission or
+// support, a raw one; the kind that opened is used by every later run. A failure that says nothing
+// about privilege (no IPv6 on this host, out of file descriptors) decides nothing, so the next run
+// tries again in the same order. A socket whose read fails is closed, the runs waiting on it end down
+// with the error, and the next run opens a new one.
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	probing "github.com/prometheus-community/pro-bing"
+	"golang.org/x/net/bpf"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
-
-// probingMinSize is the smallest payload pro-bing sends: a send timestamp (8 bytes) and the run's
-// tracker UUID (16 bytes), which it needs to match replies. Smaller packet_size settings are sent as
-// this many bytes.
-const probingMinSize = 24
 
 // icmpNoDeadlineWait bounds a run whose context has no deadline (Probe always sets one): how long
 // after the last ping it waits for replies.
@@ -47,8 +61,17 @@ const (
 	icmpRaw
 )
 
-// icmpSockets is the process's choice of ICMP socket; see the comment at the top of this file.
+// Address families, indexing socketChooser's arrays.
+const (
+	icmpV4 = iota
+	icmpV6
+)
+
+// icmpSockets holds the process's ICMP sockets; see the comment at the top of this file.
 var icmpSockets socketChooser
+
+// icmpSeq numbers echo requests across the process; requests use its low 16 bits.
+var icmpSeq atomic.Uint32
 
 // icmpParams are an ICMP check's settings with defaults applied.
 type icmpParams struct {
@@ -76,7 +99,7 @@ func (p *Prober) probeICMP(ctx context.Context, c Check) Outcome {
 	case errors.Is(err, context.DeadlineExceeded):
 		// The check's timeout ended the run; what it counted until then is the result.
 	case errors.Is(err, context.Canceled):
-		return down("cancelled after %d of %d pings to %s", stats.PacketsSent, pp.count, addr)
+		return down("cancelled after %d of %d pings to %s", stats.sent, pp.count, addr)
 	case err != nil:
 		return down("%v", err)
 	}
@@ -108,41 +131,73 @@ func icmpParamsOf(target string, settings json.RawMessage) (icmpParams, error) {
 	return pp, nil
 }
 
+// icmpStats is what one run counted. The round-trip statistics are kept as ping(8) and pro-bing
+// keep them: a running minimum, maximum, mean and, by Welford's method, standard deviation (mdev).
+type icmpStats struct {
+	sent, received int
+	min, avg, max  time.Duration
+	mdev           time.Duration
+	m2             float64 // sum of squared deviations from the mean, in ns²
+}
+
+// add counts a reply that took rtt.
+func (s *icmpStats) add(rtt time.Duration) {
+	s.received++
+	if s.received == 1 || rtt < s.min {
+		s.min = rtt
+	}
+	if rtt > s.max {
+		s.max = rtt
+	}
+	delta := rtt - s.avg
+	s.avg += delta / time.Duration(s.received)
+	s.m2 += float64(delta) * float64(rtt-s.avg)
+	s.mdev = time.Duration(math.Sqrt(s.m2 / float64(s.received)))
+}
+
+// loss is the share of sent pings that went unanswered, in percent; 0 when none was sent.
+func (s *icmpStats) loss() float64 {
+	if s.sent == 0 {
+		return 0
+	}
+	return float64(s.sent-s.received) / float64(s.sent) * 100
+}
+
 // icmpOutcome turns a run's statistics into an outcome: up when at least one ping was answered.
-func icmpOutcome(addr netip.Addr, s *probing.Statistics) Outcome {
-	loss := s.PacketLoss
-	if s.PacketsRecv == 0 {
+func icmpOutcome(addr netip.Addr, s icmpStats) Outcome {
+	loss := s.loss()
+	if s.received == 0 {
 		loss = 100 // also when nothing could be sent
 	}
 	out := Outcome{
-		Up: s.PacketsRecv > 0,
+		Up: s.received > 0,
 		Detail: map[string]any{
 			"address":  addr.String(),
-			"sent":     s.PacketsSent,
-			"received": s.PacketsRecv,
+			"sent":     s.sent,
+			"received": s.received,
 			"loss_pct": loss,
 		},
 		Metrics: []Metric{{Name: "icmp.loss_pct", Value: loss}},
 	}
 	if out.Up {
-		out.Latency = s.AvgRtt
+		out.Latency = s.avg
 		out.Metrics = append(out.Metrics,
-			Metric{Name: "icmp.rtt_min_ms", Value: milliseconds(s.MinRtt)},
-			Metric{Name: "icmp.rtt_avg_ms", Value: milliseconds(s.AvgRtt)},
-			Metric{Name: "icmp.rtt_max_ms", Value: milliseconds(s.MaxRtt)},
+			Metric{Name: "icmp.rtt_min_ms", Value: milliseconds(s.min)},
+			Metric{Name: "icmp.rtt_avg_ms", Value: milliseconds(s.avg)},
+			Metric{Name: "icmp.rtt_max_ms", Value: milliseconds(s.max)},
 			// What ping(8) prints as mdev: the standard deviation of the round-trip times.
-			Metric{Name: "icmp.jitter_ms", Value: milliseconds(s.StdDevRtt)},
+			Metric{Name: "icmp.jitter_ms", Value: milliseconds(s.mdev)},
 		)
 	} else {
 		pings := "pings"
-		if s.PacketsSent == 1 {
+		if s.sent == 1 {
 			pings = "ping"
 		}
-		out.Reason = fmt.Sprintf("no reply to %d %s to %s (100 %% loss)", s.PacketsSent, pings, addr)
+		out.Reason = fmt.Sprintf("no reply to %d %s to %s (100 %% loss)", s.sent, pings, addr)
 	}
 	out.Metrics = append(out.Metrics,
-		Metric{Name: "icmp.sent", Value: float64(s.PacketsSent)},
-		Metric{Name: "icmp.received", Value: float64(s.PacketsRecv)},
+		Metric{Name: "icmp.sent", Value: float64(s.sent)},
+		Metric{Name: "icmp.received", Value: float64(s.received)},
 	)
 	return out
 }
@@ -151,33 +206,48 @@ func milliseconds(d time.Duration) float64 {
 	return float64(d) / float64(time.Millisecond)
 }
 
-// socketChooser remembers which kind of ICMP socket works in this process. The zero value has not
-// decided yet. It is safe for concurrent use; runs that start before the decision may each try both.
+// socketChooser holds a process's ICMP sockets and remembers, for each address family, which kind
+// works. The zero value has no socket and has decided nothing. It is safe for concurrent use; runs
+// that start before a decision may each try both kinds.
 type socketChooser struct {
-	mode atomic.Int32
+	mode [2]atomic.Int32 // by family
+
+	mu      sync.Mutex
+	sockets [2][3]*icmpSocket // by family and kind (icmpDatagram, icmpRaw); nil or failed until needed
 }
 
-// ping pings addr with a socket of the chosen kind, choosing one first if need be. Its error is
-// either the context's error (the statistics then hold what the run counted) or a sentence for a
-// person saying why nothing could be measured.
-func (sc *socketChooser) ping(ctx context.Context, addr netip.Addr, pp icmpParams) (*probing.Statistics, error) {
-	switch sc.mode.Load() {
-	case icmpDatagram:
-		return runPinger(ctx, addr, pp, false)
-	case icmpRaw:
-		return runPinger(ctx, addr, pp, true)
+// ping pings addr on the shared socket of its family, choosing the kind of socket first if need
+// be. Its error is either the context's error (the statistics then hold what the run counted) or a
+// sentence for a person saying why nothing more could be measured.
+func (sc *socketChooser) ping(ctx context.Context, addr netip.Addr, pp icmpParams) (icmpStats, error) {
+	s, err := sc.socketFor(addr.Is6())
+	if err != nil {
+		return icmpStats{}, err
 	}
-	stats, err := runPinger(ctx, addr, pp, false)
+	return s.ping(ctx, addr, pp)
+}
+
+// socketFor returns the open socket of a family, opening one of the chosen kind, or choosing a kind
+// as the comment at the top of this file says.
+func (sc *socketChooser) socketFor(v6 bool) (*icmpSocket, error) {
+	family := icmpV4
+	if v6 {
+		family = icmpV6
+	}
+	if mode := sc.mode[family].Load(); mode != icmpUndecided {
+		return sc.socket(family, mode)
+	}
+	s, err := sc.socket(family, icmpDatagram)
 	var se *socketError
 	if !errors.As(err, &se) {
-		sc.mode.CompareAndSwap(icmpUndecided, icmpDatagram)
-		return stats, err
+		sc.mode[family].CompareAndSwap(icmpUndecided, icmpDatagram)
+		return s, err
 	}
 	if !errors.Is(se.err, fs.ErrPermission) && !errors.Is(se.err, syscall.EPROTONOSUPPORT) {
-		return stats, err
+		return nil, err
 	}
 	datagramErr := se.err
-	stats, rawErr := runPinger(ctx, addr, pp, true)
+	s, rawErr := sc.socket(family, icmpRaw)
 	if errors.As(rawErr, &se) {
 		if !errors.Is(se.err, fs.ErrPermission) {
 			return nil, rawErr
@@ -189,19 +259,54 @@ func (sc *socketChooser) ping(ctx context.Context, addr netip.Addr, pp icmpParam
 		return nil, errors.New("cannot open an ICMP socket: this system has no unprivileged ping " +
 			"and a raw socket needs CAP_NET_RAW")
 	}
-	sc.mode.CompareAndSwap(icmpUndecided, icmpRaw)
-	return stats, rawErr
+	sc.mode[family].CompareAndSwap(icmpUndecided, icmpRaw)
+	return s, rawErr
 }
 
-// String names the kind of socket chosen, for logs and tests.
-func (sc *socketChooser) String() string {
-	switch sc.mode.Load() {
-	case icmpDatagram:
-		return "unprivileged (ICMP datagram socket)"
-	case icmpRaw:
-		return "raw (privileged ICMP socket)"
+// socket returns the open socket of a family and kind, opening it if there is none or the last one
+// failed. Its error is a *socketError.
+func (sc *socketChooser) socket(family int, kind int32) (*icmpSocket, error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if s := sc.sockets[family][kind]; s != nil && s.failure() == nil {
+		return s, nil
 	}
-	return "undecided"
+	s, err := openICMPSocket(family == icmpV6, kind == icmpRaw)
+	if err != nil {
+		return nil, &socketError{err: err}
+	}
+	sc.sockets[family][kind] = s
+	go s.read()
+	return s, nil
+}
+
+// close closes every socket; runs waiting on them end down. The process's sockets stay open for its
+// lifetime; tests close the choosers they make.
+func (sc *socketChooser) close() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for family := range sc.sockets {
+		for kind, s := range sc.sockets[family] {
+			if s != nil {
+				s.fail(errICMPSocketClosed)
+				sc.sockets[family][kind] = nil
+			}
+		}
+	}
+}
+
+// String names the kinds of socket chosen, for logs and tests.
+func (sc *socketChooser) String() string {
+	name := func(mode int32) string {
+		switch mode {
+		case icmpDatagram:
+			return "unprivileged (ICMP datagram socket)"
+		case icmpRaw:
+			return "raw (privileged ICMP socket)"
+		}
+		return "undecided"
+	}
+	return "IPv4 " + name(sc.mode[icmpV4].Load()) + ", IPv6 " + name(sc.mode[icmpV6].Load())
 }
 
 // socketError is a socket that could not be opened.
@@ -210,37 +315,308 @@ type socketError struct{ err error }
 func (e *socketError) Error() string { return "cannot open an ICMP socket: " + errnoWords(e.err) }
 func (e *socketError) Unwrap() error { return e.err }
 
-// runPinger runs one pinger against addr and returns what it counted. The run ends after every ping
-// is answered, at ctx's deadline, or when ctx is cancelled; it leaves no goroutine behind.
-func runPinger(ctx context.Context, addr netip.Addr, pp icmpParams, privileged bool) (*probing.Statistics, error) {
-	pinger := probing.New(addr.String())
-	pinger.SetIPAddr(&net.IPAddr{IP: addr.AsSlice(), Zone: addr.Zone()})
-	pinger.SetPrivileged(privileged)
-	pinger.SetLogger(probing.NoopLogger{})
-	pinger.Count = pp.count
-	pinger.Interval = pp.interval
-	pinger.Size = max(pp.size, probingMinSize)
-	// Keep only the running min/avg/max/deviation, not every sample.
-	pinger.RecordRtts = false
-	pinger.RecordTTLs = false
-	if deadline, ok := ctx.Deadline(); ok {
-		pinger.Timeout = max(time.Until(deadline), time.Millisecond) // pro-bing needs a positive timeout
-	} else {
-		pinger.Timeout = time.Duration(pp.count-1)*pp.interval + icmpNoDeadlineWait
-	}
-	// pro-bing calls OnSetup once its socket is open: an error before that is the socket's.
-	opened := false
-	pinger.OnSetup = func() { opened = true }
-	err := pinger.RunWithContext(ctx)
-	stats := pinger.Statistics()
+// errICMPSocketClosed is the failure of a socket its chooser closed.
+var errICMPSocketClosed = errors.New("closed")
+
+// icmpSocket is one shared ICMP socket and the requests waiting for a reply on it.
+type icmpSocket struct {
+	conn *icmp.PacketConn
+	v6   bool
+	raw  bool
+	// id is the echo identifier of requests; a datagram socket's kernel replaces it by the socket's port.
+	id uint16
+	// cookie starts every request's payload; a reply must echo it.
+	cookie [8]byte
+	// dead is closed when the socket has failed; err then says why.
+	dead chan struct{}
+
+	mu      sync.Mutex
+	err     error
+	waiting map[icmpKey]icmpWaiter
+}
+
+// icmpKey identifies a request waiting for its reply.
+type icmpKey struct {
+	seq  uint16
+	addr netip.Addr // without zone
+}
+
+// icmpWaiter is a request waiting for its reply: when it was sent and where its run wants the
+// round-trip time. The channel has room for every request of the run, so the reader never blocks.
+type icmpWaiter struct {
+	sent    time.Time
+	replies chan<- time.Duration
+}
+
+// openICMPSocket opens an ICMP socket of a family and kind. On a raw socket it attaches a BPF filter
+// that passes only echo replies carrying the socket's identifier.
+func openICMPSocket(v6, raw bool) (*icmpSocket, error) {
+	network := "udp4"
 	switch {
-	case err == nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return stats, err
-	case !opened:
-		return stats, &socketError{err: err}
-	default:
-		return stats, fmt.Errorf("cannot ping %s: %s", addr, errnoWords(err))
+	case v6 && raw:
+		network = "ip6:ipv6-icmp"
+	case v6:
+		network = "udp6"
+	case raw:
+		network = "ip4:icmp"
 	}
+	conn, err := icmp.ListenPacket(network, "")
+	if err != nil {
+		return nil, err
+	}
+	s := &icmpSocket{
+		conn:    conn,
+		v6:      v6,
+		raw:     raw,
+		id:      uint16(rand.Uint32()),
+		dead:    make(chan struct{}),
+		waiting: map[icmpKey]icmpWaiter{},
+	}
+	binary.BigEndian.PutUint64(s.cookie[:], rand.Uint64())
+	if raw {
+		// Without the filter every ICMP packet of the host reaches the reader, which ignores what is not
+		// its own; so a filter that fails to attach costs CPU, not correctness.
+		_ = s.attachFilter()
+	}
+	return s, nil
+}
+
+// attachFilter attaches to a raw socket a BPF program that drops every packet but an echo reply
+// carrying s.id. An IPv4 raw socket's packets start with the IP header; an IPv6 one's with ICMPv6.
+func (s *icmpSocket) attachFilter() error {
+	replyType, icmpStart := uint32(ipv4.ICMPTypeEchoReply), bpf.Instruction(bpf.LoadMemShift{Off: 0})
+	if s.v6 {
+		replyType, icmpStart = uint32(ipv6.ICMPTypeEchoReply), bpf.LoadConstant{Dst: bpf.RegX, Val: 0}
+	}
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		icmpStart,                         // X = where the ICMP message starts
+		bpf.LoadIndirect{Off: 0, Size: 1}, // its type
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: replyType, SkipFalse: 3},
+		bpf.LoadIndirect{Off: 4, Size: 2}, // its echo identifier
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(s.id), SkipFalse: 1},
+		bpf.RetConstant{Val: math.MaxUint32},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		return err
+	}
+	if s.v6 {
+		return s.conn.IPv6PacketConn().SetBPF(prog)
+	}
+	return s.conn.IPv4PacketConn().SetBPF(prog)
+}
+
+// read is the socket's reader: it hands each reply to the request waiting for it, until a read
+// fails.
+func (s *icmpSocket) read() {
+	// Replies to the largest requests (1472 bytes of payload) fit, with an IPv4 header of any length.
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := s.conn.ReadFrom(buf)
+		at := time.Now()
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		s.deliver(buf[:n], sourceAddr(from), at)
+	}
+}
+
+// deliver matches an ICMP message received at from at time at to the request it answers, if any.
+// Duplicates and replies to requests whose run has ended match nothing.
+func (s *icmpSocket) deliver(msg []byte, from netip.Addr, at time.Time) {
+	replyType := byte(ipv4.ICMPTypeEchoReply)
+	if s.v6 {
+		replyType = byte(ipv6.ICMPTypeEchoReply)
+	}
+	if len(msg) < 8+len(s.cookie) || msg[0] != replyType || msg[1] != 0 {
+		return
+	}
+	if s.raw && binary.BigEndian.Uint16(msg[4:]) != s.id {
+		return
+	}
+	if !bytes.Equal(msg[8:8+len(s.cookie)], s.cookie[:]) {
+		return
+	}
+	key := icmpKey{seq: binary.BigEndian.Uint16(msg[6:]), addr: from}
+	s.mu.Lock()
+	w, ok := s.waiting[key]
+	delete(s.waiting, key)
+	s.mu.Unlock()
+	if ok {
+		w.replies <- at.Sub(w.sent)
+	}
+}
+
+// fail closes the socket after an error and wakes the runs waiting on it; the first error is kept.
+func (s *icmpSocket) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	s.waiting = nil
+	close(s.dead)
+	_ = s.conn.Close()
+}
+
+// failure is why the socket failed, or nil while it works.
+func (s *icmpSocket) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// failureError is the error of a run that the socket's failure ended.
+func (s *icmpSocket) failureError() error {
+	err := s.failure()
+	if errors.Is(err, errICMPSocketClosed) {
+		return errors.New("the ICMP socket was closed")
+	}
+	return fmt.Errorf("the ICMP socket failed: %s", errnoWords(err))
+}
+
+// expect registers a request to addr that is about to be sent with a fresh sequence number, which it
+// returns, and whose reply goes to replies.
+func (s *icmpSocket) expect(addr netip.Addr, replies chan<- time.Duration) (icmpKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return icmpKey{}, s.err
+	}
+	key := icmpKey{addr: addr}
+	for {
+		// A sequence number still waiting for a reply from addr, 65,536 requests ago, is skipped.
+		key.seq = uint16(icmpSeq.Add(1))
+		if _, taken := s.waiting[key]; !taken {
+			break
+		}
+	}
+	s.waiting[key] = icmpWaiter{sent: time.Now(), replies: replies}
+	return key, nil
+}
+
+// forget stops waiting for the replies to requests.
+func (s *icmpSocket) forget(keys ...icmpKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.waiting, k)
+	}
+}
+
+// ping sends pp.count echo requests to addr, pp.interval apart, and counts the replies. The run ends
+// when every ping has been sent and answered, when ctx ends (its error is returned with the counts so
+// far), or when the socket fails. A ping that cannot be sent is not counted; the first one's error
+// ends the run.
+func (s *icmpSocket) ping(ctx context.Context, addr netip.Addr, pp icmpParams) (icmpStats, error) {
+	var st icmpStats
+	replies := make(chan time.Duration, pp.count)
+	keys := make([]icmpKey, 0, pp.count)
+	defer func() { s.forget(keys...) }()
+
+	msg := make([]byte, 8+pp.size)
+	msg[0] = byte(ipv4.ICMPTypeEcho)
+	if s.v6 {
+		msg[0] = byte(ipv6.ICMPTypeEchoRequest)
+	}
+	binary.BigEndian.PutUint16(msg[4:], s.id)
+	copy(msg[8:], s.cookie[:])
+	for i := 8 + len(s.cookie); i < len(msg); i++ {
+		msg[i] = byte(i - 8) // filler as ping(8) sends it: each byte its offset in the payload
+	}
+	var dst net.Addr = &net.UDPAddr{IP: addr.AsSlice(), Zone: addr.Zone()}
+	if s.raw {
+		dst = &net.IPAddr{IP: addr.AsSlice(), Zone: addr.Zone()}
+	}
+	send := func() error {
+		key, err := s.expect(addr.WithZone(""), replies)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, key)
+		binary.BigEndian.PutUint16(msg[6:], key.seq)
+		if !s.v6 {
+			// The kernel computes ICMPv6 checksums itself, and those of datagram sockets.
+			binary.BigEndian.PutUint16(msg[2:], 0)
+			binary.BigEndian.PutUint16(msg[2:], icmpChecksum(msg))
+		}
+		if _, err := s.conn.WriteTo(msg, dst); err != nil {
+			s.forget(key)
+			return err
+		}
+		st.sent++
+		return nil
+	}
+
+	if err := send(); err != nil {
+		if s.failure() != nil {
+			return st, s.failureError()
+		}
+		return st, fmt.Errorf("cannot ping %s: %s", addr, errnoWords(err))
+	}
+	var tick <-chan time.Time
+	if pp.count > 1 {
+		ticker := time.NewTicker(pp.interval)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	var end <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		timer := time.NewTimer(time.Duration(pp.count-1)*pp.interval + icmpNoDeadlineWait)
+		defer timer.Stop()
+		end = timer.C
+	}
+	for attempts := 1; attempts < pp.count || st.received < st.sent; {
+		select {
+		case rtt := <-replies:
+			st.add(rtt)
+		case <-tick:
+			attempts++
+			if attempts == pp.count {
+				tick = nil
+			}
+			if err := send(); err != nil && s.failure() != nil {
+				return st, s.failureError()
+			}
+		case <-s.dead:
+			return st, s.failureError()
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-end:
+			return st, nil
+		}
+	}
+	return st, nil
+}
+
+// icmpChecksum is the Internet checksum (RFC 1071) of an ICMP message.
+func icmpChecksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// sourceAddr is the address a packet came from, as a datagram or a raw socket reports it.
+func sourceAddr(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.IPAddr:
+		ip = a.IP
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
 }
 
 // errnoWords says what a socket call's error means without the call and addresses around it:

@@ -7,8 +7,10 @@ package poller
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -18,12 +20,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	probing "github.com/prometheus-community/pro-bing"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,60 +98,60 @@ func TestICMPOutcome(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.7")
 	tests := []struct {
 		name       string
-		stats      probing.Statistics
+		stats      icmpStats
 		wantUp     bool
 		wantLoss   float64
 		wantReason string
 	}{
 		{
 			name:   "all answered",
-			stats:  probing.Statistics{PacketsSent: 3, PacketsRecv: 3, MinRtt: time.Millisecond, AvgRtt: 2 * time.Millisecond, MaxRtt: 3 * time.Millisecond, StdDevRtt: 800 * time.Microsecond},
+			stats:  icmpStats{sent: 3, received: 3, min: time.Millisecond, avg: 2 * time.Millisecond, max: 3 * time.Millisecond, mdev: 800 * time.Microsecond},
 			wantUp: true,
 		},
 		{
 			name:     "one answered",
-			stats:    probing.Statistics{PacketsSent: 3, PacketsRecv: 1, PacketLoss: 200.0 / 3, MinRtt: time.Millisecond, AvgRtt: time.Millisecond, MaxRtt: time.Millisecond},
+			stats:    icmpStats{sent: 3, received: 1, min: time.Millisecond, avg: time.Millisecond, max: time.Millisecond},
 			wantUp:   true,
 			wantLoss: 200.0 / 3,
 		},
 		{
 			name:       "none answered",
-			stats:      probing.Statistics{PacketsSent: 3, PacketLoss: 100},
+			stats:      icmpStats{sent: 3},
 			wantLoss:   100,
 			wantReason: "no reply to 3 pings to 192.0.2.7 (100 % loss)",
 		},
 		{
 			name:       "one sent, none answered",
-			stats:      probing.Statistics{PacketsSent: 1, PacketLoss: 100},
+			stats:      icmpStats{sent: 1},
 			wantLoss:   100,
 			wantReason: "no reply to 1 ping to 192.0.2.7 (100 % loss)",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := icmpOutcome(addr, &tt.stats)
+			out := icmpOutcome(addr, tt.stats)
 			m := icmpMetrics(t, out)
 			if out.Up != tt.wantUp || out.Reason != tt.wantReason {
 				t.Fatalf("up %v reason %q; want %v %q", out.Up, out.Reason, tt.wantUp, tt.wantReason)
 			}
-			if m["icmp.loss_pct"] != tt.wantLoss || out.Detail["loss_pct"] != tt.wantLoss {
+			if math.Abs(m["icmp.loss_pct"]-tt.wantLoss) > 1e-9 || out.Detail["loss_pct"] != m["icmp.loss_pct"] {
 				t.Errorf("loss %v / %v, want %v", m["icmp.loss_pct"], out.Detail["loss_pct"], tt.wantLoss)
 			}
-			if m["icmp.sent"] != float64(tt.stats.PacketsSent) || m["icmp.received"] != float64(tt.stats.PacketsRecv) {
+			if m["icmp.sent"] != float64(tt.stats.sent) || m["icmp.received"] != float64(tt.stats.received) {
 				t.Errorf("sent/received metrics %v/%v", m["icmp.sent"], m["icmp.received"])
 			}
-			if out.Detail["address"] != "192.0.2.7" || out.Detail["sent"] != tt.stats.PacketsSent || out.Detail["received"] != tt.stats.PacketsRecv {
+			if out.Detail["address"] != "192.0.2.7" || out.Detail["sent"] != tt.stats.sent || out.Detail["received"] != tt.stats.received {
 				t.Errorf("detail %v", out.Detail)
 			}
 			if tt.wantUp {
 				if got := sortedKeys(m); !slices.Equal(got, icmpMetricNames) {
 					t.Errorf("metrics %v, want %v", got, icmpMetricNames)
 				}
-				if out.Latency != tt.stats.AvgRtt || m["icmp.rtt_avg_ms"] != float64(tt.stats.AvgRtt)/1e6 {
-					t.Errorf("latency %v, avg metric %v; want %v", out.Latency, m["icmp.rtt_avg_ms"], tt.stats.AvgRtt)
+				if out.Latency != tt.stats.avg || m["icmp.rtt_avg_ms"] != float64(tt.stats.avg)/1e6 {
+					t.Errorf("latency %v, avg metric %v; want %v", out.Latency, m["icmp.rtt_avg_ms"], tt.stats.avg)
 				}
-				if m["icmp.jitter_ms"] != float64(tt.stats.StdDevRtt)/1e6 {
-					t.Errorf("jitter %v, want %v", m["icmp.jitter_ms"], tt.stats.StdDevRtt)
+				if m["icmp.jitter_ms"] != float64(tt.stats.mdev)/1e6 {
+					t.Errorf("jitter %v, want %v", m["icmp.jitter_ms"], tt.stats.mdev)
 				}
 			} else if got := sortedKeys(m); !slices.Equal(got, []string{"icmp.loss_pct", "icmp.received", "icmp.sent"}) {
 				t.Errorf("metrics %v, want no RTT metrics without a reply", got)
@@ -235,8 +237,9 @@ func TestICMPDownHost(t *testing.T) {
 	}
 }
 
-// TestICMPSocketChoice checks the choice between datagram and raw sockets in namespaces whose
-// net.ipv4.ping_group_range does and does not let this process's group ping without privilege.
+// TestICMPSocketChoice checks the choice between datagram and raw sockets, for IPv4 and IPv6, in
+// namespaces whose net.ipv4.ping_group_range does and does not let this process's group ping
+// without privilege.
 func TestICMPSocketChoice(t *testing.T) {
 	ns := icmpNetns(t)
 	gid := strconv.Itoa(os.Getegid())
@@ -251,16 +254,36 @@ func TestICMPSocketChoice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			icmpSysctl(t, ns, "net.ipv4.ping_group_range", tt.pingGroups)
 			var sc socketChooser
-			var stats *probing.Statistics
-			var err error
-			icmpInNetns(t, ns, func() {
-				stats, err = sc.ping(t.Context(), netip.MustParseAddr("127.0.0.1"), icmpParams{count: 2, interval: 100 * time.Millisecond, size: 56})
-			})
-			if err != nil || stats.PacketsRecv != 2 {
-				t.Fatalf("ping in namespace: %v, %+v", err, stats)
-			}
-			if got := sc.mode.Load(); got != tt.want {
-				t.Errorf("chose %s", &sc)
+			t.Cleanup(sc.close)
+			for _, target := range []string{"127.0.0.1", "::1"} {
+				addr := netip.MustParseAddr(target)
+				var stats icmpStats
+				var err, noIPv6 error
+				icmpInNetns(t, ns, func() {
+					if addr.Is6() {
+						c, err := net.ListenPacket("udp6", "[::1]:0")
+						if err != nil {
+							noIPv6 = err
+							return
+						}
+						c.Close()
+					}
+					stats, err = sc.ping(t.Context(), addr, icmpParams{count: 2, interval: 100 * time.Millisecond, size: 56})
+				})
+				if noIPv6 != nil {
+					t.Logf("IPv6 loopback does not work in the namespace: %v", noIPv6)
+					continue
+				}
+				if err != nil || stats.received != 2 {
+					t.Fatalf("ping %s in namespace: %v, %+v", addr, err, stats)
+				}
+				family := icmpV4
+				if addr.Is6() {
+					family = icmpV6
+				}
+				if got := sc.mode[family].Load(); got != tt.want {
+					t.Errorf("%s: chose %s", addr, &sc)
+				}
 			}
 			t.Logf("with ping_group_range %q: %s", tt.pingGroups, &sc)
 		})
@@ -295,6 +318,7 @@ func TestICMPGuardRefuses(t *testing.T) {
 		}
 		// The counter does see pings from this namespace.
 		var sc socketChooser
+		t.Cleanup(sc.close)
 		icmpInNetns(t, ns, func() {
 			_, _ = sc.ping(t.Context(), netip.MustParseAddr("127.0.0.1"), icmpParams{count: 1, interval: 100 * time.Millisecond, size: 56})
 		})
@@ -346,9 +370,14 @@ func TestICMPContext(t *testing.T) {
 }
 
 // TestICMPLeavesNoGoroutines checks that a run, whether it ends with its pings, at its timeout or by
-// cancellation, has stopped every goroutine it started by the time the probe returns.
+// cancellation, has stopped every goroutine it started by the time the probe returns. The shared
+// socket's reader, started by the first run, stays; so a warm-up run opens it before counting.
 func TestICMPLeavesNoGoroutines(t *testing.T) {
 	p := NewProber(&Guard{AllowPrivate: true})
+	if out := p.Probe(t.Context(), icmpCheck("127.0.0.1", `{"count":1}`)); !out.Up {
+		t.Fatalf("warm-up run down: %q", out.Reason)
+	}
+	readers := icmpReaders()
 	before := runtime.NumGoroutine()
 	p.Probe(t.Context(), icmpCheck("127.0.0.1", `{"count":2,"interval_ms":100}`))
 	timedOut := icmpCheck("127.0.0.1", `{"count":20,"interval_ms":100}`)
@@ -359,6 +388,19 @@ func TestICMPLeavesNoGoroutines(t *testing.T) {
 	if out := p.Probe(ctx, icmpCheck("127.0.0.1", `{"count":20,"interval_ms":100}`)); !strings.HasPrefix(out.Reason, "cancelled") {
 		t.Errorf("reason %q, want a cancellation", out.Reason)
 	}
+	// Many runs at once share the one socket and its reader.
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			if out := p.Probe(t.Context(), icmpCheck(fmt.Sprintf("127.0.2.%d", i+1), `{"count":2,"interval_ms":100}`)); !out.Up {
+				t.Errorf("127.0.2.%d: %s", i+1, out.Reason)
+			}
+		})
+	}
+	wg.Wait()
+	if got := icmpReaders(); got != readers {
+		t.Errorf("%d socket readers after the runs, %d before", got, readers)
+	}
 	// Goroutines of earlier tests may still be winding down; none may have been added.
 	for range 50 {
 		if runtime.NumGoroutine() <= before {
@@ -368,6 +410,179 @@ func TestICMPLeavesNoGoroutines(t *testing.T) {
 	}
 	buf := make([]byte, 1<<20)
 	t.Fatalf("%d goroutines before the runs, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+}
+
+// icmpReaders counts the goroutines reading shared ICMP sockets.
+func icmpReaders() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "poller.(*icmpSocket).read(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+func TestICMPStats(t *testing.T) {
+	var st icmpStats
+	for _, ms := range []time.Duration{3, 1, 4, 2} {
+		st.add(ms * time.Millisecond)
+	}
+	st.sent = 5
+	// ping(8)'s mdev is the population standard deviation: sqrt(((1.5)² + (0.5)² + (0.5)² + (1.5)²) / 4).
+	wantMdev := time.Duration(math.Sqrt(1.25) * float64(time.Millisecond))
+	if st.min != time.Millisecond || st.max != 4*time.Millisecond || st.avg != 2500*time.Microsecond ||
+		(st.mdev-wantMdev).Abs() > time.Nanosecond {
+		t.Errorf("min %v avg %v max %v mdev %v; want 1ms 2.5ms 4ms %v", st.min, st.avg, st.max, st.mdev, wantMdev)
+	}
+	if st.received != 4 || st.loss() != 20 {
+		t.Errorf("received %d, loss %v%%; want 4, 20%%", st.received, st.loss())
+	}
+	if (&icmpStats{}).loss() != 0 {
+		t.Error("loss of a run that sent nothing is not 0")
+	}
+}
+
+// TestICMPDeliver checks how the reader matches what it reads to waiting requests.
+func TestICMPDeliver(t *testing.T) {
+	s := &icmpSocket{raw: true, id: 0x1234, dead: make(chan struct{}), waiting: map[icmpKey]icmpWaiter{}}
+	copy(s.cookie[:], "cookie!!")
+	from := netip.MustParseAddr("127.0.0.9")
+	replies := make(chan time.Duration, 4)
+	key, err := s.expect(from, replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := s.waiting[key].sent
+	reply := func(typ byte, id, seq uint16, cookie string) []byte {
+		msg := make([]byte, 8+56)
+		msg[0] = typ
+		binary.BigEndian.PutUint16(msg[4:], id)
+		binary.BigEndian.PutUint16(msg[6:], seq)
+		copy(msg[8:], cookie)
+		return msg
+	}
+	good := reply(0, 0x1234, key.seq, "cookie!!")
+	steps := []struct {
+		name  string
+		msg   []byte
+		from  netip.Addr
+		match bool
+	}{
+		{name: "another source", msg: good, from: netip.MustParseAddr("127.0.0.8")},
+		{name: "another sequence", msg: reply(0, 0x1234, key.seq+1, "cookie!!"), from: from},
+		{name: "another identifier", msg: reply(0, 0x1235, key.seq, "cookie!!"), from: from},
+		{name: "another cookie", msg: reply(0, 0x1234, key.seq, "biscuit!"), from: from},
+		{name: "an echo request", msg: reply(8, 0x1234, key.seq, "cookie!!"), from: from},
+		{name: "truncated", msg: good[:12], from: from},
+		{name: "the reply", msg: good, from: from, match: true},
+		{name: "its duplicate", msg: good, from: from},
+	}
+	for _, st := range steps {
+		at := sent.Add(3 * time.Millisecond)
+		s.deliver(st.msg, st.from, at)
+		select {
+		case rtt := <-replies:
+			if !st.match {
+				t.Errorf("%s: matched", st.name)
+			} else if rtt != 3*time.Millisecond {
+				t.Errorf("%s: rtt %v, want 3ms", st.name, rtt)
+			}
+		default:
+			if st.match {
+				t.Errorf("%s: not matched", st.name)
+			}
+		}
+	}
+
+	// A request whose run has ended matches nothing, even when a later request to another address
+	// reuses its sequence number after the counter wraps.
+	late, _ := s.expect(from, replies)
+	s.forget(late)
+	icmpSeq.Store(uint32(late.seq) - 1 + 1<<16)
+	other, _ := s.expect(netip.MustParseAddr("127.0.0.10"), replies)
+	if other.seq != late.seq {
+		t.Fatalf("sequence %d after the wrap, want %d", other.seq, late.seq)
+	}
+	s.deliver(reply(0, 0x1234, late.seq, "cookie!!"), from, time.Now())
+	if len(replies) != 0 {
+		t.Error("a reply to an ended run matched")
+	}
+
+	// A sequence number still waiting for a reply from the same address is skipped.
+	icmpSeq.Store(uint32(other.seq) - 1)
+	next, _ := s.expect(other.addr, replies)
+	if next.seq != other.seq+1 {
+		t.Errorf("sequence %d still waiting was reused: got %d", other.seq, next.seq)
+	}
+
+	// A datagram socket's kernel sets the identifier; any is accepted.
+	s.raw = false
+	s.deliver(reply(0, 0x4321, next.seq, "cookie!!"), other.addr, time.Now())
+	if len(replies) != 1 {
+		t.Error("a datagram socket's reply with the kernel's identifier did not match")
+	}
+}
+
+// TestICMPSequenceWrap pings across the wrap of the 16-bit sequence number.
+func TestICMPSequenceWrap(t *testing.T) {
+	p := NewProber(&Guard{AllowPrivate: true})
+	for _, target := range []string{"127.0.0.5", "::1"} {
+		t.Run(target, func(t *testing.T) {
+			if target == "::1" {
+				c, err := net.ListenPacket("udp6", "[::1]:0")
+				if err != nil {
+					t.Skipf("IPv6 loopback does not work here: %v", err)
+				}
+				c.Close()
+			}
+			icmpSeq.Store(math.MaxUint16 - 1) // the run sends 65535, 0, 1
+			out := p.Probe(t.Context(), icmpCheck(target, `{"count":3,"interval_ms":100}`))
+			if !out.Up || out.Detail["received"] != 3 {
+				t.Fatalf("up %v, reason %q, detail %v", out.Up, out.Reason, out.Detail)
+			}
+		})
+	}
+}
+
+// TestICMPSocketFailure checks that a socket whose read fails ends the runs waiting on it with a
+// reason, and that the next run opens a new one.
+func TestICMPSocketFailure(t *testing.T) {
+	var sc socketChooser
+	t.Cleanup(sc.close)
+	addr := netip.MustParseAddr("127.0.0.1")
+	s, err := sc.socketFor(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		stats icmpStats
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := sc.ping(t.Context(), addr, icmpParams{count: 20, interval: 100 * time.Millisecond, size: 56})
+		done <- result{st, err}
+	}()
+	time.Sleep(250 * time.Millisecond)
+	_ = s.conn.Close() // the reader's next read fails
+	select {
+	case r := <-done:
+		if r.err == nil || !strings.HasPrefix(r.err.Error(), "the ICMP socket failed: ") || r.stats.sent < 1 {
+			t.Fatalf("run ended with %v after %d pings; want a socket failure", r.err, r.stats.sent)
+		}
+		t.Logf("run ended: %v", r.err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run did not end when its socket failed")
+	}
+	st, err := sc.ping(t.Context(), addr, icmpParams{count: 2, interval: 50 * time.Millisecond, size: 56})
+	if err != nil || st.received != 2 {
+		t.Fatalf("run after the failure: %v, %+v", err, st)
+	}
+	if s2, _ := sc.socketFor(false); s2 == s {
+		t.Error("the failed socket is still in use")
+	}
 }
 
 // BenchmarkICMPLoopback measures the CPU one ICMP check with default settings (3 pings a second

@@ -163,7 +163,8 @@ func (q *Queries) PollerComplete(ctx context.Context, arg PollerCompleteParams) 
 const pollerGetCheck = `-- name: PollerGetCheck :one
 SELECT c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
        c.next_run_at, c.status,
-       coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name
+       coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name,
+       c.last_run_at
   FROM app.checks c
  WHERE c.tenant_id = $1 AND c.id = $2
 `
@@ -185,6 +186,7 @@ type PollerGetCheckRow struct {
 	NextRunAt       time.Time
 	Status          *string
 	HostName        string
+	LastRunAt       *time.Time
 }
 
 // One check for a run requested through the API (POST /checks/{id}/run); the caller has already
@@ -204,6 +206,7 @@ func (q *Queries) PollerGetCheck(ctx context.Context, arg PollerGetCheckParams) 
 		&i.NextRunAt,
 		&i.Status,
 		&i.HostName,
+		&i.LastRunAt,
 	)
 	return i, err
 }
