@@ -10,3 +10,9 @@ SELECT table_name::text AS table_name,
        infrawatch.ensure_partitions(table_name, now() - interval '1 day', now() + @ahead::interval) AS created
   FROM infrawatch.time_partitioned
  ORDER BY 1;
+
+-- name: MaintenanceSetLockTimeout :exec
+-- Bounds how long a statement of the current transaction waits for a lock. Creating and dropping
+-- partitions locks the parent table, and while a pass waits for that lock, ingest queues behind it:
+-- better to give up and try again at the next pass.
+SELECT set_config('lock_timeout', (@timeout_ms::bigint)::text, true);

@@ -43,6 +43,24 @@ SELECT format('%I.%I', t.nspname, t.relname),
  WHERE NOT t.relrowsecurity
    AND has_table_privilege(r.oid, t.oid, 'SELECT, INSERT, UPDATE, DELETE')
 UNION ALL
+-- 2b. So must a view over such tables that does not filter on the tenant itself: the rollups in ts
+--     (continuous aggregates or views over stores) and TimescaleDB's internal views.
+SELECT format('%I.%I', n.nspname, c.relname),
+       format('%s can read it without a tenant filter', r.rolname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN tenant_roles r
+ WHERE c.relkind IN ('v', 'm')
+   AND n.nspname NOT IN ('api', 'bi', 'pg_catalog', 'information_schema')
+   AND EXISTS (SELECT FROM pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+   AND has_table_privilege(r.oid, c.oid, 'SELECT')
+UNION ALL
+-- 2c. A tenant-facing view filters on the tenant behind a security barrier, so that a leaky function in
+--     a caller's WHERE clause never sees another tenant's rows.
+SELECT format('%I.%I', n.nspname, c.relname), 'tenant-facing view without security_barrier'
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'api' AND c.relkind = 'v'
+   AND NOT coalesce(c.reloptions @> ARRAY['security_barrier=true'], false)
+UNION ALL
 -- 3. Every table with tenant data lives either in app (row-level security) or in ts or a TimescaleDB
 --    internal schema (no grants).
 SELECT format('%I.%I', t.nspname, t.relname), 'tenant data outside the app and ts schemas'

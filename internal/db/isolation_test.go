@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,9 @@ func TestIsolationAuditFindsNoHoles(t *testing.T) {
 			{"rls disabled", `ALTER TABLE app.checks DISABLE ROW LEVEL SECURITY`, "app.checks: infrawatch_api has privileges"},
 			{"hypertable granted", `GRANT SELECT ON ts.samples TO infrawatch_api`, "ts.samples: infrawatch_api can read it"},
 			{"bi granted", `GRANT SELECT ON ts.logs TO infrawatch_bi`, "ts.logs: infrawatch_bi can read it"},
+			{"rollup granted", `GRANT SELECT ON ts.samples_5m TO infrawatch_api`, "ts.samples_5m: infrawatch_api can read it"},
+			{"no security barrier", `ALTER VIEW api.check_results_1d RESET (security_barrier)`,
+				"api.check_results_1d: tenant-facing view without security_barrier"},
 			{"tenant data elsewhere", `CREATE TABLE public.leak (tenant_id uuid)`, "public.leak: tenant data outside"},
 			{"api owns a table", `CREATE TABLE app.owned (id int); ALTER TABLE app.owned OWNER TO infrawatch_api`, "owned by infrawatch_api"},
 			{"bypassrls", `ALTER ROLE infrawatch_bi BYPASSRLS`, "infrawatch_bi: tenant-facing role is a superuser, bypasses"},
@@ -214,8 +218,9 @@ func TestAPIRoleSeesOnlyItsTenant(t *testing.T) {
 	})
 }
 
-// The tables behind the api views, their partitions and TimescaleDB's chunks are out of reach of the
-// tenant-facing roles, and COPY into an RLS table is refused (so ingest cannot use it by mistake).
+// The tables and rollups behind the api views, their partitions, TimescaleDB's chunks, materialization
+// hypertables and internal views are out of reach of the tenant-facing roles, and COPY into an RLS table
+// is refused (so ingest cannot use it by mistake).
 func TestTenantRolesCannotReachTimeSeriesTables(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		ctx := context.Background()
@@ -224,7 +229,7 @@ func TestTenantRolesCannotReachTimeSeriesTables(t *testing.T) {
 
 		rows, err := d.Pool.Query(ctx, `
 			SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			 WHERE c.relkind IN ('r', 'p') AND (n.nspname IN ('ts', '_timescaledb_internal'))
+			 WHERE c.relkind IN ('r', 'p', 'v', 'm') AND (n.nspname IN ('ts', '_timescaledb_internal'))
 			   AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = c.oid AND attname = 'tenant_id')`)
 		if err != nil {
 			t.Fatal(err)
@@ -236,6 +241,9 @@ func TestTenantRolesCannotReachTimeSeriesTables(t *testing.T) {
 		wantChunks := map[db.Flavor]string{db.FlavorTimescale: "_timescaledb_internal._hyper_", db.FlavorPostgres: "ts.samples_p"}[flavor]
 		if !strings.Contains(strings.Join(tables, " "), wantChunks) {
 			t.Fatalf("no %s* relation among %v: the seed did not create one", wantChunks, tables)
+		}
+		if !slices.Contains(tables, "ts.samples_5m") || !slices.Contains(tables, "ts.check_results_1d") {
+			t.Fatalf("the rollups are missing among %v", tables)
 		}
 		for _, role := range []string{"infrawatch_api", "infrawatch_bi"} {
 			for _, table := range tables {

@@ -42,8 +42,11 @@ var catalogQueries = []string{
 	   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 	  WHERE n.nspname IN ('app', 'ts', 'api', 'bi', 'infrawatch', 'public')
 	    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')`,
-	`SELECT format('view %s.%s: %s', schemaname, viewname, definition) FROM pg_views
-	  WHERE schemaname IN ('app', 'ts', 'api', 'bi', 'infrawatch')`,
+	// A continuous aggregate's view names its materialization hypertable by an id that a second up
+	// does not reuse; the view's own name says which one it is.
+	`SELECT format('view %s.%s: %s', schemaname, viewname,
+	               regexp_replace(definition, '(_materialized_hypertable_|cagg_watermark\()[0-9]+', '\1N', 'g'))
+	   FROM pg_views WHERE schemaname IN ('app', 'ts', 'api', 'bi', 'infrawatch')`,
 	`SELECT format('schema %s owner=%s acl=%s', nspname, nspowner::regrole, nspacl) FROM pg_namespace
 	  WHERE nspname IN ('app', 'ts', 'api', 'bi', 'infrawatch', 'public')`,
 }
@@ -51,10 +54,18 @@ var catalogQueries = []string{
 var timescaleCatalogQueries = []string{
 	`SELECT format('hypertable %s.%s compression=%s', hypertable_schema, hypertable_name, compression_enabled)
 	   FROM timescaledb_information.hypertables`,
-	`SELECT format('dimension %s.%s %s %s', hypertable_schema, hypertable_name, column_name, time_interval)
-	   FROM timescaledb_information.dimensions`,
+	// A continuous aggregate's materialization hypertable is named by its aggregate, not by its id.
+	`SELECT format('dimension %s.%s %s %s', coalesce(a.view_schema, d.hypertable_schema),
+	               coalesce(a.view_name, d.hypertable_name), d.column_name, d.time_interval)
+	   FROM timescaledb_information.dimensions d
+	   LEFT JOIN timescaledb_information.continuous_aggregates a
+	     ON a.materialization_hypertable_schema = d.hypertable_schema
+	    AND a.materialization_hypertable_name = d.hypertable_name`,
+	`SELECT format('continuous aggregate %s.%s materialized_only=%s', view_schema, view_name, materialized_only)
+	   FROM timescaledb_information.continuous_aggregates`,
 	`SELECT format('job %s on %s.%s every %s config=%s', proc_name, hypertable_schema, hypertable_name,
-	               schedule_interval, config - 'hypertable_id') FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL`,
+	               schedule_interval, config - 'hypertable_id' - 'mat_hypertable_id')
+	   FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL`,
 	`SELECT format('compression %s.%s %s segmentby=%s orderby=%s', hypertable_schema, hypertable_name, attname,
 	               segmentby_column_index, orderby_column_index)
 	   FROM timescaledb_information.compression_settings`,

@@ -209,6 +209,9 @@ func (s *server) template(t testing.TB, flavor db.Flavor) string {
 	if _, err := db.NewMigrator(s.urlFor(t, name)).Up(ctx, flavor); err != nil {
 		t.Fatalf("dbtest: migrate template for the %s flavor: %v", flavor, err)
 	}
+	if flavor == db.FlavorTimescale {
+		pauseRollupPolicies(ctx, t, s.urlFor(t, name))
+	}
 	// No connections to a template: TimescaleDB's job scheduler would otherwise hold one open and
 	// CREATE DATABASE … TEMPLATE would refuse to copy it.
 	s.exec(t, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")

@@ -38,12 +38,13 @@ func (o *Operator) SetStatus(ctx context.Context, id uuid.UUID, status string) (
 }
 
 // Delete removes a tenant and all its data — configuration through the foreign keys' cascades, time
-// series explicitly — in one transaction.
+// series and their rollups explicitly — in one transaction.
 func Delete(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := dbsqlc.New(tx)
 		for name, del := range map[string]func(context.Context, uuid.UUID) (int64, error){
 			"samples": q.SamplesDeleteByTenant, "check results": q.CheckResultsDeleteByTenant, "logs": q.LogsDeleteByTenant,
+			"rollups": q.RollupsDeleteByTenant,
 		} {
 			if _, err := del(ctx, id); err != nil {
 				return fmt.Errorf("delete tenant's %s: %w", name, err)

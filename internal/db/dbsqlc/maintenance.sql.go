@@ -11,6 +11,18 @@ import (
 	"time"
 )
 
+const maintenanceSetLockTimeout = `-- name: MaintenanceSetLockTimeout :exec
+SELECT set_config('lock_timeout', ($1::bigint)::text, true)
+`
+
+// Bounds how long a statement of the current transaction waits for a lock. Creating and dropping
+// partitions locks the parent table, and while a pass waits for that lock, ingest queues behind it:
+// better to give up and try again at the next pass.
+func (q *Queries) MaintenanceSetLockTimeout(ctx context.Context, timeoutMs int64) error {
+	_, err := q.db.Exec(ctx, maintenanceSetLockTimeout, timeoutMs)
+	return err
+}
+
 const maintenanceTryLock = `-- name: MaintenanceTryLock :one
 SELECT pg_try_advisory_xact_lock($1::bigint)
 `

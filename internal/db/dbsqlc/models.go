@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ApiCheckResult struct {
@@ -17,6 +18,30 @@ type ApiCheckResult struct {
 	Status   string
 	Latency  *time.Duration
 	Detail   []byte
+}
+
+type ApiCheckResults1d struct {
+	Bucket          time.Time
+	TenantID        uuid.UUID
+	CheckID         int64
+	UpCount         int64
+	Total           int64
+	Availability    float64
+	DowntimeSeconds float64
+	LatencyAvgMs    *float64
+	LatencyMaxMs    *float64
+}
+
+type ApiCheckResults1h struct {
+	Bucket          time.Time
+	TenantID        uuid.UUID
+	CheckID         int64
+	UpCount         int64
+	Total           int64
+	Availability    float64
+	DowntimeSeconds float64
+	LatencyAvgMs    *float64
+	LatencyMaxMs    *float64
 }
 
 type ApiLog struct {
@@ -34,6 +59,42 @@ type ApiSample struct {
 	TenantID uuid.UUID
 	SeriesID int64
 	Value    float64
+}
+
+type ApiSamples1d struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Avg      float64
+	Sum      float64
+	Count    int64
+	Last     float64
+}
+
+type ApiSamples1h struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Avg      float64
+	Sum      float64
+	Count    int64
+	Last     float64
+}
+
+type ApiSamples5m struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Avg      float64
+	Sum      float64
+	Count    int64
+	Last     float64
 }
 
 type AppApiKey struct {
@@ -188,6 +249,22 @@ type AppUser struct {
 	UpdatedAt    time.Time
 }
 
+type InfrawatchRollup struct {
+	Name        string
+	Source      string
+	BucketWidth time.Duration
+	Store       interface{}
+	Watermark   time.Time
+	RefreshedAt *time.Time
+	RowsWritten int64
+	Backlog     bool
+}
+
+type InfrawatchRollupInvalidation struct {
+	Rollup string
+	During pgtype.Range[pgtype.Timestamptz]
+}
+
 type InfrawatchSigningKey struct {
 	Kid        string
 	Algorithm  string
@@ -216,6 +293,54 @@ type TsCheckResult struct {
 	Detail   []byte
 }
 
+type TsCheckResults1d struct {
+	Bucket          time.Time
+	TenantID        uuid.UUID
+	CheckID         int64
+	UpCount         int64
+	Total           int64
+	DowntimeSeconds float64
+	LatencySumMs    *float64
+	LatencyCount    int64
+	LatencyMaxMs    *float64
+}
+
+type TsCheckResults1dStore struct {
+	Bucket          time.Time
+	TenantID        uuid.UUID
+	CheckID         int64
+	UpCount         int64
+	Total           int64
+	DowntimeSeconds float64
+	LatencySumMs    *float64
+	LatencyCount    int64
+	LatencyMaxMs    *float64
+}
+
+type TsCheckResults1h struct {
+	Bucket          time.Time
+	TenantID        uuid.UUID
+	CheckID         int64
+	UpCount         int64
+	Total           int64
+	DowntimeSeconds float64
+	LatencySumMs    *float64
+	LatencyCount    int64
+	LatencyMaxMs    *float64
+}
+
+type TsCheckResults1hStore struct {
+	Bucket          time.Time
+	TenantID        uuid.UUID
+	CheckID         int64
+	UpCount         int64
+	Total           int64
+	DowntimeSeconds float64
+	LatencySumMs    *float64
+	LatencyCount    int64
+	LatencyMaxMs    *float64
+}
+
 type TsLog struct {
 	Time       time.Time
 	TenantID   uuid.UUID
@@ -231,4 +356,70 @@ type TsSample struct {
 	TenantID uuid.UUID
 	SeriesID int64
 	Value    float64
+}
+
+type TsSamples1d struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Sum      float64
+	Count    int64
+	Last     float64
+}
+
+type TsSamples1dStore struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Sum      float64
+	Count    int64
+	Last     float64
+}
+
+type TsSamples1h struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Sum      float64
+	Count    int64
+	Last     float64
+}
+
+type TsSamples1hStore struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Sum      float64
+	Count    int64
+	Last     float64
+}
+
+type TsSamples5m struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Sum      float64
+	Count    int64
+	Last     float64
+}
+
+type TsSamples5mStore struct {
+	Bucket   time.Time
+	TenantID uuid.UUID
+	SeriesID int64
+	Min      float64
+	Max      float64
+	Sum      float64
+	Count    int64
+	Last     float64
 }

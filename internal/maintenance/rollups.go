@@ -1,0 +1,50 @@
+package maintenance
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+)
+
+// refreshMaxBuckets bounds the work of one refresh transaction per tier: a day of 5-minute buckets, 12
+// days of hourly ones. A larger backlog (after an outage, or the rows stored before the rollups existed)
+// is worked off in several transactions of one RefreshOnce.
+const refreshMaxBuckets = 288
+
+// RefreshOnce brings the postgres flavor's rollups up to date (see infrawatch.refresh_rollups) if no
+// other replica holds the lock; ran says whether it did. It calls the refresh again, each call in a
+// transaction of its own, while a tier reports a backlog, until the timeout. In the timescale flavor
+// the refresh does nothing: TimescaleDB's policies do that work.
+func (s *Service) RefreshOnce(ctx context.Context) (ran bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	for {
+		backlog := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			q := dbsqlc.New(tx)
+			locked, err := q.MaintenanceTryLock(ctx, LockKey)
+			if err != nil || !locked {
+				return err
+			}
+			ran = true
+			tiers, err := q.RollupsRefresh(ctx, dbsqlc.RollupsRefreshParams{Lag: s.cfg.RefreshLag, MaxBuckets: refreshMaxBuckets})
+			if err != nil {
+				return fmt.Errorf("refresh rollups: %w", err)
+			}
+			for _, t := range tiers {
+				if t.RowsWritten > 0 {
+					s.log.Debug("refreshed rollup", "rollup", t.Name, "rows", t.RowsWritten, "watermark", t.Watermark,
+						"backlog", t.Backlog)
+				}
+				backlog = backlog || t.Backlog
+			}
+			return nil
+		})
+		if err != nil || !ran || !backlog {
+			return ran, err
+		}
+	}
+}
