@@ -1,8 +1,10 @@
 -- name: CheckCreate :one
+-- The first run falls at a random point within the interval (at most a minute away), so checks created
+-- together do not all run in the same second ever after.
 INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings,
                         enabled, location, next_run_at)
 VALUES (app.current_tenant_id(), @host_id, @name, @kind, @target, @interval_seconds, @timeout_seconds, @settings,
-        @enabled, @location, now())
+        @enabled, @location, now() + random() * make_interval(secs => least(@interval_seconds, 60)))
 RETURNING *;
 
 -- name: CheckGetByID :one
@@ -29,3 +31,11 @@ DELETE FROM app.checks WHERE id = @id;
 
 -- name: CheckCount :one
 SELECT count(*) FROM app.checks;
+
+-- name: CheckResultList :many
+-- A check's results, newest first, before a time (the page cursor).
+SELECT time, status, latency, detail
+  FROM api.check_results
+ WHERE check_id = @check_id AND time < @before
+ ORDER BY time DESC
+ LIMIT @max_rows;

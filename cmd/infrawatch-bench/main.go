@@ -4,6 +4,10 @@
 //
 //	go run ./cmd/infrawatch-bench [--duration 30s] [--series 10000] [--agents 8,32] [--push-sizes 1000,100]
 //
+// The query subcommand measures the dashboard query API on rollups against the raw aggregate (query.go):
+//
+//	go run ./cmd/infrawatch-bench query [--flavor postgres] [--series 200] [--days 30] [--reps 7]
+//
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
@@ -42,7 +46,12 @@ import (
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "query" {
+		os.Exit(runQuery(os.Args[2:]))
+	}
+	os.Exit(run())
+}
 
 func run() int {
 	databaseURL := flag.String("database-url", "", "superuser URL of an empty database to use (default: start a throwaway cluster)")

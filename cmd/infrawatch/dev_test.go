@@ -146,6 +146,23 @@ func TestDevStartsOnAnEmptyDataDirAndReusesIt(t *testing.T) {
 			t.Fatalf("no sample from the built-in agent within a minute:\n%s", first.stderr.String())
 		}
 	}
+	// The demo checks of this machine (HTTP to the server itself, ICMP to 127.0.0.1, TCP to PostgreSQL) run
+	// and are up.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		var kinds []string
+		if err := conn.QueryRow(context.Background(), `SELECT coalesce(array_agg(kind ORDER BY kind), '{}') FROM app.checks
+		    WHERE tenant_id = $1 AND status = 'up'`, tenantID).Scan(&kinds); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(kinds, ",") == "http,icmp,tcp" {
+			break
+		}
+		if time.Now().After(deadline) {
+			rows, _ := conn.Query(context.Background(), `SELECT kind, coalesce(status, 'never ran'), status_reason FROM app.checks WHERE tenant_id = $1`, tenantID)
+			states, _ := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Kind, Status, Reason string }])
+			t.Fatalf("demo checks up within a minute: %v, want http, icmp and tcp; all: %+v\n%s", kinds, states, first.stderr.String())
+		}
+	}
 	conn.Close(context.Background())
 	first.stop(t)
 	if p := pgcluster.RunningPort(filepath.Join(dataDir, "postgres")); p != 0 {

@@ -28,7 +28,7 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	t.Helper()
 	owner := tw.tokens["owner"]
 	host := w.call(t, "POST", "/api/v1/hosts", owner, map[string]any{"name": "db-1"}).must(t, http.StatusCreated)
-	check := w.call(t, "POST", "/api/v1/checks", owner, map[string]any{"name": "web", "kind": "http", "target": "https://example.com/"}).
+	check := w.call(t, "POST", "/api/v1/checks", owner, map[string]any{"name": "web", "kind": "http", "target": "http://127.0.0.1:1/"}).
 		must(t, http.StatusCreated)
 	key := w.call(t, "POST", "/api/v1/api-keys", owner, map[string]any{"name": "k", "scopes": []string{"read"}}).must(t, http.StatusCreated)
 	client := w.call(t, "POST", "/api/v1/oauth-clients", owner, map[string]any{"name": "c", "scopes": []string{"read"}}).
@@ -104,6 +104,7 @@ var minimumRole = map[string]string{
 	"POST /api/v1/checks":              "editor",
 	"PATCH /api/v1/checks/:id":         "editor",
 	"DELETE /api/v1/checks/:id":        "editor",
+	"POST /api/v1/checks/:id/run":      "editor",
 	"POST /api/v1/users":               "admin",
 	"PATCH /api/v1/users/:id":          "admin",
 	"DELETE /api/v1/users/:id":         "admin",

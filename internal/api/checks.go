@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -25,9 +26,14 @@ type Check struct {
 	HostID          *int64          `json:"host_id"`
 	Settings        json.RawMessage `json:"settings"`
 	Enabled         bool            `json:"enabled"`
-	NextRunAt       time.Time       `json:"next_run_at"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
+	// Status is up or down as of the last run; null before the first.
+	Status       *string    `json:"status"`
+	StatusReason string     `json:"status_reason"`
+	StatusSince  *time.Time `json:"status_since"`
+	LastRunAt    *time.Time `json:"last_run_at"`
+	NextRunAt    time.Time  `json:"next_run_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // secretMask replaces secret settings in answers. Sending it back in an update keeps the stored value.
@@ -36,7 +42,8 @@ const secretMask = "********"
 func checkOut(ch dbsqlc.AppCheck) Check {
 	return Check{ID: ch.ID, Name: ch.Name, Kind: ch.Kind, Target: ch.Target, IntervalSeconds: ch.IntervalSeconds,
 		TimeoutSeconds: ch.TimeoutSeconds, Location: ch.Location, HostID: ch.HostID, Settings: maskSecrets(ch.Settings),
-		Enabled: ch.Enabled, NextRunAt: ch.NextRunAt, CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt}
+		Enabled: ch.Enabled, Status: ch.Status, StatusReason: ch.StatusReason, StatusSince: ch.StatusSince,
+		LastRunAt: ch.LastRunAt, NextRunAt: ch.NextRunAt, CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt}
 }
 
 func maskSecrets(settings []byte) json.RawMessage {
@@ -191,6 +198,9 @@ func (s *server) createCheck(c *gin.Context) {
 		return
 	}
 	ch, errs := in.merged(dbsqlc.AppCheck{}, true)
+	if len(errs) == 0 {
+		errs = s.guardTarget(c, ch)
+	}
 	if len(errs) > 0 {
 		writeValidation(c, errs)
 		return
@@ -267,6 +277,10 @@ func (s *server) updateCheck(c *gin.Context) {
 			return &problemError{status: http.StatusBadRequest, title: "invalid request",
 				detail: "one or more fields are invalid; see errors", fields: errs}
 		}
+		if errs := s.guardTarget(c, merged); len(errs) > 0 {
+			return &problemError{status: http.StatusBadRequest, title: "invalid request",
+				detail: "one or more fields are invalid; see errors", fields: errs}
+		}
 		if err := hostExists(c, q, merged.HostID); err != nil {
 			return err
 		}
@@ -287,4 +301,97 @@ func (s *server) deleteCheck(c *gin.Context) {
 	s.removeByID(c, "check.delete", "check", func(q *dbsqlc.Queries, id int64) error {
 		return deleted(q.CheckDelete(c.Request.Context(), id))
 	})
+}
+
+// guardTarget refuses, in SaaS mode, a target (or DNS server) that resolves to an address the poller
+// must not reach; probes check again on every connection.
+func (s *server) guardTarget(c *gin.Context, ch dbsqlc.AppCheck) fieldErrors {
+	var errs fieldErrors
+	ctx := c.Request.Context()
+	if err := s.guard.CheckTarget(ctx, ch.Kind, ch.Target, ""); err != nil {
+		errs.add("target", "is not allowed: %v", err)
+	}
+	var dns poller.DNSSettings
+	if ch.Kind == "dns" && json.Unmarshal(ch.Settings, &dns) == nil && dns.Server != "" {
+		if err := s.guard.CheckTarget(ctx, "tcp", dns.Server, ""); err != nil {
+			errs.add("settings.server", "is not allowed: %v", err)
+		}
+	}
+	return errs
+}
+
+// CheckResult is one stored run of a check.
+type CheckResult struct {
+	Time      time.Time       `json:"time"`
+	Status    string          `json:"status"`
+	LatencyMS *float64        `json:"latency_ms"`
+	Detail    json.RawMessage `json:"detail"`
+}
+
+// listCheckResults is GET /api/v1/checks/{id}/results?limit=&cursor=: newest first.
+func (s *server) listCheckResults(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	limit, cursor, ok := page(c)
+	if !ok {
+		return
+	}
+	before := time.Now().Add(time.Hour) // results are never stamped in the future; an hour is slack for clocks
+	if cursor != "" {
+		ns, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil {
+			writeValidation(c, fieldErrors{{Field: "cursor", Message: "is not a cursor this API returned"}})
+			return
+		}
+		before = time.Unix(0, ns)
+	}
+	var out []CheckResult
+	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+		ctx := c.Request.Context()
+		if _, err := q.CheckGetByID(ctx, id); err != nil {
+			return err
+		}
+		rows, err := q.CheckResultList(ctx, dbsqlc.CheckResultListParams{CheckID: id, Before: before, MaxRows: limit})
+		for _, r := range rows {
+			res := CheckResult{Time: r.Time, Status: r.Status, Detail: r.Detail}
+			if r.Latency != nil {
+				ms := float64(*r.Latency) / float64(time.Millisecond)
+				res.LatencyMS = &ms
+			}
+			out = append(out, res)
+		}
+		return err
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(r CheckResult) string { return strconv.FormatInt(r.Time.UnixNano(), 10) }))
+}
+
+// runCheck is POST /api/v1/checks/{id}/run: it runs the check now, stores the result like a scheduled
+// run's (without moving the schedule) and answers it.
+func (s *server) runCheck(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	if s.checks == nil {
+		writeProblem(c, http.StatusServiceUnavailable, "checks cannot be run by this process", "")
+		return
+	}
+	run, err := s.checks.RunNow(c.Request.Context(), principal(c).TenantID, id)
+	var tooSoon *poller.TooSoonError
+	if errors.Is(err, poller.ErrNoCheck) {
+		s.answerError(c, notFound())
+		return
+	} else if errors.As(err, &tooSoon) {
+		c.Header("Retry-After", strconv.Itoa(int(tooSoon.RetryAfter/time.Second)+1))
+		writeProblem(c, http.StatusTooManyRequests, "check ran moments ago", tooSoon.Error())
+		return
+	} else if err != nil {
+		s.answerError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, run)
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
@@ -36,6 +38,10 @@ type world struct {
 	svc    *auth.Service
 	tokens *auth.Tokens
 	a, b   *tenantWorld
+	// hub is the live stream's hub, at most testStreamsPerTenant streams per tenant.
+	hub *stream.Hub
+	// guard is the handler's and the prober's SSRF guard, allowing loopback; a test may switch it to SaaS mode.
+	guard *poller.Guard
 }
 
 type tenantWorld struct {
@@ -55,6 +61,12 @@ func newWorld(t *testing.T, limits api.RateLimits) *world {
 // newWorldOn builds a world on the given storage flavor.
 func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
 	t.Helper()
+	return newWorldWith(t, flavor, limits, api.QueryLimits{})
+}
+
+// newWorldWith builds a world on the given storage flavor with query limits of its own.
+func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query api.QueryLimits) *world {
+	t.Helper()
 	ctx := context.Background()
 	d := dbtest.New(t, flavor)
 	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
@@ -72,18 +84,29 @@ func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
 	stopped := make(chan struct{})
 	go func() { ingester.Run(runCtx); close(stopped) }()
 	t.Cleanup(func() { stop(); <-stopped })
+	hub := stream.New(stream.Config{MaxPerTenant: testStreamsPerTenant}, d.Pool, log, registry)
+	hubDone := make(chan struct{})
+	go func() { hub.Run(runCtx); close(hubDone) }()
+	t.Cleanup(func() { hub.Close(); <-hubDone })
+	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
+	guard := &poller.Guard{AllowPrivate: true}
 	engine := api.NewHandler(api.Deps{
 		Log:           log,
 		Tenants:       db.NewTenantRunner(d.Pool),
 		Auth:          svc,
 		Ingest:        ingester,
+		Checks:        poller.NewRunner(d.Pool, poller.NewProber(guard), ingester, log),
+		Guard:         guard,
 		Operator:      tenant.NewOperator(d.Pool),
 		OperatorToken: operatorToken,
 		Limits:        limits,
+		Query:         query,
+		Stream:        hub,
+		StreamConfig:  api.StreamConfig{Heartbeat: testHeartbeat},
 		Health:        d.Pool,
 		Registry:      registry,
 	})
-	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens}
+	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub}
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")
 	w.b = w.newTenant(t, "bravo")

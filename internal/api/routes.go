@@ -46,6 +46,8 @@ func (s *server) routes(r *gin.Engine) {
 	a.GET("/checks/:id", read, s.getCheck)
 	a.PATCH("/checks/:id", s.requireOn(auth.PermInventory, lookupCheck), s.updateCheck)
 	a.DELETE("/checks/:id", s.requireOn(auth.PermInventory, lookupCheck), s.deleteCheck)
+	a.GET("/checks/:id/results", read, s.listCheckResults)
+	a.POST("/checks/:id/run", s.requireOn(auth.PermInventory, lookupCheck), s.runCheck)
 
 	a.GET("/users", read, s.listUsers)
 	a.POST("/users", access, s.addUser)
@@ -64,6 +66,12 @@ func (s *server) routes(r *gin.Engine) {
 	a.GET("/audit", access, s.listAudit)
 
 	a.GET("/logs", read, s.searchLogs)
+	a.GET("/stream", read, s.liveStream)
+
+	a.GET("/query/range", read, s.queryRange)
+	a.GET("/query/latest", read, s.queryLatest)
+	a.GET("/series", read, s.listSeries)
+	a.GET("/overview", read, s.overview)
 	if s.ingest == nil {
 		return // this process does not run the ingest role
 	}

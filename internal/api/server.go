@@ -19,6 +19,8 @@ import (
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
@@ -31,12 +33,22 @@ type Deps struct {
 	Auth *auth.Service
 	// Ingest validates and writes pushed metrics and logs (system work, tenant stamped from the credential).
 	Ingest *ingest.Service
+	// Checks runs a check on request (POST /checks/{id}/run).
+	Checks *poller.Runner
+	// Guard refuses check targets the poller must not reach, when a check is saved.
+	Guard *poller.Guard
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// OperatorToken is the platform operator's credential for /api/v1/operator; empty disables those routes.
 	OperatorToken string
 	// Limits bounds request rates; zero means DefaultRateLimits.
 	Limits RateLimits
+	// Query bounds the dashboard query API; zero fields take DefaultQueryLimits.
+	Query QueryLimits
+	// Stream is the process's live-stream hub; nil makes GET /api/v1/stream answer 503.
+	Stream *stream.Hub
+	// StreamConfig tunes the live stream; zero fields take their documented defaults.
+	StreamConfig StreamConfig
 	// Health checks readiness: it pings the database and reads the schema version. Handlers never see it.
 	Health *pgxpool.Pool
 	// Registry collects the process's metrics; /metrics serves it.
@@ -56,9 +68,14 @@ type server struct {
 	tenants           *db.TenantRunner
 	auth              *auth.Service
 	ingest            *ingest.Service
+	checks            *poller.Runner
+	guard             *poller.Guard
 	operator          *tenant.Operator
 	operatorTokenHash []byte
 	limits            *limiters
+	query             QueryLimits
+	hub               *stream.Hub
+	streamCfg         StreamConfig
 }
 
 // NewHandler builds the HTTP handler: middleware, probes, metrics and the API routes.
@@ -85,7 +102,13 @@ func NewHandler(d Deps) *gin.Engine {
 	if limits == (RateLimits{}) {
 		limits = DefaultRateLimits
 	}
-	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, operator: d.Operator, limits: newLimiters(limits)}
+	guard := d.Guard
+	if guard == nil {
+		guard = &poller.Guard{} // SaaS mode: only public targets
+	}
+	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
+		operator: d.Operator, limits: newLimiters(limits),
+		query: d.Query.withDefaults(), hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
 	if d.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(d.OperatorToken))
 		s.operatorTokenHash = sum[:]

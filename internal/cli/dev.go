@@ -26,12 +26,14 @@ type devState struct {
 	DemoEmail    string `json:"demo_email"`
 	DemoPassword string `json:"demo_password"` // a local demo account's password, kept so every run can print it
 	AgentKey     string `json:"agent_key"`     // the demo tenant's ingest key for the built-in agent
+	DemoChecks   bool   `json:"demo_checks"`   // the demo checks were created (once: deleting them sticks)
 }
 
 const devDatabase = "infrawatch"
 
 func runDev(ctx context.Context, env *environment, args []string) error {
 	var cfg serveConfig
+	cfg.AllowPrivateTargets = true // checks of this machine are the point of the demo
 	var roles string
 	fs := newFlagSet(env, "dev", "dev [flags]\n\n"+
 		"Runs everything on this machine: a PostgreSQL cluster of its own under --data-dir (created on the first\n"+
@@ -145,6 +147,13 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 	}
 
 	return serve(ctx, cfg, pool, log, func(addr string) {
+		if !state.DemoChecks {
+			if err := createDemoChecks(ctx, pool, state.DemoTenantID, addr, state.PostgresPort); err != nil {
+				log.Warn("create the demo checks", "err", err)
+			} else if state.DemoChecks = true; writeDevState(statePath, state) != nil {
+				log.Warn("remember that the demo checks exist", "path", statePath)
+			}
+		}
 		if *withAgent {
 			go runDevAgent(ctx, addr, state.AgentKey, filepath.Join(dir, "agent-spool"), log)
 		}
@@ -198,6 +207,18 @@ func createDatabaseIfMissing(ctx context.Context, adminURL, name string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// createDemoChecks gives the demo tenant checks of this machine, due at once, so results show within a
+// minute: its own health endpoint over HTTP, ICMP to 127.0.0.1 and TCP to the local PostgreSQL.
+func createDemoChecks(ctx context.Context, pool *pgxpool.Pool, tenantID, addr string, pgPort int) error {
+	_, err := pool.Exec(ctx, `
+	    INSERT INTO app.checks (tenant_id, name, kind, target, interval_seconds, timeout_seconds, settings)
+	    VALUES ($1, 'infrawatch health', 'http', $2, 30, 5, '{"body_contains": "ok"}'),
+	           ($1, 'ping localhost', 'icmp', '127.0.0.1', 30, 5, '{}'),
+	           ($1, 'local PostgreSQL port', 'tcp', $3, 30, 5, '{}')`,
+		tenantID, "http://"+addr+"/healthz", fmt.Sprintf("127.0.0.1:%d", pgPort))
+	return err
 }
 
 // createIngestKey makes an ingest-scoped API key for the demo tenant's built-in agent.

@@ -20,6 +20,8 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
@@ -37,6 +39,11 @@ type serveConfig struct {
 	MaxConns int
 	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
 	OperatorToken string
+	// AllowPrivateTargets lets checks reach loopback, private and link-local addresses (self-hosted
+	// mode); off, the poller refuses them (SaaS mode).
+	AllowPrivateTargets bool
+	// Poller configures the poller role.
+	Poller poller.Config
 }
 
 func (c serveConfig) Validate() error {
@@ -59,6 +66,12 @@ func (c serveConfig) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout must be positive")
+	}
+	if c.Poller.Concurrency < 1 || c.Poller.TenantConcurrency < 1 {
+		return errors.New("--poller-concurrency and --poller-tenant-concurrency must be at least 1")
+	}
+	if len(c.Poller.Location) > 64 {
+		return errors.New("--location must be at most 64 characters")
 	}
 	return db.Config{URL: c.DatabaseURL}.Validate()
 }
@@ -87,6 +100,13 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 		"most connections to the database; ingest writers take 2, the rest serve requests and lookups")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
 		"secret that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
+	fs.BoolVar(&cfg.AllowPrivateTargets, "allow-private-targets", cfg.AllowPrivateTargets,
+		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
+	fs.StringVar(&cfg.Poller.Location, "location", "",
+		"poller role: run only checks pinned to this location, besides unpinned ones (empty: unpinned checks only)")
+	fs.IntVar(&cfg.Poller.Concurrency, "poller-concurrency", 256, "poller role: most checks running at once in this process")
+	fs.IntVar(&cfg.Poller.TenantConcurrency, "poller-tenant-concurrency", 64,
+		"poller role: most checks of one tenant running at once in this process")
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -135,21 +155,35 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 		return err
 	}
 	registry := api.NewRegistry()
+	// Pushed samples and the samples checks measure go through one ingest service and its writer.
+	samples := ingest.NewService(ingest.Config{}, pool, log.With("role", "ingest"), registry)
 	var ingester *ingest.Service
 	if slices.Contains(cfg.Roles, "ingest") {
-		ingester = ingest.NewService(ingest.Config{}, pool, log.With("role", "ingest"), registry)
+		ingester = samples
+	}
+	guard := &poller.Guard{AllowPrivate: cfg.AllowPrivateTargets}
+	runner := poller.NewRunner(pool, poller.NewProber(guard), samples, log.With("role", "poller"))
+	var hub *stream.Hub // the live stream's LISTEN connection; without the api role /api/v1/stream answers 503
+	if slices.Contains(cfg.Roles, "api") {
+		hub = stream.New(stream.Config{}, pool, log.With("role", "api"), registry)
 	}
 	handler := api.NewHandler(api.Deps{
 		Log:           log,
 		Tenants:       db.NewTenantRunner(pool),
 		Auth:          authService,
 		Ingest:        ingester,
+		Checks:        runner,
+		Guard:         guard,
 		Operator:      tenant.NewOperator(pool),
 		OperatorToken: cfg.OperatorToken,
+		Stream:        hub,
 		Health:        pool,
 		Registry:      registry,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	if hub != nil {
+		srv.RegisterOnShutdown(hub.Close) // streams never go idle: end them as the shutdown begins
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -160,17 +194,25 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	var workers sync.WaitGroup
 	// A key rotated by `infrawatch keys rotate` or another replica becomes usable here within a minute.
 	workers.Go(func() { reloadKeys(workCtx, tokens, log) })
+	// The samples writer stops last, after the HTTP server and the poller, so pushes in flight and the
+	// poller's last results are still written.
+	writerCtx, stopWriter := context.WithCancel(context.Background())
+	defer stopWriter()
+	writerDone := make(chan struct{})
+	go func() { samples.Run(writerCtx); close(writerDone) }()
 	for _, role := range cfg.Roles {
 		switch role {
 		case "scheduler":
 			svc := maintenance.New(maintenance.Config{}, pool, log.With("role", role))
 			workers.Go(func() { svc.Run(workCtx) })
 		case "ingest":
-			// The push routes are part of the HTTP server; the group-commit writer runs here. It stops
-			// after the HTTP server, so requests in flight still get their answer.
-			workers.Go(func() { ingester.Run(workCtx) })
+			// The push routes are part of the HTTP server; their writer runs above.
+		case "poller":
+			engine := poller.New(cfg.Poller, runner, log.With("role", role), registry)
+			workers.Go(func() { engine.Run(workCtx) })
 		case "api":
-			// The API routes are part of the HTTP server, which every process runs.
+			// The API routes are part of the HTTP server, which every process runs; the stream hub runs here.
+			workers.Go(func() { hub.Run(workCtx) })
 		default:
 			log.Info("role has nothing to run yet", "role", role)
 		}
@@ -195,7 +237,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	}
 	stopWork()
 	done := make(chan struct{})
-	go func() { workers.Wait(); close(done) }()
+	go func() { workers.Wait(); stopWriter(); <-writerDone; close(done) }()
 	select {
 	case <-done:
 	case <-shutdownCtx.Done():

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/events"
 )
 
 // Errors that Submit returns; the API answers both with a Retry-After.
@@ -180,11 +182,18 @@ func (w *Writer) commitAndAck(batch []*request, n int) {
 
 // commit writes the rows of batch in one transaction: a plain COPY, or when a row already exists (a
 // retried request), COPY into a temporary table and INSERT … ON CONFLICT DO NOTHING, so duplicates never
-// fail a batch and are never stored twice.
+// fail a batch and are never stored twice. The same transaction publishes a samples event per tenant for
+// the live stream, so the event goes out only if the samples are stored.
 func (w *Writer) commit(batch []*request) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CommitTimeout)
 	defer cancel()
-	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error { return copySamples(ctx, tx, "ts.samples", batch) })
+	evs := samplesEvents(batch, time.Now())
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if err := copySamples(ctx, tx, "ts.samples", batch); err != nil {
+			return err
+		}
+		return events.Publish(ctx, tx, evs...)
+	})
 	if isUniqueViolation(err) {
 		w.m.duplicateBatches.Inc()
 		err = pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
@@ -194,10 +203,12 @@ func (w *Writer) commit(batch []*request) error {
 			if err := copySamples(ctx, tx, "samples_incoming", batch); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO ts.samples (time, tenant_id, series_id, value)
+			if _, err := tx.Exec(ctx, `INSERT INTO ts.samples (time, tenant_id, series_id, value)
 			                        SELECT time, tenant_id, series_id, value FROM samples_incoming
-			                        ON CONFLICT (series_id, time) DO NOTHING`)
-			return err
+			                        ON CONFLICT (series_id, time) DO NOTHING`); err != nil {
+				return err
+			}
+			return events.Publish(ctx, tx, evs...)
 		})
 	}
 	if err != nil {
@@ -207,6 +218,29 @@ func (w *Writer) commit(batch []*request) error {
 		return fmt.Errorf("write samples: %w", err)
 	}
 	return nil
+}
+
+// samplesEvents names the series of batch, one event per tenant, each series once.
+func samplesEvents(batch []*request, now time.Time) []events.Event {
+	var evs []events.Event
+	byTenant := make(map[pgtype.UUID]int, 1)
+	seen := make(map[int64]struct{}) // series ids are unique across tenants
+	for _, req := range batch {
+		r := req.rows
+		i, ok := byTenant[r.tenant]
+		if !ok {
+			i = len(evs)
+			byTenant[r.tenant] = i
+			evs = append(evs, events.Event{Type: events.Samples, Tenant: uuid.UUID(r.tenant.Bytes), Time: now})
+		}
+		for _, id := range r.series {
+			if _, dup := seen[id]; !dup {
+				seen[id] = struct{}{}
+				evs[i].SeriesIDs = append(evs[i].SeriesIDs, id)
+			}
+		}
+	}
+	return evs
 }
 
 func isUniqueViolation(err error) bool {

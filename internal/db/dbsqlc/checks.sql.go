@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 )
 
 const checkCount = `-- name: CheckCount :one
@@ -24,7 +25,7 @@ const checkCreate = `-- name: CheckCreate :one
 INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings,
                         enabled, location, next_run_at)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7,
-        $8, $9, now())
+        $8, $9, now() + random() * make_interval(secs => least($5, 60)))
 RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at
 `
 
@@ -40,6 +41,8 @@ type CheckCreateParams struct {
 	Location        *string
 }
 
+// The first run falls at a random point within the interval (at most a minute away), so checks created
+// together do not all run in the same second ever after.
 func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCheck, error) {
 	row := q.db.QueryRow(ctx, checkCreate,
 		arg.HostID,
@@ -173,6 +176,53 @@ func (q *Queries) CheckList(ctx context.Context, arg CheckListParams) ([]AppChec
 			&i.StatusReason,
 			&i.StatusSince,
 			&i.LastRunAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const checkResultList = `-- name: CheckResultList :many
+SELECT time, status, latency, detail
+  FROM api.check_results
+ WHERE check_id = $1 AND time < $2
+ ORDER BY time DESC
+ LIMIT $3
+`
+
+type CheckResultListParams struct {
+	CheckID int64
+	Before  time.Time
+	MaxRows int32
+}
+
+type CheckResultListRow struct {
+	Time    time.Time
+	Status  string
+	Latency *time.Duration
+	Detail  []byte
+}
+
+// A check's results, newest first, before a time (the page cursor).
+func (q *Queries) CheckResultList(ctx context.Context, arg CheckResultListParams) ([]CheckResultListRow, error) {
+	rows, err := q.db.Query(ctx, checkResultList, arg.CheckID, arg.Before, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CheckResultListRow{}
+	for rows.Next() {
+		var i CheckResultListRow
+		if err := rows.Scan(
+			&i.Time,
+			&i.Status,
+			&i.Latency,
+			&i.Detail,
 		); err != nil {
 			return nil, err
 		}

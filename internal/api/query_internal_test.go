@@ -1,0 +1,115 @@
+package api
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBuckets(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		from, to string
+		width    time.Duration
+		want     int
+	}{
+		{"2026-11-28T10:00:00Z", "2026-11-28T11:00:00Z", 5 * time.Minute, 12},
+		{"2026-11-28T10:02:00Z", "2026-11-28T11:00:00Z", 5 * time.Minute, 12}, // the first bucket starts at 10:00
+		{"2026-11-28T10:02:00Z", "2026-11-28T11:00:01Z", 5 * time.Minute, 13},
+		{"2026-11-28T23:59:00Z", "2026-11-29T00:01:00Z", 24 * time.Hour, 2},
+		{"1969-12-31T23:00:00Z", "1970-01-01T01:00:00Z", time.Hour, 2},
+	} {
+		if got := buckets(at(c.from), at(c.to), c.width); got != c.want {
+			t.Errorf("buckets(%s, %s, %s) = %d, want %d", c.from, c.to, c.width, got, c.want)
+		}
+	}
+	if got := bucketStart(at("2026-11-28T10:07:31Z"), 5*time.Minute); !got.Equal(at("2026-11-28T10:05:00Z")) {
+		t.Errorf("bucketStart = %s", got)
+	}
+}
+
+func TestPlanStep(t *testing.T) {
+	l := DefaultQueryLimits
+	to := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		asked  string
+		span   time.Duration
+		series int
+		want   string // a step, or "400 <field>: <part of the message>"
+	}{
+		{"auto", time.Hour, 1, "raw"},
+		{"auto", 2 * time.Hour, 100, "raw"},
+		{"auto", 2*time.Hour + time.Minute, 1, "5m"},
+		{"auto", 83 * time.Hour, 1, "5m"}, // 996 buckets
+		{"auto", 84 * time.Hour, 1, "1h"}, // 1008 buckets of 5 minutes
+		{"auto", 41 * 24 * time.Hour, 1, "1h"},
+		{"auto", 42 * 24 * time.Hour, 1, "1d"},
+		{"auto", 999 * 24 * time.Hour, 100, "1d"},
+		{"auto", 1000 * 24 * time.Hour, 1, "400 from: narrow the range"}, // 1001 buckets: to is not on a day boundary
+		{"auto", 30 * 24 * time.Hour, 200, "1d"},                         // 721 hours × 200 series is over 100,000 points
+		{"raw", 365 * 24 * time.Hour, 1, "raw"},                          // raw is checked against the samples found
+		{"5m", 24 * time.Hour, 1, "5m"},
+		{"5m", 4 * 24 * time.Hour, 1, "400 step: use step=1h"},
+		{"1h", 60 * 24 * time.Hour, 1, "400 step: use step=1d"},
+		{"1d", 1200 * 24 * time.Hour, 1, "400 step: no coarser step fits"},
+	} {
+		got, err := l.planStep(c.asked, to.Add(-c.span), to, c.series)
+		var desc string
+		var pe *problemError
+		switch {
+		case errors.As(err, &pe):
+			desc = "400 " + pe.fields[0].Field + ": " + pe.fields[0].Message
+		case err != nil:
+			desc = err.Error()
+		default:
+			desc = got.name
+		}
+		if !strings.HasPrefix(c.want, "400") && desc != c.want || strings.HasPrefix(c.want, "400") &&
+			(!strings.HasPrefix(desc, c.want[:strings.Index(c.want, ":")+1]) || !strings.Contains(desc, c.want[strings.Index(c.want, ":")+2:])) {
+			t.Errorf("planStep(%s, %s, %d series) = %s, want %s", c.asked, c.span, c.series, desc, c.want)
+		}
+	}
+}
+
+// Whatever the range and the number of series, step=auto answers within the point limits or refuses
+// naming from, and an explicit tier it accepts is within them too.
+func FuzzPlanStep(f *testing.F) {
+	f.Add(int64(1_795_878_000_000), int64(3_600_000), 1, "auto")
+	f.Add(int64(0), int64(86_400_000*400), 100, "1h")
+	f.Add(int64(-5), int64(1), 0, "1d")
+	f.Fuzz(func(t *testing.T, toMs, spanMs int64, n int, asked string) {
+		l := DefaultQueryLimits
+		if spanMs <= 0 || spanMs > l.MaxRange.Milliseconds() || n < 0 || n > l.MaxSeries ||
+			(asked != "auto" && asked != "raw" && tierByName(asked) == nil) {
+			t.Skip()
+		}
+		to := time.UnixMilli(toMs)
+		from := to.Add(-time.Duration(spanMs) * time.Millisecond)
+		if from.Before(earliestTime) || !to.Before(latestTime) {
+			t.Skip()
+		}
+		st, err := l.planStep(asked, from, to, n)
+		var pe *problemError
+		switch {
+		case err != nil && !errors.As(err, &pe):
+			t.Fatalf("planStep: %v", err)
+		case err != nil:
+			if field := pe.fields[0].Field; field != "from" && field != "step" {
+				t.Fatalf("refusal names %q", field)
+			}
+		case st.width > 0:
+			if b := buckets(from, to, st.width); b > l.MaxPointsPerSeries || b*n > l.MaxPoints {
+				t.Fatalf("%s over %s answers %d buckets for %d series", st.name, to.Sub(from), b, n)
+			}
+		case st == stepRaw && asked == "auto" && to.Sub(from) > l.RawAutoRange:
+			t.Fatalf("auto answered raw over %s", to.Sub(from))
+		}
+	})
+}

@@ -1,0 +1,144 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/dbtest"
+	"github.com/infrawatch/infrawatch/internal/events"
+	"github.com/infrawatch/infrawatch/internal/stream"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// testRows makes n samples of series first… first+series-1 (n/series points each) for tenant, from start.
+func testRows(tenant uuid.UUID, first int64, series, n int, start time.Time) *rows {
+	r := &rows{tenant: pgtype.UUID{Bytes: tenant, Valid: true}}
+	for i := range n {
+		r.times = append(r.times, start.Add(time.Duration(i/series)*time.Second))
+		r.series = append(r.series, first+int64(i%series))
+		r.values = append(r.values, float64(i))
+	}
+	return r
+}
+
+// The writer announces what it committed, on both of its paths: one samples event per tenant of a
+// batch, each series once.
+func TestWriterPublishesSamplesEvents(t *testing.T) {
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		d := dbtest.New(t, flavor)
+		ctx := context.Background()
+		listener, err := pgx.Connect(ctx, d.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer listener.Close(ctx)
+		if _, err := listener.Exec(ctx, "LISTEN "+events.Channel); err != nil {
+			t.Fatal(err)
+		}
+		w := NewWriter(WriterConfig{}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		a, b := uuid.New(), uuid.New()
+		now := time.Now().Truncate(time.Second)
+		batch := []*request{{rows: testRows(a, 1, 3, 9, now)}, {rows: testRows(b, 100, 2, 2, now)}, {rows: testRows(a, 2, 3, 3, now.Add(time.Hour))}}
+		if err := w.commit(batch); err != nil {
+			t.Fatal(err)
+		}
+		// A retried push (samples already stored) goes the de-duplicating way and is announced.
+		if err := w.commit([]*request{{rows: testRows(b, 100, 1, 1, now)}}); err != nil {
+			t.Fatal(err)
+		}
+
+		want := map[uuid.UUID][]int64{a: {1, 2, 3, 4}, b: {100, 101}}
+		got := map[uuid.UUID][]int64{}
+		for range 3 {
+			waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			n, err := listener.WaitForNotification(waitCtx)
+			cancel()
+			if err != nil {
+				t.Fatalf("notifications: got %v, then %v", got, err)
+			}
+			var ev events.Event
+			if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil || ev.Type != events.Samples {
+				t.Fatalf("payload %s: %v", n.Payload, err)
+			}
+			if _, seen := got[ev.Tenant]; seen && ev.Tenant == a {
+				t.Fatalf("a second event for tenant A: %s", n.Payload)
+			}
+			got[ev.Tenant] = append(got[ev.Tenant], ev.SeriesIDs...)
+		}
+		slices.Sort(got[a])
+		if !slices.Equal(got[a], want[a]) || !slices.Equal(got[b], []int64{100, 101, 100}) {
+			t.Fatalf("series announced: %v, want A %v and B %v then (the retry) 100", got, want[a], want[b])
+		}
+	})
+}
+
+// BenchmarkCommitEvents measures what the samples events cost a group-commit transaction, two writers
+// side by side as in production, with a stream hub listening: large batches (a busy server) and small
+// ones (a quiet server, where the commit dominates). Compare each copy with its copy+events; point
+// INFRAWATCH_TEST_DATABASE_URL at a server with fsync on to include the commit serialization NOTIFY brings.
+func BenchmarkCommitEvents(b *testing.B) {
+	d := dbtest.New(b, db.FlavorPostgres)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub := stream.New(stream.Config{}, d.Pool, log, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go hub.Run(ctx)
+	if err := hub.WaitListening(ctx); err != nil {
+		b.Fatal(err)
+	}
+	tenant := uuid.New()
+	var clock sync.Mutex
+	next := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	for _, size := range []struct{ rows, series int }{{10_000, 1000}, {400, 100}} {
+		batch := func() []*request {
+			clock.Lock()
+			defer clock.Unlock()
+			start := next
+			next = next.Add(time.Duration(size.rows/size.series) * time.Second)
+			return []*request{{rows: testRows(tenant, 1, size.series, size.rows, start)}}
+		}
+		for _, publish := range []bool{false, true} {
+			name := fmt.Sprintf("rows=%d/%s", size.rows, map[bool]string{false: "copy", true: "copy+events"}[publish])
+			b.Run(name, func(b *testing.B) {
+				var wg sync.WaitGroup
+				errs := make(chan error, 2)
+				for worker := range 2 {
+					wg.Go(func() {
+						for i := worker; i < b.N; i += 2 {
+							rs := batch()
+							err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+								if err := copySamples(ctx, tx, "ts.samples", rs); err != nil || !publish {
+									return err
+								}
+								return events.Publish(ctx, tx, samplesEvents(rs, time.Now())...)
+							})
+							if err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.N*size.rows)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
+	}
+}
