@@ -339,6 +339,8 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 	cpu0, from := selfCPU(), time.Now()
 	time.Sleep(window)
 	cpu, to := selfCPU()-cpu0, time.Now()
+	// Runs that started in the window finish and are stored; a stopping engine would abandon them.
+	time.Sleep(15 * time.Second)
 	stop()
 	wg.Wait() // the engine stores its last runs before the samples writer stops
 	stopWriter()

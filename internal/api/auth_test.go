@@ -218,7 +218,11 @@ func TestAPIKeysScopesAndImmediateRevocation(t *testing.T) {
 
 		w.call(t, "GET", "/api/v1/hosts", key, nil).must(t, http.StatusOK)
 		w.call(t, "POST", "/api/v1/hosts", key, map[string]any{"name": "x"}).must(t, http.StatusForbidden)
-		w.call(t, "GET", "/api/v1/hosts", key[:len(key)-1]+"A", nil).must(t, http.StatusUnauthorized) // wrong secret
+		wrong := key[:len(key)-1] + "A" // the secret with its last character changed
+		if key[len(key)-1] == 'A' {
+			wrong = key[:len(key)-1] + "B"
+		}
+		w.call(t, "GET", "/api/v1/hosts", wrong, nil).must(t, http.StatusUnauthorized)
 
 		w.call(t, "DELETE", "/api/v1/api-keys/"+created.id(t), w.a.tokens["admin"], nil).must(t, http.StatusNoContent)
 		w.call(t, "GET", "/api/v1/hosts", key, nil).must(t, http.StatusUnauthorized) // at once, no cache
