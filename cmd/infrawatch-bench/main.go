@@ -23,7 +23,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -385,27 +384,8 @@ func pushBody(offset, size, n int, ms int64) []byte {
 
 // throwawayCluster starts PostgreSQL in a temporary directory with durable settings.
 func throwawayCluster(ctx context.Context) (string, func(), error) {
-	binDir, err := pgcluster.FindBinDir()
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "infrawatch-bench-")
-	if err != nil {
-		return "", nil, err
-	}
-	_ = os.Chmod(dir, 0o755)
 	// Durable (fsync and synchronous_commit stay on); no checkpoint during a run; new WAL segments are
 	// not zero-filled first, which only changes how fast they are created.
-	settings := map[string]string{"shared_buffers": "1GB", "max_wal_size": "8GB", "checkpoint_timeout": "30min",
-		"wal_init_zero": "off"}
-	if pgcluster.TimescaleDBInstalled(binDir) {
-		settings["shared_preload_libraries"] = "timescaledb"
-		settings["timescaledb.telemetry_level"] = "off"
-	}
-	c, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: filepath.Join(dir, "data"), BinDir: binDir, Settings: settings})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	return c.URL("postgres"), func() { _ = c.Stop(); os.RemoveAll(dir) }, nil
+	return pgcluster.StartThrowaway(ctx, map[string]string{"shared_buffers": "1GB", "max_wal_size": "8GB",
+		"checkpoint_timeout": "30min", "wal_init_zero": "off"})
 }

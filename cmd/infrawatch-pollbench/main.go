@@ -70,7 +70,7 @@ func run() int {
 		}
 	}
 	if slices.Contains(want, "icmp") || slices.Contains(want, "snmp") {
-		url, stop, err := throwawayCluster(ctx)
+		url, stop, err := pgcluster.StartThrowaway(ctx, nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
 			return 1
@@ -437,29 +437,6 @@ func createDatabase(ctx context.Context, url, name string) error {
 	defer pool.Close()
 	_, err = pool.Exec(ctx, "CREATE DATABASE "+name)
 	return err
-}
-
-func throwawayCluster(ctx context.Context) (string, func(), error) {
-	binDir, err := pgcluster.FindBinDir()
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "infrawatch-pollbench-")
-	if err != nil {
-		return "", nil, err
-	}
-	_ = os.Chmod(dir, 0o755)
-	settings := map[string]string{}
-	if pgcluster.TimescaleDBInstalled(binDir) {
-		settings["shared_preload_libraries"] = "timescaledb"
-		settings["timescaledb.telemetry_level"] = "off"
-	}
-	c, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: filepath.Join(dir, "data"), BinDir: binDir, Settings: settings})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	return c.URL("postgres"), func() { _ = c.Stop(); os.RemoveAll(dir) }, nil
 }
 
 // selfCPU is the CPU time (user and system) this process has used.

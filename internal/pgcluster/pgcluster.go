@@ -305,3 +305,32 @@ func PortFree(port int) (bool, error) {
 	}
 	return true, l.Close()
 }
+
+// StartThrowaway starts a cluster in a new temporary directory, with TimescaleDB preloaded when it is
+// installed and settings added, for benchmarks. It returns the superuser URL of database postgres and a
+// function that stops the server and removes the directory.
+func StartThrowaway(ctx context.Context, settings map[string]string) (string, func(), error) {
+	binDir, err := FindBinDir()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "infrawatch-throwaway-")
+	if err != nil {
+		return "", nil, err
+	}
+	_ = os.Chmod(dir, 0o755) // the server may run as the postgres user
+	all := map[string]string{}
+	if TimescaleDBInstalled(binDir) {
+		all["shared_preload_libraries"] = "timescaledb"
+		all["timescaledb.telemetry_level"] = "off"
+	}
+	for k, v := range settings {
+		all[k] = v
+	}
+	c, err := Start(ctx, Config{DataDir: filepath.Join(dir, "data"), BinDir: binDir, Settings: all})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return c.URL("postgres"), func() { _ = c.Stop(); os.RemoveAll(dir) }, nil
+}
