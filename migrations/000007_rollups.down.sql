@@ -25,6 +25,7 @@ BEGIN
 END
 $$;
 
+DROP FUNCTION infrawatch.rollup_watermark(text);
 DROP FUNCTION infrawatch.set_refresh_start(regclass, interval);
 DROP FUNCTION infrawatch.set_compress_after(regclass, interval);
 DROP FUNCTION infrawatch.delete_tenant_rollups(uuid);

@@ -1,13 +1,3 @@
--- name: QueryTransactionSettings :exec
--- Settings for the rest of a query request's transaction, ending with it: a statement timeout; a plan
--- for each statement's own parameters (a cached generic plan cannot tell which rollup chunks and series
--- a range touches, and reads a tier's whole time range of every series instead); and no JIT. The
--- planner cannot see a rollup's watermark, so it overestimates the real-time part of a tier, and the
--- cost passes jit_above_cost: compiling then takes up to a second for a query that runs in milliseconds.
-SELECT set_config('statement_timeout', (@timeout_ms::bigint)::text, true),
-       set_config('plan_cache_mode', 'force_custom_plan', true),
-       set_config('jit', 'off', true);
-
 -- name: SeriesMatch :many
 -- The current tenant's series that match every given filter (each optional: no ids, a NULL name, …
 -- match all), by id, at most @max_rows of them, each row with the number that match in all.
@@ -59,34 +49,37 @@ SELECT p.series_id, p.time, p.value
  ORDER BY p.series_id;
 
 -- name: Samples5mRange :many
--- The 5-minute buckets of the given series that start in [from_bucket, to_time), by series and bucket, with
--- the value @agg asks for. The view is complete: it aggregates what is not materialized yet on the fly.
-SELECT series_id, bucket,
-       (CASE @agg::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
-                        WHEN 'sum' THEN sum ELSE count END)::float8 AS value
+-- The 5-minute buckets of the given series that start in [from_bucket, to_time), one row per series
+-- with two arrays: the buckets' starts and the values @agg asks for, pair by pair in the order the rows
+-- were read, which the caller puts in time order. Arrays rather than a row per bucket, and no ORDER BY:
+-- for a 30-day dashboard of 20 series PostgreSQL sends 20 rows instead of 14,400 and sorts nothing,
+-- and pgx decodes 40 arrays. The view is complete: it aggregates what is not materialized yet on the fly.
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
+       array_agg((CASE @agg::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
+                                  WHEN 'sum' THEN sum ELSE count END)::float8)::float8[] AS values
   FROM api.samples_5m
  WHERE series_id = ANY (@series_ids::bigint[]) AND bucket >= @from_bucket AND bucket < @to_time
- ORDER BY series_id, bucket;
+ GROUP BY series_id;
 
 -- name: Samples1hRange :many
--- The hourly buckets of the given series that start in [from_bucket, to_time), by series and bucket, with
--- the value @agg asks for. The view is complete: it aggregates what is not materialized yet on the fly.
-SELECT series_id, bucket,
-       (CASE @agg::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
-                        WHEN 'sum' THEN sum ELSE count END)::float8 AS value
+-- The hourly buckets of the given series that start in [from_bucket, to_time), as Samples5mRange reads
+-- the 5-minute ones.
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
+       array_agg((CASE @agg::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
+                                  WHEN 'sum' THEN sum ELSE count END)::float8)::float8[] AS values
   FROM api.samples_1h
  WHERE series_id = ANY (@series_ids::bigint[]) AND bucket >= @from_bucket AND bucket < @to_time
- ORDER BY series_id, bucket;
+ GROUP BY series_id;
 
 -- name: Samples1dRange :many
--- The daily buckets of the given series that start in [from_bucket, to_time), by series and bucket, with
--- the value @agg asks for. The view is complete: it aggregates what is not materialized yet on the fly.
-SELECT series_id, bucket,
-       (CASE @agg::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
-                        WHEN 'sum' THEN sum ELSE count END)::float8 AS value
+-- The daily buckets of the given series that start in [from_bucket, to_time), as Samples5mRange reads
+-- the 5-minute ones.
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
+       array_agg((CASE @agg::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
+                                  WHEN 'sum' THEN sum ELSE count END)::float8)::float8[] AS values
   FROM api.samples_1d
  WHERE series_id = ANY (@series_ids::bigint[]) AND bucket >= @from_bucket AND bucket < @to_time
- ORDER BY series_id, bucket;
+ GROUP BY series_id;
 
 -- name: TenantOverview :one
 -- The current tenant at a glance. A host reports when one of its series has a sample at or after

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
@@ -127,7 +129,7 @@ type Point struct {
 type Points []Point
 
 // MarshalJSON writes the points as pairs; values JSON cannot carry are null (see Value).
-func (ps Points) MarshalJSON() ([]byte, error) { return ps.append(make([]byte, 0, 2+len(ps)*28)), nil }
+func (ps Points) MarshalJSON() ([]byte, error) { return ps.append(make([]byte, 0, 2+len(ps)*40)), nil }
 
 func (ps Points) append(b []byte) []byte {
 	b = append(b, '[')
@@ -151,7 +153,7 @@ func (r RangeResult) MarshalJSON() ([]byte, error) {
 	for _, s := range r.Series {
 		n += len(s.Points)
 	}
-	b := make([]byte, 0, 64+len(r.Series)*128+n*28)
+	b := make([]byte, 0, 64+len(r.Series)*128+n*40)
 	b = append(b, `{"step":`...)
 	b = strconv.AppendQuote(b, r.Step) // one of raw, 5m, 1h, 1d: no character that JSON and Go quote apart
 	b = append(b, `,"from":`...)
@@ -258,23 +260,29 @@ func queryProblem(field, format string, args ...any) error {
 	return &problemError{status: http.StatusBadRequest, title: "invalid request", detail: fe[0].Message, fields: fe}
 }
 
-// inQuery runs fn as the caller's tenant, in a transaction with the statement timeout of the query
-// limits and the plan settings of QueryTransactionSettings. A statement that runs out of time answers
-// 422: the request is too expensive as asked, and repeating it unchanged would only cost the database
-// the same time again (503 stays for a database that is down, which a retry may outlast).
+// StatementOptions bound each statement of a query request by Timeout, and plan it for its own
+// parameters (a cached generic plan cannot tell which rollup chunks and series a range touches, and
+// reads a tier's whole time range of every series instead), without JIT (the planner cannot see a
+// rollup's watermark, so it overestimates the real-time part of a tier, and the cost passes
+// jit_above_cost: compiling then takes up to a second for a query that runs in milliseconds).
+func (l QueryLimits) StatementOptions() db.StatementOptions {
+	return db.StatementOptions{Timeout: l.Timeout,
+		Settings: []db.Setting{{Name: "plan_cache_mode", Value: "force_custom_plan"}, {Name: "jit", Value: "off"}}}
+}
+
+// inQuery runs fn as the caller's tenant, each statement in a read-only transaction of its own with
+// the StatementOptions of the query limits. A statement that runs out of time answers 422: the request
+// is too expensive as asked, and repeating it unchanged would only cost the database the same time
+// again (503 stays for a database that is down, which a retry may outlast).
 func (s *server) inQuery(c *gin.Context, fn func(q *dbsqlc.Queries) error) bool {
 	ctx := c.Request.Context()
-	err := s.tenants.WithTenant(ctx, principal(c).TenantID, func(q *dbsqlc.Queries) error {
-		if err := q.QueryTransactionSettings(ctx, s.query.Timeout.Milliseconds()); err != nil {
-			return fmt.Errorf("set query settings: %w", err)
-		}
-		return fn(q)
-	})
+	err := s.tenants.WithTenantReadOnly(ctx, principal(c).TenantID, s.query.StatementOptions(), fn)
 	if err == nil {
 		return true
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil { // query_canceled, not by the client
+	timedOut := errors.As(err, &pgErr) && pgErr.Code == "57014" || errors.Is(err, context.DeadlineExceeded)
+	if timedOut && ctx.Err() == nil { // query_canceled or past the deadline, not by the client
 		writeProblem(c, http.StatusUnprocessableEntity, "query timed out",
 			fmt.Sprintf("the query ran longer than the limit of %s; narrow the range, choose a coarser step or match fewer series",
 				s.query.Timeout))
@@ -490,14 +498,12 @@ func (s *server) queryRange(c *gin.Context) {
 			}
 		}
 		res.Step = st.name
-		rows, err := tierRange(ctx, q, st, dbsqlc.Samples5mRangeParams{Agg: r.agg, SeriesIds: ids,
-			FromBucket: bucketStart(r.from, st.width), ToTime: r.to})
+		err = tierRange(ctx, q, st, dbsqlc.Samples5mRangeParams{Agg: r.agg, SeriesIds: ids,
+			FromBucket: bucketStart(r.from, st.width), ToTime: r.to}, func(id int64, buckets []time.Time, values []float64) {
+			res.Series[index[id]].Points = tierPoints(buckets, values)
+		})
 		if err != nil {
 			return fmt.Errorf("read %s rollup: %w", st.name, err)
-		}
-		for _, p := range rows {
-			sr := &res.Series[index[p.SeriesID]]
-			sr.Points = append(sr.Points, Point{Time: p.Bucket.UnixMilli(), Value: p.Value})
 		}
 		return nil
 	}) {
@@ -511,28 +517,66 @@ func (s *server) queryRange(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
-// tierRange reads the buckets of one rollup tier. The three tiers' queries differ only in the view they
-// read, so their parameters and rows convert into one another.
-func tierRange(ctx context.Context, q *dbsqlc.Queries, t step, p dbsqlc.Samples5mRangeParams) ([]dbsqlc.Samples5mRangeRow, error) {
+// tierRange reads the buckets of one rollup tier and hands each series' buckets and values to add. The
+// three tiers' queries differ only in the view they read, so their parameters convert into one another.
+func tierRange(ctx context.Context, q *dbsqlc.Queries, t step, p dbsqlc.Samples5mRangeParams,
+	add func(id int64, buckets []time.Time, values []float64)) error {
 	switch t.name {
 	case "5m":
-		return q.Samples5mRange(ctx, p)
+		rows, err := q.Samples5mRange(ctx, p)
+		for _, r := range rows {
+			add(r.SeriesID, r.Buckets, r.Values)
+		}
+		return err
 	case "1h":
 		rows, err := q.Samples1hRange(ctx, dbsqlc.Samples1hRangeParams(p))
-		out := make([]dbsqlc.Samples5mRangeRow, len(rows))
-		for i, r := range rows {
-			out[i] = dbsqlc.Samples5mRangeRow(r)
+		for _, r := range rows {
+			add(r.SeriesID, r.Buckets, r.Values)
 		}
-		return out, err
+		return err
 	case "1d":
 		rows, err := q.Samples1dRange(ctx, dbsqlc.Samples1dRangeParams(p))
-		out := make([]dbsqlc.Samples5mRangeRow, len(rows))
-		for i, r := range rows {
-			out[i] = dbsqlc.Samples5mRangeRow(r)
+		for _, r := range rows {
+			add(r.SeriesID, r.Buckets, r.Values)
 		}
-		return out, err
+		return err
 	}
-	return nil, fmt.Errorf("no rollup tier %q", t.name)
+	return fmt.Errorf("no rollup tier %q", t.name)
+}
+
+// tierPoints pairs a series' bucket starts with their values, oldest first. A tier's query leaves the
+// order to the plan, which reads the rollup chunk by chunk, each in time order but the chunks in any
+// order: the buckets come as a few ascending runs over disjoint time ranges, and the runs are copied
+// out in order where sorting 14,400 points would cost a millisecond. Runs that overlap, which that
+// plan never yields, are sorted.
+func tierPoints(buckets []time.Time, values []float64) Points {
+	n := min(len(buckets), len(values))
+	type run struct{ start, end int }
+	var runs []run
+	for i := 1; i <= n; i++ {
+		if i == n || !buckets[i].After(buckets[i-1]) {
+			start := 0
+			if len(runs) > 0 {
+				start = runs[len(runs)-1].end
+			}
+			runs = append(runs, run{start, i})
+		}
+	}
+	slices.SortFunc(runs, func(a, b run) int { return buckets[a.start].Compare(buckets[b.start]) })
+	overlap := false
+	for k := 1; k < len(runs); k++ {
+		overlap = overlap || !buckets[runs[k].start].After(buckets[runs[k-1].end-1])
+	}
+	ps := make(Points, 0, n)
+	for _, r := range runs {
+		for i := r.start; i < r.end; i++ {
+			ps = append(ps, Point{Time: buckets[i].UnixMilli(), Value: values[i]})
+		}
+	}
+	if overlap {
+		slices.SortFunc(ps, func(a, b Point) int { return cmp.Compare(a.Time, b.Time) })
+	}
+	return ps
 }
 
 // rawPoints fills out with the raw samples of [from, to). It reports false, having filled nothing, when a

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +113,36 @@ func FuzzPlanStep(f *testing.F) {
 			t.Fatalf("auto answered raw over %s", to.Sub(from))
 		}
 	})
+}
+
+func TestTierPoints(t *testing.T) {
+	at := func(minutes ...int64) ([]time.Time, []float64, Points) {
+		buckets, values, want := make([]time.Time, len(minutes)), make([]float64, len(minutes)), make(Points, len(minutes))
+		for i, m := range minutes {
+			buckets[i], values[i] = time.Unix(m*60, 0), float64(m)/10
+		}
+		sorted := slices.Clone(minutes)
+		slices.Sort(sorted)
+		for i, m := range sorted {
+			want[i] = Point{Time: m * 60_000, Value: float64(m) / 10}
+		}
+		return buckets, values, want
+	}
+	for _, c := range []struct {
+		name    string
+		minutes []int64
+	}{
+		{"empty", nil},
+		{"one bucket", []int64{5}},
+		{"in order", []int64{1, 2, 3, 7}},
+		{"chunks newest first", []int64{7, 8, 9, 4, 5, 6, 1, 2, 3}},
+		{"chunks shuffled", []int64{4, 5, 1, 2, 3, 8, 9, 6, 7}},
+		{"runs that overlap", []int64{1, 5, 9, 2, 6, 3, 7}},
+		{"reversed", []int64{3, 2, 1}},
+	} {
+		buckets, values, want := at(c.minutes...)
+		if got := tierPoints(buckets, values); !slices.Equal(got, want) {
+			t.Errorf("%s: tierPoints = %v, want %v", c.name, got, want)
+		}
+	}
 }

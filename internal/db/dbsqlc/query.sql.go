@@ -10,29 +10,13 @@ import (
 	"time"
 )
 
-const queryTransactionSettings = `-- name: QueryTransactionSettings :exec
-SELECT set_config('statement_timeout', ($1::bigint)::text, true),
-       set_config('plan_cache_mode', 'force_custom_plan', true),
-       set_config('jit', 'off', true)
-`
-
-// Settings for the rest of a query request's transaction, ending with it: a statement timeout; a plan
-// for each statement's own parameters (a cached generic plan cannot tell which rollup chunks and series
-// a range touches, and reads a tier's whole time range of every series instead); and no JIT. The
-// planner cannot see a rollup's watermark, so it overestimates the real-time part of a tier, and the
-// cost passes jit_above_cost: compiling then takes up to a second for a query that runs in milliseconds.
-func (q *Queries) QueryTransactionSettings(ctx context.Context, timeoutMs int64) error {
-	_, err := q.db.Exec(ctx, queryTransactionSettings, timeoutMs)
-	return err
-}
-
 const samples1dRange = `-- name: Samples1dRange :many
-SELECT series_id, bucket,
-       (CASE $1::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
-                        WHEN 'sum' THEN sum ELSE count END)::float8 AS value
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
+       array_agg((CASE $1::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
+                                  WHEN 'sum' THEN sum ELSE count END)::float8)::float8[] AS values
   FROM api.samples_1d
  WHERE series_id = ANY ($2::bigint[]) AND bucket >= $3 AND bucket < $4
- ORDER BY series_id, bucket
+ GROUP BY series_id
 `
 
 type Samples1dRangeParams struct {
@@ -44,12 +28,12 @@ type Samples1dRangeParams struct {
 
 type Samples1dRangeRow struct {
 	SeriesID int64
-	Bucket   time.Time
-	Value    float64
+	Buckets  []time.Time
+	Values   []float64
 }
 
-// The daily buckets of the given series that start in [from_bucket, to_time), by series and bucket, with
-// the value @agg asks for. The view is complete: it aggregates what is not materialized yet on the fly.
+// The daily buckets of the given series that start in [from_bucket, to_time), as Samples5mRange reads
+// the 5-minute ones.
 func (q *Queries) Samples1dRange(ctx context.Context, arg Samples1dRangeParams) ([]Samples1dRangeRow, error) {
 	rows, err := q.db.Query(ctx, samples1dRange,
 		arg.Agg,
@@ -64,7 +48,7 @@ func (q *Queries) Samples1dRange(ctx context.Context, arg Samples1dRangeParams) 
 	items := []Samples1dRangeRow{}
 	for rows.Next() {
 		var i Samples1dRangeRow
-		if err := rows.Scan(&i.SeriesID, &i.Bucket, &i.Value); err != nil {
+		if err := rows.Scan(&i.SeriesID, &i.Buckets, &i.Values); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -76,12 +60,12 @@ func (q *Queries) Samples1dRange(ctx context.Context, arg Samples1dRangeParams) 
 }
 
 const samples1hRange = `-- name: Samples1hRange :many
-SELECT series_id, bucket,
-       (CASE $1::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
-                        WHEN 'sum' THEN sum ELSE count END)::float8 AS value
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
+       array_agg((CASE $1::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
+                                  WHEN 'sum' THEN sum ELSE count END)::float8)::float8[] AS values
   FROM api.samples_1h
  WHERE series_id = ANY ($2::bigint[]) AND bucket >= $3 AND bucket < $4
- ORDER BY series_id, bucket
+ GROUP BY series_id
 `
 
 type Samples1hRangeParams struct {
@@ -93,12 +77,12 @@ type Samples1hRangeParams struct {
 
 type Samples1hRangeRow struct {
 	SeriesID int64
-	Bucket   time.Time
-	Value    float64
+	Buckets  []time.Time
+	Values   []float64
 }
 
-// The hourly buckets of the given series that start in [from_bucket, to_time), by series and bucket, with
-// the value @agg asks for. The view is complete: it aggregates what is not materialized yet on the fly.
+// The hourly buckets of the given series that start in [from_bucket, to_time), as Samples5mRange reads
+// the 5-minute ones.
 func (q *Queries) Samples1hRange(ctx context.Context, arg Samples1hRangeParams) ([]Samples1hRangeRow, error) {
 	rows, err := q.db.Query(ctx, samples1hRange,
 		arg.Agg,
@@ -113,7 +97,7 @@ func (q *Queries) Samples1hRange(ctx context.Context, arg Samples1hRangeParams) 
 	items := []Samples1hRangeRow{}
 	for rows.Next() {
 		var i Samples1hRangeRow
-		if err := rows.Scan(&i.SeriesID, &i.Bucket, &i.Value); err != nil {
+		if err := rows.Scan(&i.SeriesID, &i.Buckets, &i.Values); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -125,12 +109,12 @@ func (q *Queries) Samples1hRange(ctx context.Context, arg Samples1hRangeParams) 
 }
 
 const samples5mRange = `-- name: Samples5mRange :many
-SELECT series_id, bucket,
-       (CASE $1::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
-                        WHEN 'sum' THEN sum ELSE count END)::float8 AS value
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
+       array_agg((CASE $1::text WHEN 'avg' THEN avg WHEN 'min' THEN min WHEN 'max' THEN max WHEN 'last' THEN last
+                                  WHEN 'sum' THEN sum ELSE count END)::float8)::float8[] AS values
   FROM api.samples_5m
  WHERE series_id = ANY ($2::bigint[]) AND bucket >= $3 AND bucket < $4
- ORDER BY series_id, bucket
+ GROUP BY series_id
 `
 
 type Samples5mRangeParams struct {
@@ -142,12 +126,15 @@ type Samples5mRangeParams struct {
 
 type Samples5mRangeRow struct {
 	SeriesID int64
-	Bucket   time.Time
-	Value    float64
+	Buckets  []time.Time
+	Values   []float64
 }
 
-// The 5-minute buckets of the given series that start in [from_bucket, to_time), by series and bucket, with
-// the value @agg asks for. The view is complete: it aggregates what is not materialized yet on the fly.
+// The 5-minute buckets of the given series that start in [from_bucket, to_time), one row per series
+// with two arrays: the buckets' starts and the values @agg asks for, pair by pair in the order the rows
+// were read, which the caller puts in time order. Arrays rather than a row per bucket, and no ORDER BY:
+// for a 30-day dashboard of 20 series PostgreSQL sends 20 rows instead of 14,400 and sorts nothing,
+// and pgx decodes 40 arrays. The view is complete: it aggregates what is not materialized yet on the fly.
 func (q *Queries) Samples5mRange(ctx context.Context, arg Samples5mRangeParams) ([]Samples5mRangeRow, error) {
 	rows, err := q.db.Query(ctx, samples5mRange,
 		arg.Agg,
@@ -162,7 +149,7 @@ func (q *Queries) Samples5mRange(ctx context.Context, arg Samples5mRangeParams) 
 	items := []Samples5mRangeRow{}
 	for rows.Next() {
 		var i Samples5mRangeRow
-		if err := rows.Scan(&i.SeriesID, &i.Bucket, &i.Value); err != nil {
+		if err := rows.Scan(&i.SeriesID, &i.Buckets, &i.Values); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
