@@ -77,36 +77,12 @@ func run() int {
 	}
 
 	ctx := context.Background()
-	url := *databaseURL
-	if url == "" {
-		var stop func()
-		var err error
-		if url, stop, err = throwawayCluster(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
-			return 1
-		}
-		defer stop()
-	}
-	f, err := db.ParseFlavor(*flavor)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	built, err := db.NewMigrator(url).Up(ctx, f)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "migrate:", err)
-		return 1
-	}
-	pool, err := db.Open(ctx, db.Config{URL: url, MaxConns: 16})
+	pool, built, version, closeDB, err := openDatabase(ctx, *databaseURL, *flavor)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer pool.Close()
-
-	var version string
-	_ = pool.QueryRow(ctx, "SELECT current_setting('server_version') || coalesce(' + TimescaleDB ' || "+
-		"(SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), '')").Scan(&version)
+	defer closeDB()
 	fmt.Printf("infrawatch ingest benchmark: %s flavor, PostgreSQL %s, %d CPUs, %s per measurement, %d series\n\n",
 		built, version, runtime.NumCPU(), *duration, *seriesCount)
 
@@ -383,6 +359,35 @@ func pushBody(offset, size, n int, ms int64) []byte {
 }
 
 // throwawayCluster starts PostgreSQL in a temporary directory with durable settings.
+// openDatabase connects to url, or to a throwaway cluster when url is empty, migrates it to flavor and
+// returns a pool, the flavor built, the server's version and a function that closes it all.
+func openDatabase(ctx context.Context, url, flavor string) (*pgxpool.Pool, db.Flavor, string, func(), error) {
+	f, err := db.ParseFlavor(flavor)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	stop := func() {}
+	if url == "" {
+		if url, stop, err = throwawayCluster(ctx); err != nil {
+			return nil, "", "", nil, fmt.Errorf("start PostgreSQL: %w", err)
+		}
+	}
+	built, err := db.NewMigrator(url).Up(ctx, f)
+	if err != nil {
+		stop()
+		return nil, "", "", nil, fmt.Errorf("migrate: %w", err)
+	}
+	pool, err := db.Open(ctx, db.Config{URL: url, MaxConns: 16})
+	if err != nil {
+		stop()
+		return nil, "", "", nil, err
+	}
+	var version string
+	_ = pool.QueryRow(ctx, "SELECT current_setting('server_version') || coalesce(' + TimescaleDB ' || "+
+		"(SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), '')").Scan(&version)
+	return pool, built, version, func() { pool.Close(); stop() }, nil
+}
+
 func throwawayCluster(ctx context.Context) (string, func(), error) {
 	// Durable (fsync and synchronous_commit stay on); no checkpoint during a run; new WAL segments are
 	// not zero-filled first, which only changes how fast they are created.

@@ -73,35 +73,12 @@ func runQuery(args []string) int {
 	}
 	ctx := context.Background()
 	began := time.Now()
-	dbURL := *databaseURL
-	if dbURL == "" {
-		var stop func()
-		var err error
-		if dbURL, stop, err = throwawayCluster(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
-			return 1
-		}
-		defer stop()
-	}
-	f, err := db.ParseFlavor(*flavorName)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	built, err := db.NewMigrator(dbURL).Up(ctx, f)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "migrate:", err)
-		return 1
-	}
-	pool, err := db.Open(ctx, db.Config{URL: dbURL, MaxConns: 16})
+	pool, built, version, closeDB, err := openDatabase(ctx, *databaseURL, *flavorName)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer pool.Close()
-	var version string
-	_ = pool.QueryRow(ctx, "SELECT current_setting('server_version') || coalesce(' + TimescaleDB ' || "+
-		"(SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), '')").Scan(&version)
+	defer closeDB()
 	fmt.Printf("infrawatch query benchmark: %s flavor, PostgreSQL %s, %d CPUs; %d series × %d days at 1 minute = %.2f M rows\n\n",
 		built, version, runtime.NumCPU(), *seriesCount, *days, float64(*seriesCount**days*1440)/1e6)
 
