@@ -104,3 +104,87 @@ func TestSaaSModeRefusesPrivateTargetsOnSave(t *testing.T) {
 		t.Errorf("run of a loopback target in SaaS mode = %s, want down: not allowed", run.raw)
 	}
 }
+
+// Settings are bounded when a check is saved, field by field and as a whole, so that nothing a tenant
+// writes there can grow a reason, a payload or a run without bound; each refusal names the field and
+// stores nothing.
+func TestCheckSettingsAreBounded(t *testing.T) {
+	w := newWorld(t, testLimits)
+	editor := w.a.tokens["editor"]
+	many := func(n int, f func(i int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = f(i)
+		}
+		return out
+	}
+	headers := map[string]string{}
+	for i := range 33 {
+		headers[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	bigHeaders := map[string]string{}
+	for i := range 5 {
+		bigHeaders[fmt.Sprintf("X-Big%d", i)] = strings.Repeat("v", 4000)
+	}
+	http1 := func(settings map[string]any) map[string]any {
+		return map[string]any{"name": "h", "kind": "http", "target": "https://shop.example/health", "settings": settings}
+	}
+	snmp := func(settings map[string]any) map[string]any {
+		settings["version"] = "2c"
+		if settings["community"] == nil {
+			settings["community"] = "public"
+		}
+		return map[string]any{"name": "s", "kind": "snmp", "target": "192.0.2.1:161", "settings": settings}
+	}
+	for i, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{http1(map[string]any{"body_contains": strings.Repeat("x", 9000)}), "settings.body_contains"},
+		{http1(map[string]any{"body_regex": strings.Repeat("x", 1025)}), "settings.body_regex"},
+		{http1(map[string]any{"body": strings.Repeat("x", 8193)}), "settings.body"},
+		{http1(map[string]any{"headers": headers}), "settings.headers"},
+		{http1(map[string]any{"headers": map[string]string{strings.Repeat("X", 257): "v"}}), "settings.headers"},
+		{http1(map[string]any{"headers": map[string]string{"Authorization": strings.Repeat("v", 4097)}}), "settings.headers.Authorization"},
+		{http1(map[string]any{"headers": map[string]string{"X-Evil": "a\r\nHost: elsewhere"}}), "settings.headers.X-Evil"},
+		{http1(map[string]any{"headers": bigHeaders}), "settings"},
+		{map[string]any{"name": "d", "kind": "dns", "target": "example.com",
+			"settings": map[string]any{"expected": many(33, func(i int) string { return fmt.Sprintf("192.0.2.%d", i) })}}, "settings.expected"},
+		{snmp(map[string]any{"oids": many(129, func(i int) string { return fmt.Sprintf("1.3.6.1.2.1.1.%d.0", i) })}), "settings.oids"},
+		{snmp(map[string]any{"walk": many(33, func(i int) string { return fmt.Sprintf("1.3.6.1.2.1.%d", i) })}), "settings.walk"},
+		{snmp(map[string]any{"walk": []string{"1.3.6.x"}}), "settings.walk"},
+		{snmp(map[string]any{"community": strings.Repeat("c", 257)}), "settings.community"},
+	} {
+		got := w.call(t, "POST", "/api/v1/checks", editor, tc.body)
+		if got.status != http.StatusBadRequest || !strings.Contains(got.raw, `"field":"`+tc.field+`"`) {
+			t.Errorf("case %d: %d %.300s, want 400 naming %s", i, got.status, got.raw, tc.field)
+		}
+	}
+	statuses := make([]int, 21)
+	for i := range statuses {
+		statuses[i] = 200 + i
+	}
+	if got := w.call(t, "POST", "/api/v1/checks", editor, http1(map[string]any{"expected_status": statuses})); got.status != http.StatusBadRequest ||
+		!strings.Contains(got.raw, `"field":"settings.expected_status"`) {
+		t.Errorf("21 expected statuses: %d %s, want 400 naming settings.expected_status", got.status, got.raw)
+	}
+	var n int
+	if err := w.d.Pool.QueryRow(context.Background(), `SELECT count(*) FROM app.checks WHERE tenant_id = $1`, w.a.id).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d checks stored (%v), want none", n, err)
+	}
+
+	// At the limits a check is accepted; a PATCH past them is refused and changes nothing.
+	atLimit := http1(map[string]any{"body_contains": strings.Repeat("x", 1024), "body": strings.Repeat("b", 8192),
+		"headers": map[string]string{"Authorization": strings.Repeat("v", 4096)}})
+	id := w.call(t, "POST", "/api/v1/checks", editor, atLimit).must(t, http.StatusCreated).id(t)
+	got := w.call(t, "PATCH", "/api/v1/checks/"+id, editor, map[string]any{"settings": map[string]any{
+		"body_contains": strings.Repeat("x", 1025)}}).must(t, http.StatusBadRequest)
+	if !strings.Contains(got.raw, `"field":"settings.body_contains"`) {
+		t.Errorf("PATCH past the limit: %s, want settings.body_contains named", got.raw)
+	}
+	var contains string
+	if err := w.d.Pool.QueryRow(context.Background(), `SELECT settings->>'body_contains' FROM app.checks WHERE id = $1`, id).
+		Scan(&contains); err != nil || len(contains) != 1024 {
+		t.Errorf("stored body_contains of %d bytes (%v), want the 1,024 saved", len(contains), err)
+	}
+}
