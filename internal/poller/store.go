@@ -88,8 +88,9 @@ type store struct {
 var resultColumns = []string{"time", "tenant_id", "check_id", "status", "latency", "detail"}
 
 // write stores runs, then their samples through the ingest writer, and returns the runs it stored and
-// how many the database refused (see writeEach): scheduled runs (owner set) complete their lease and are kept only if the lease was still theirs;
-// runs requested through the API (owner empty) set the status only.
+// how many the database refused (see writeEach). Scheduled runs (owner set) complete their lease and
+// are kept only if the lease was still theirs; runs requested through the API (owner empty) set the
+// status only.
 //
 // The runs of many tenants go in one transaction. If it fails for a reason tied to the data rather than
 // the database being unreachable, each scheduled run is written on its own, so a run the database
