@@ -46,6 +46,15 @@ UPDATE app.checks c
  WHERE c.id = r.id AND c.lease_owner = @owner::text AND c.next_run_at = r.slot
 RETURNING c.id;
 
+-- name: PollerSkip :execrows
+-- Moves a run whose result the database refused on to the check's next slot and releases its lease,
+-- leaving the status as it was, so that a check whose results cannot be stored never freezes. Like
+-- PollerComplete, it does nothing to a check whose lease was lost.
+UPDATE app.checks
+   SET last_run_at = @started_at::timestamptz, next_run_at = @next_run_at::timestamptz,
+       lease_owner = NULL, lease_expires_at = NULL
+ WHERE id = @id AND lease_owner = @owner::text AND next_run_at = @slot::timestamptz;
+
 -- name: PollerRelease :exec
 -- Gives back checks claimed but not run (the poller is shutting down), so another replica runs them now.
 UPDATE app.checks SET lease_owner = NULL, lease_expires_at = NULL

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -36,7 +37,8 @@ type Check struct {
 	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
-// secretMask replaces secret settings in answers. Sending it back in an update keeps the stored value.
+// secretMask replaces secret settings in answers. Sending it back in an update keeps the stored value,
+// as long as the check still sends it to the same place (see secretsFollow).
 const secretMask = "********"
 
 func checkOut(ch dbsqlc.AppCheck) Check {
@@ -46,37 +48,113 @@ func checkOut(ch dbsqlc.AppCheck) Check {
 		LastRunAt: ch.LastRunAt, NextRunAt: ch.NextRunAt, CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt}
 }
 
+// eachSecret calls fn with every secret of a settings object — the settings of poller.SecretSettings
+// and every value of poller.SecretHeaders — named as the API names fields (settings.community,
+// settings.headers.Authorization), and puts back what fn returns.
+func eachSecret(settings map[string]json.RawMessage, fn func(field string, value json.RawMessage) json.RawMessage) {
+	for _, k := range poller.SecretSettings {
+		if v, ok := settings[k]; ok {
+			settings[k] = fn("settings."+k, v)
+		}
+	}
+	raw, ok := settings[poller.SecretHeaders]
+	if !ok {
+		return
+	}
+	var headers map[string]json.RawMessage
+	if json.Unmarshal(raw, &headers) != nil {
+		settings[poller.SecretHeaders] = fn("settings."+poller.SecretHeaders, raw) // not an object: secret as a whole
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(headers)) {
+		headers[name] = fn("settings."+poller.SecretHeaders+"."+name, headers[name])
+	}
+	settings[poller.SecretHeaders], _ = json.Marshal(headers)
+}
+
+// isMask tells the mask, and emptyText a secret that holds nothing (shown as is: it hides nothing).
+func isMask(v json.RawMessage) bool {
+	var s string
+	return json.Unmarshal(v, &s) == nil && s == secretMask
+}
+
+func emptyText(v json.RawMessage) bool { return string(v) == `""` || string(v) == "null" }
+
+// maskSecrets answers settings with every secret masked, for every reader.
 func maskSecrets(settings []byte) json.RawMessage {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(settings, &m) != nil {
-		return settings
+		return json.RawMessage("{}") // stored settings are always an object; never show what cannot be masked
 	}
-	for _, k := range poller.SecretSettings {
-		if _, ok := m[k]; ok {
-			m[k] = json.RawMessage(strconv.Quote(secretMask))
+	eachSecret(m, func(_ string, v json.RawMessage) json.RawMessage {
+		if emptyText(v) {
+			return v
 		}
-	}
+		return json.RawMessage(strconv.Quote(secretMask))
+	})
 	out, _ := json.Marshal(m)
 	return out
 }
 
-// keepMaskedSecrets puts stored secrets back where an update sent the mask.
-func keepMaskedSecrets(incoming, stored []byte) []byte {
-	var in, old map[string]json.RawMessage
-	if json.Unmarshal(incoming, &in) != nil || json.Unmarshal(stored, &old) != nil {
-		return incoming
-	}
-	for _, k := range poller.SecretSettings {
-		if string(in[k]) == strconv.Quote(secretMask) {
-			if v, ok := old[k]; ok {
-				in[k] = v
-			} else {
-				delete(in, k)
+// storedSecrets returns the secrets of settings that hold something, by field name.
+func storedSecrets(settings []byte) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(settings, &m) == nil {
+		eachSecret(m, func(field string, v json.RawMessage) json.RawMessage {
+			if !emptyText(v) {
+				out[field] = v
 			}
-		}
+			return v
+		})
 	}
-	out, _ := json.Marshal(in)
 	return out
+}
+
+// keepMaskedSecrets puts stored secrets back where incoming settings sent the mask, and returns the
+// settings with the fields it kept that way. A mask where nothing is stored is refused.
+func keepMaskedSecrets(incoming, stored []byte, errs *fieldErrors) (settings []byte, kept []string) {
+	var in map[string]json.RawMessage
+	if json.Unmarshal(incoming, &in) != nil {
+		return incoming, nil // not an object: validation names it
+	}
+	old := storedSecrets(stored)
+	eachSecret(in, func(field string, v json.RawMessage) json.RawMessage {
+		if !isMask(v) {
+			return v
+		}
+		if o, ok := old[field]; ok {
+			kept = append(kept, field)
+			return o
+		}
+		errs.add(field, "is the mask %s but there is no stored secret to keep; send the secret itself", secretMask)
+		return v
+	})
+	out, _ := json.Marshal(in)
+	return out, kept
+}
+
+// secretsFollow refuses stored secrets following a check to another destination: when an update
+// changes where the secrets are sent — the target (host, port, URL) or, for SNMP, the version — every
+// secret must be sent again rather than kept from storage (by the mask, or by leaving settings out).
+// Otherwise whoever may edit a check could point it at a host of theirs and receive the secret.
+func secretsFollow(stored, merged dbsqlc.AppCheck, kept []string, errs *fieldErrors) {
+	if len(kept) == 0 || (stored.Target == merged.Target && snmpVersion(stored) == snmpVersion(merged)) {
+		return
+	}
+	for _, field := range kept {
+		errs.add(field, "the target changed; send the secret again")
+	}
+}
+
+func snmpVersion(ch dbsqlc.AppCheck) string {
+	var st struct {
+		Version string `json:"version"`
+	}
+	if ch.Kind == "snmp" {
+		_ = json.Unmarshal(ch.Settings, &st)
+	}
+	return st.Version
 }
 
 // checkInput is the body of POST and PATCH /checks; absent fields keep their value on PATCH.
@@ -95,6 +173,7 @@ type checkInput struct {
 // merged applies the input over a stored check (or defaults for a new one) and validates the result.
 func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppCheck, fieldErrors) {
 	var errs fieldErrors
+	stored := base
 	if creating {
 		base = dbsqlc.AppCheck{IntervalSeconds: 60, TimeoutSeconds: 10, Settings: []byte("{}"), Enabled: true}
 		for _, req := range []struct {
@@ -135,14 +214,21 @@ func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppChec
 			base.HostID = nil
 		}
 	}
+	// Secrets: settings left out keep every stored one, the mask keeps one, and neither may follow the
+	// check to another target. These refusals are reported along with the validation's.
+	var secretErrs fieldErrors
+	keptSecrets := slices.Sorted(maps.Keys(storedSecrets(base.Settings)))
 	if in.Settings != nil {
-		base.Settings = keepMaskedSecrets(*in.Settings, base.Settings)
+		base.Settings, keptSecrets = keepMaskedSecrets(*in.Settings, base.Settings, &secretErrs)
+	}
+	if !creating {
+		secretsFollow(stored, base, keptSecrets, &secretErrs)
 	}
 	if in.Enabled != nil {
 		base.Enabled = *in.Enabled
 	}
 	if len(errs) > 0 {
-		return base, errs
+		return base, append(errs, secretErrs...)
 	}
 	if n := len(base.Name); n < 1 || n > 200 {
 		errs.add("name", "must be 1 to 200 characters")
@@ -163,7 +249,7 @@ func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppChec
 	if base.Location != nil && len(*base.Location) > 64 {
 		errs.add("location", "must be at most 64 characters")
 	}
-	return base, errs
+	return base, append(errs, secretErrs...)
 }
 
 func (s *server) listChecks(c *gin.Context) {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -25,8 +26,9 @@ const (
 	Samples     = "samples"      // samples were stored for SeriesIDs
 )
 
-// Event is one notification. Payloads stay well under PostgreSQL's 8,000-byte NOTIFY limit: Publish
-// splits a samples event over many series into several.
+// Event is one notification. Payloads stay under PostgreSQL's 8,000-byte NOTIFY limit whatever the
+// producer puts in them: Publish cuts a long reason to MaxReasonBytes and splits a samples event over
+// many series into several.
 type Event struct {
 	Type   string    `json:"type"`
 	Tenant uuid.UUID `json:"tenant_id"`
@@ -43,25 +45,58 @@ type Event struct {
 // maxSeriesPerEvent keeps a samples event's payload under the NOTIFY limit (ids of up to 19 digits).
 const maxSeriesPerEvent = 300
 
-// Publish queues evs on Channel inside tx; they are delivered when tx commits.
+// maxPayloadBytes is PostgreSQL's NOTIFY limit: pg_notify refuses a payload of 8,000 bytes or more, and
+// the refusal would fail the transaction storing the data the event announces.
+const maxPayloadBytes = 7999
+
+// MaxReasonBytes bounds the reason an event carries, so that a reason quoting what a tenant or a
+// target controls (a setting, an answer) cannot push a payload over the NOTIFY limit: escaped as JSON
+// at up to six bytes a byte, it still leaves room for the other fields. Producers store reasons
+// bounded the same way, so the stream shows what is stored.
+const MaxReasonBytes = 512
+
+// TruncateReason cuts s to at most MaxReasonBytes bytes on a UTF-8 character boundary, ending a cut
+// reason with "…".
+func TruncateReason(s string) string {
+	if len(s) <= MaxReasonBytes {
+		return s
+	}
+	const mark = "…"
+	cut := MaxReasonBytes - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// Publish queues evs on Channel inside tx; they are delivered when tx commits. An event whose payload
+// would still exceed the NOTIFY limit is refused with an error before anything reaches pg_notify.
 func Publish(ctx context.Context, tx pgx.Tx, evs ...Event) error {
 	var payloads []string
+	add := func(ev Event) error {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode %s event: %w", ev.Type, err)
+		}
+		if len(b) > maxPayloadBytes {
+			return fmt.Errorf("%s event of %d bytes is over the NOTIFY limit of %d", ev.Type, len(b), maxPayloadBytes)
+		}
+		payloads = append(payloads, string(b))
+		return nil
+	}
 	for _, ev := range evs {
+		ev.Reason = TruncateReason(ev.Reason)
 		for len(ev.SeriesIDs) > maxSeriesPerEvent {
 			part := ev
 			part.SeriesIDs = ev.SeriesIDs[:maxSeriesPerEvent]
-			b, err := json.Marshal(part)
-			if err != nil {
+			if err := add(part); err != nil {
 				return err
 			}
-			payloads = append(payloads, string(b))
 			ev.SeriesIDs = ev.SeriesIDs[maxSeriesPerEvent:]
 		}
-		b, err := json.Marshal(ev)
-		if err != nil {
+		if err := add(ev); err != nil {
 			return err
 		}
-		payloads = append(payloads, string(b))
 	}
 	if len(payloads) == 0 {
 		return nil

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,4 +142,60 @@ func BenchmarkCommitEvents(b *testing.B) {
 			})
 		}
 	}
+}
+
+// One bad submission in a merged batch fails only its own caller: the others of the batch, another
+// tenant's included, are committed once each, and a retried submission among them (samples already
+// stored) is still acknowledged without a second copy.
+func TestWriterBatchWithOneBadSubmission(t *testing.T) {
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		d := dbtest.New(t, flavor)
+		ctx := context.Background()
+		w := NewWriter(WriterConfig{}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		a, b := uuid.New(), uuid.New()
+		now := time.Now().Truncate(time.Second)
+		if err := w.commit([]*request{{rows: testRows(a, 1, 2, 4, now)}}); err != nil {
+			t.Fatal(err)
+		}
+		// PostgreSQL refuses a timestamp before 4714 BC: a data error, not an outage.
+		poisoned := testRows(b, 200, 1, 1, time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC))
+		batch := []*request{
+			{rows: testRows(a, 1, 2, 4, now), done: make(chan error, 1)},   // a retry: stored already
+			{rows: testRows(b, 100, 2, 4, now), done: make(chan error, 1)}, // new, another tenant
+			{rows: poisoned, done: make(chan error, 1)},
+			{rows: testRows(a, 10, 1, 3, now), done: make(chan error, 1)}, // new
+		}
+		w.commitAndAck(batch, 12)
+		for i, req := range batch {
+			err := <-req.done
+			if bad := req.rows == poisoned; bad != (err != nil) {
+				t.Errorf("submission %d (bad: %v) answered %v", i, bad, err)
+			} else if bad && errors.Is(err, ErrUnavailable) {
+				t.Errorf("the bad submission was answered as an outage: %v", err)
+			}
+		}
+		counts := map[string]int{}
+		rows, err := d.Pool.Query(ctx, `SELECT tenant_id::text, count(*), count(DISTINCT (series_id, time)) FROM ts.samples GROUP BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var tenant string
+			var n, distinct int
+			if err := rows.Scan(&tenant, &n, &distinct); err != nil {
+				t.Fatal(err)
+			}
+			if n != distinct {
+				t.Errorf("tenant %s: %d samples stored, %d distinct", tenant, n, distinct)
+			}
+			counts[tenant] = n
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if counts[a.String()] != 7 || counts[b.String()] != 4 {
+			t.Fatalf("stored %v, want A 7 (4 before, 3 new) and B 4", counts)
+		}
+	})
 }

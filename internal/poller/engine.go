@@ -112,19 +112,13 @@ func (e *Engine) Run(ctx context.Context) {
 		for _, c := range claimed {
 			runs.Go(func() {
 				defer e.release(c.TenantID)
-				started := time.Now()
-				out := e.runner.prober.Probe(ctx, Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
-					Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
-				if ctx.Err() != nil { // shutting down: the outcome is the cancellation, not the target's
+				r, ok := e.probe(ctx, c)
+				if !ok {
 					abandonedMu.Lock()
 					abandoned = append(abandoned, c.ID)
 					abandonedMu.Unlock()
 					return
 				}
-				e.m.runs.WithLabelValues(c.Kind, status(out.Up)).Inc()
-				e.m.duration.WithLabelValues(c.Kind).Observe(time.Since(started).Seconds())
-				r := newRun(c, started, out)
-				r.next = nextSlot(c.NextRunAt, time.Duration(c.IntervalSeconds)*time.Second, time.Now())
 				finished <- r
 			})
 		}
@@ -147,6 +141,22 @@ func (e *Engine) Run(ctx context.Context) {
 			e.log.Warn("give back leases of abandoned runs", "checks", len(abandoned), "err", err)
 		}
 	}
+}
+
+// probe runs one claimed check and returns the run to store. It returns false when ctx ended during
+// the run: the outcome is then the cancellation, not the target's.
+func (e *Engine) probe(ctx context.Context, c dbsqlc.PollerClaimRow) (Run, bool) {
+	started := time.Now()
+	out := e.runner.prober.Probe(ctx, Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
+		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
+	if ctx.Err() != nil {
+		return Run{}, false
+	}
+	e.m.runs.WithLabelValues(c.Kind, status(out.Up)).Inc()
+	e.m.duration.WithLabelValues(c.Kind).Observe(time.Since(started).Seconds())
+	r := newRun(c, started, out)
+	r.next = nextSlot(c.NextRunAt, time.Duration(c.IntervalSeconds)*time.Second, time.Now())
+	return r, true
 }
 
 // claim leases as many due checks as the concurrency limits allow.
@@ -200,20 +210,10 @@ func (e *Engine) release(tenant uuid.UUID) {
 func (e *Engine) storeLoop(finished <-chan Run) {
 	var batch []Run
 	flush := func() {
-		if len(batch) == 0 {
-			return
+		if len(batch) > 0 {
+			e.store(batch)
+			batch = batch[:0]
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		kept, err := e.runner.store.write(ctx, e.cfg.Owner, batch)
-		if err != nil {
-			// The leases expire and other pollers (or this one) run those checks again.
-			e.log.Error("store check results", "runs", len(batch), "err", err)
-		} else if lost := len(batch) - len(kept); lost > 0 {
-			e.m.lost.Add(float64(lost))
-			e.log.Warn("runs finished after their lease was taken over; results discarded", "runs", lost)
-		}
-		batch = batch[:0]
 	}
 	tick := time.NewTicker(e.cfg.FlushEvery)
 	defer tick.Stop()
@@ -230,6 +230,21 @@ func (e *Engine) storeLoop(finished <-chan Run) {
 		case <-tick.C:
 			flush()
 		}
+	}
+}
+
+// store writes a batch of finished runs.
+func (e *Engine) store(batch []Run) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kept, refused, err := e.runner.store.write(ctx, e.cfg.Owner, batch)
+	e.m.refused.Add(float64(refused))
+	if err != nil {
+		// The leases of the runs not stored expire and other pollers (or this one) run those checks again.
+		e.log.Error("store check results", "runs", len(batch), "stored", len(kept), "err", err)
+	} else if lost := len(batch) - len(kept) - refused; lost > 0 {
+		e.m.lost.Add(float64(lost))
+		e.log.Warn("runs finished after their lease was taken over; results discarded", "runs", lost)
 	}
 }
 
@@ -288,7 +303,7 @@ func (r *Runner) RunNow(ctx context.Context, tenant uuid.UUID, id int64) (Run, e
 		IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds, Settings: c.Settings, NextRunAt: c.NextRunAt,
 		Status: c.Status, HostName: c.HostName}
 	run := newRun(claim, started, out)
-	if _, err := r.store.write(ctx, "", []Run{run}); err != nil {
+	if _, _, err := r.store.write(ctx, "", []Run{run}); err != nil {
 		return run, err
 	}
 	return run, nil
@@ -306,6 +321,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	claimed  prometheus.Counter
 	lost     prometheus.Counter
+	refused  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -318,9 +334,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Check runs claimed."}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "infrawatch_poller_lost_leases_total",
 			Help: "Runs discarded because they finished after another poller took their lease over."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "infrawatch_poller_refused_runs_total",
+			Help: "Runs whose result the database refused; their checks moved on to the next slot."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.duration, m.claimed, m.lost)
+		reg.MustRegister(m.runs, m.duration, m.claimed, m.lost, m.refused)
 	}
 	return m
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
+
+	"github.com/infrawatch/infrawatch/internal/events"
 )
 
 // Check is one check as a probe sees it.
@@ -55,7 +58,12 @@ func NewProber(guard *Guard) *Prober {
 }
 
 // Probe runs one check within its timeout. It never panics: a probe's panic becomes a down outcome.
-func (p *Prober) Probe(ctx context.Context, c Check) (out Outcome) {
+// Every outcome it answers is bounded, so it can be stored and announced.
+func (p *Prober) Probe(ctx context.Context, c Check) Outcome {
+	return bounded(p.probe(ctx, c))
+}
+
+func (p *Prober) probe(ctx context.Context, c Check) (out Outcome) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	defer func() {
@@ -82,4 +90,70 @@ func (p *Prober) Probe(ctx context.Context, c Check) (out Outcome) {
 		out.Detail = map[string]any{}
 	}
 	return out
+}
+
+// MaxReasonBytes bounds a run's reason, and every error text of its detail, as stored and announced:
+// reasons quote settings and answers that a tenant or a target controls. A longer one is cut on a
+// character boundary and ends with "…".
+const MaxReasonBytes = events.MaxReasonBytes
+
+// bounded makes an outcome storable whatever the target answered or the settings said: its reason and
+// the error texts of its detail (keys ending in _error) are cut to MaxReasonBytes, and every text of
+// its detail and metric labels is made valid UTF-8 without NUL bytes, which PostgreSQL's text and jsonb
+// refuse (an SNMP agent's NUL-terminated string, say). Without it one such run would fail the
+// transaction that stores the runs of many tenants.
+func bounded(out Outcome) Outcome {
+	out.Reason = events.TruncateReason(storableText(out.Reason))
+	for k, v := range out.Detail {
+		v = storableValue(v)
+		if s, ok := v.(string); ok && strings.HasSuffix(k, "_error") {
+			v = events.TruncateReason(s)
+		}
+		out.Detail[k] = v
+	}
+	for i, m := range out.Metrics {
+		out.Metrics[i].Labels = storableValue(m.Labels).(map[string]string)
+	}
+	return out
+}
+
+// storableText is s as valid UTF-8 without NUL bytes.
+func storableText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// storableValue applies storableText to every text of a detail value, map keys included.
+func storableValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		return storableText(v)
+	case []string:
+		out := make([]string, len(v))
+		for i, s := range v {
+			out[i] = storableText(s)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = storableValue(e)
+		}
+		return out
+	case map[string]string:
+		if v == nil {
+			return v
+		}
+		out := make(map[string]string, len(v))
+		for k, s := range v {
+			out[storableText(k)] = storableText(s)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[storableText(k)] = storableValue(e)
+		}
+		return out
+	}
+	return v
 }

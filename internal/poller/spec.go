@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -61,8 +62,31 @@ type (
 	}
 )
 
-// SecretSettings are settings the API never shows back; it answers them masked.
-var SecretSettings = []string{"community", "auth_password", "priv_password"}
+// SecretSettings are settings the API never shows back; it answers them masked. Every value of an HTTP
+// check's headers (SecretHeaders) is secret too: Authorization, API keys and cookies travel there.
+var SecretSettings = []string{"community", "auth_password", "priv_password", "body"}
+
+// SecretHeaders is the setting whose every value is secret.
+const SecretHeaders = "headers"
+
+// Size limits of settings. Settings are stored with the check, read at every run and quoted in
+// reasons, so none may grow without bound; MaxSettingsBytes bounds the whole object whatever the kind.
+const (
+	MaxSettingsBytes     = 16 << 10 // the settings object as JSON
+	maxHTTPHeaders       = 32
+	maxHeaderNameBytes   = 256
+	maxHeaderValueBytes  = 4096
+	maxHTTPBodyBytes     = 8192
+	maxBodyMatchBytes    = 1024 // body_contains and body_regex
+	maxExpectedStatuses  = 20
+	maxDNSExpected       = 32
+	maxDNSExpectedBytes  = 1024 // each expected answer
+	maxSNMPOIDs          = 128
+	maxSNMPWalks         = 32
+	maxOIDBytes          = 256
+	maxSNMPSecretBytes   = 256 // community and v3 passwords
+	maxSNMPUsernameBytes = 32  // RFC 3414's bound on a USM user name
+)
 
 var (
 	hostnameRE = regexp.MustCompile(`^(?i:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?))*\.?$`)
@@ -79,6 +103,10 @@ func Validate(kind, target string, settings json.RawMessage) []Problem {
 		settings = json.RawMessage("{}")
 	}
 	decode := func(dst any) bool {
+		if len(settings) > MaxSettingsBytes {
+			add("settings", "must be at most %d bytes as JSON, not %d", MaxSettingsBytes, len(settings))
+			return false
+		}
 		dec := json.NewDecoder(bytes.NewReader(settings))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(dst); err != nil {
@@ -119,20 +147,36 @@ func Validate(kind, target string, settings json.RawMessage) []Problem {
 			if st.Method != "" && !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, st.Method) {
 				add("settings.method", "must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS")
 			}
+			if len(st.ExpectedStatus) > maxExpectedStatuses {
+				add("settings.expected_status", "must list at most %d statuses", maxExpectedStatuses)
+			}
 			for _, code := range st.ExpectedStatus {
 				if code < 100 || code > 599 {
 					add("settings.expected_status", "status %d is not an HTTP status", code)
 				}
 			}
-			if st.BodyRegex != "" {
+			atMost(add, "settings.body", st.Body, maxHTTPBodyBytes)
+			atMost(add, "settings.body_contains", st.BodyContains, maxBodyMatchBytes)
+			atMost(add, "settings.body_regex", st.BodyRegex, maxBodyMatchBytes)
+			if st.BodyRegex != "" && len(st.BodyRegex) <= maxBodyMatchBytes {
 				if _, err := regexp.Compile(st.BodyRegex); err != nil {
 					add("settings.body_regex", "is not a valid regular expression: %v", err)
 				}
 			}
 			between(add, "settings.max_redirects", st.MaxRedirects, 0, 10)
-			for name := range st.Headers {
-				if name == "" || strings.ContainsAny(name, " :\r\n") {
-					add("settings.headers", "header name %q is not valid", name)
+			if len(st.Headers) > maxHTTPHeaders {
+				add("settings.headers", "must have at most %d headers, not %d", maxHTTPHeaders, len(st.Headers))
+			}
+			for _, name := range slices.Sorted(maps.Keys(st.Headers)) {
+				if name == "" || len(name) > maxHeaderNameBytes || strings.ContainsAny(name, " :\r\n\x00") {
+					add("settings.headers", "header name %.64q is not valid (at most %d bytes, no spaces, colons or line breaks)",
+						name, maxHeaderNameBytes)
+					continue
+				}
+				value := st.Headers[name]
+				atMost(add, "settings.headers."+name, value, maxHeaderValueBytes)
+				if strings.ContainsAny(value, "\r\n\x00") {
+					add("settings.headers."+name, "must not contain line breaks or NUL")
 				}
 			}
 		}
@@ -147,6 +191,15 @@ func Validate(kind, target string, settings json.RawMessage) []Problem {
 			}
 			if st.RecordType != "" && !slices.Contains([]string{"A", "AAAA", "CNAME", "MX", "TXT", "NS"}, st.RecordType) {
 				add("settings.record_type", "must be A, AAAA, CNAME, MX, TXT or NS")
+			}
+			if len(st.Expected) > maxDNSExpected {
+				add("settings.expected", "must list at most %d answers", maxDNSExpected)
+			}
+			for _, e := range st.Expected {
+				if len(e) > maxDNSExpectedBytes {
+					add("settings.expected", "each answer must be at most %d bytes", maxDNSExpectedBytes)
+					break
+				}
 			}
 		}
 	case "snmp":
@@ -164,6 +217,16 @@ func Validate(kind, target string, settings json.RawMessage) []Problem {
 }
 
 func validateSNMP(add func(string, string, ...any), st SNMPSettings) {
+	atMost(add, "settings.community", st.Community, maxSNMPSecretBytes)
+	atMost(add, "settings.username", st.Username, maxSNMPUsernameBytes)
+	atMost(add, "settings.auth_password", st.AuthPassword, maxSNMPSecretBytes)
+	atMost(add, "settings.priv_password", st.PrivPassword, maxSNMPSecretBytes)
+	if len(st.OIDs) > maxSNMPOIDs {
+		add("settings.oids", "must list at most %d OIDs, not %d", maxSNMPOIDs, len(st.OIDs))
+	}
+	if len(st.Walk) > maxSNMPWalks {
+		add("settings.walk", "must list at most %d subtrees, not %d", maxSNMPWalks, len(st.Walk))
+	}
 	switch st.Version {
 	case "1", "2c":
 		if st.Community == "" {
@@ -199,10 +262,23 @@ func validateSNMP(add func(string, string, ...any), st SNMPSettings) {
 	default:
 		add("settings.version", "must be 1, 2c or 3")
 	}
-	for _, o := range append(slices.Clone(st.OIDs), st.Walk...) {
-		if !oidRE.MatchString(o) {
-			add("settings.oids", "%q is not a numeric OID", o)
+	for _, list := range []struct {
+		field string
+		oids  []string
+	}{{"settings.oids", st.OIDs}, {"settings.walk", st.Walk}} {
+		for _, o := range list.oids {
+			if len(o) > maxOIDBytes || !oidRE.MatchString(o) {
+				add(list.field, "%.64q is not a numeric OID of at most %d characters", o, maxOIDBytes)
+				break
+			}
 		}
+	}
+}
+
+// atMost refuses a text setting longer than limit bytes.
+func atMost(add func(string, string, ...any), field, value string, limit int) {
+	if len(value) > limit {
+		add(field, "must be at most %d bytes, not %d", limit, len(value))
 	}
 }
 

@@ -87,10 +87,56 @@ type store struct {
 // resultColumns are the columns of ts.check_results that runs fill, in COPY order.
 var resultColumns = []string{"time", "tenant_id", "check_id", "status", "latency", "detail"}
 
-// write stores runs in one transaction: scheduled runs (owner set) complete their lease and are kept
-// only if the lease was still theirs; runs requested through the API (owner empty) set the status
-// only. Then the runs' samples go through the ingest writer. It returns the runs it stored.
-func (s *store) write(ctx context.Context, owner string, runs []Run) ([]Run, error) {
+// write stores runs, then their samples through the ingest writer, and returns the runs it stored and
+// how many the database refused (see writeEach). Scheduled runs (owner set) complete their lease and
+// are kept only if the lease was still theirs; runs requested through the API (owner empty) set the
+// status only.
+//
+// The runs of many tenants go in one transaction. If it fails for a reason tied to the data rather than
+// the database being unreachable, each scheduled run is written on its own, so a run the database
+// refuses fails alone (see writeEach). A run requested through the API is alone in its call and its
+// error goes to the caller who asked for it.
+func (s *store) write(ctx context.Context, owner string, runs []Run) (kept []Run, refused int, err error) {
+	kept, err = s.writeTx(ctx, owner, runs)
+	if err != nil && owner != "" && !db.IsUnavailable(err) {
+		s.log.Warn("storing check results together failed; storing them one by one", "runs", len(runs), "err", err)
+		kept, refused, err = s.writeEach(ctx, owner, runs)
+	}
+	s.writeSamples(ctx, kept)
+	return kept, refused, db.Translate(err)
+}
+
+// writeEach writes runs one transaction each. A run the database refuses still moves its check on to
+// the next slot and releases the lease, its status left as it was, so a check whose results cannot be
+// stored never freezes; the refusal is logged with the check id. It stops at the first sign that the
+// database is unreachable, returning the runs stored so far; the leases of the others expire and their
+// slots are run again.
+func (s *store) writeEach(ctx context.Context, owner string, runs []Run) (kept []Run, refused int, err error) {
+	for _, r := range runs {
+		stored, err := s.writeTx(ctx, owner, []Run{r})
+		if err == nil {
+			kept = append(kept, stored...)
+			continue
+		}
+		if db.IsUnavailable(err) {
+			return kept, refused, err
+		}
+		refused++
+		s.log.Error("check result refused by the database; the check moves on to its next run", "check_id", r.CheckID,
+			"tenant", r.tenant, "err", err)
+		if _, err := dbsqlc.New(s.pool).PollerSkip(ctx, dbsqlc.PollerSkipParams{ID: r.CheckID, Owner: owner, Slot: r.slot,
+			StartedAt: r.Time, NextRunAt: r.next}); err != nil {
+			if db.IsUnavailable(err) {
+				return kept, refused, err
+			}
+			s.log.Error("move a check on past a run that could not be stored", "check_id", r.CheckID, "tenant", r.tenant, "err", err)
+		}
+	}
+	return kept, refused, nil
+}
+
+// writeTx stores runs in one transaction and returns those it kept.
+func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, error) {
 	var kept []Run
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := dbsqlc.New(tx)
@@ -104,7 +150,7 @@ func (s *store) write(ctx context.Context, owner string, runs []Run) ([]Run, err
 			for _, r := range runs {
 				if err := q.PollerSetStatus(ctx, dbsqlc.PollerSetStatusParams{TenantID: r.tenant, ID: r.CheckID,
 					Status: r.Status, Reason: r.Reason, StartedAt: r.Time}); err != nil {
-					return err
+					return fmt.Errorf("set the status of check %d: %w", r.CheckID, err)
 				}
 			}
 		}
@@ -138,9 +184,8 @@ func (s *store) write(ctx context.Context, owner string, runs []Run) ([]Run, err
 		return events.Publish(ctx, tx, evs...)
 	})
 	if err != nil {
-		return nil, db.Translate(err)
+		return nil, err
 	}
-	s.writeSamples(ctx, kept)
 	return kept, nil
 }
 

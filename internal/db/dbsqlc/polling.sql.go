@@ -282,3 +282,35 @@ func (q *Queries) PollerSetStatus(ctx context.Context, arg PollerSetStatusParams
 	)
 	return err
 }
+
+const pollerSkip = `-- name: PollerSkip :execrows
+UPDATE app.checks
+   SET last_run_at = $1::timestamptz, next_run_at = $2::timestamptz,
+       lease_owner = NULL, lease_expires_at = NULL
+ WHERE id = $3 AND lease_owner = $4::text AND next_run_at = $5::timestamptz
+`
+
+type PollerSkipParams struct {
+	StartedAt time.Time
+	NextRunAt time.Time
+	ID        int64
+	Owner     string
+	Slot      time.Time
+}
+
+// Moves a run whose result the database refused on to the check's next slot and releases its lease,
+// leaving the status as it was, so that a check whose results cannot be stored never freezes. Like
+// PollerComplete, it does nothing to a check whose lease was lost.
+func (q *Queries) PollerSkip(ctx context.Context, arg PollerSkipParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pollerSkip,
+		arg.StartedAt,
+		arg.NextRunAt,
+		arg.ID,
+		arg.Owner,
+		arg.Slot,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
