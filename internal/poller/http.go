@@ -88,14 +88,21 @@ func (p *Prober) probeHTTP(ctx context.Context, c Check) Outcome {
 	}
 	defer transport.CloseIdleConnections()
 	redirects := 0
+	var notFollowed string
 	client := &http.Client{
 		Transport: transport,
-		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+		CheckRedirect: func(next *http.Request, via []*http.Request) error {
 			if maxRedirects == 0 {
 				return http.ErrUseLastResponse // the 3xx is the response the check judges
 			}
 			if len(via) > maxRedirects {
 				return fmt.Errorf("%w (more than %d)", errTooManyRedirects, maxRedirects)
+			}
+			// The headers and body of a check are secrets of its target. Go's client would carry
+			// custom headers to any host, and the body too on a 307 or 308: stop at the 3xx instead.
+			if carriesSecrets(st) && !sameOrigin(next.URL, via[0].URL) {
+				notFollowed = "the redirect leads to another origin and the check sends headers or a body"
+				return http.ErrUseLastResponse
 			}
 			redirects = len(via)
 			return nil
@@ -122,6 +129,9 @@ func (p *Prober) probeHTTP(ctx context.Context, c Check) Outcome {
 	out.Detail["status_code"] = resp.StatusCode
 	out.Detail["final_url"] = resp.Request.URL.Redacted()
 	out.Detail["redirects"] = redirects
+	if notFollowed != "" {
+		out.Detail["redirect_not_followed"] = notFollowed
+	}
 	out.Metrics = append(tm.metrics(),
 		Metric{Name: "http.duration_ms", Value: msFloat(total)},
 		Metric{Name: "http.status_code", Value: float64(resp.StatusCode)},
@@ -285,4 +295,20 @@ func (t *httpTimings) metrics() []Metric {
 		{Name: "http.tls_ms", Value: msFloat(t.tlsHandshake)},
 		{Name: "http.first_byte_ms", Value: msFloat(t.firstByte)},
 	}
+}
+
+// carriesSecrets reports whether a check sends anything of its own beyond the request line: headers
+// other than Host, or a body.
+func carriesSecrets(st HTTPSettings) bool {
+	for name := range st.Headers {
+		if !strings.EqualFold(name, "Host") {
+			return true
+		}
+	}
+	return st.Body != ""
+}
+
+// sameOrigin reports whether two URLs share scheme, host and port.
+func sameOrigin(a, b *url.URL) bool {
+	return a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host)
 }

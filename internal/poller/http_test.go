@@ -439,3 +439,55 @@ func TestHTTPRebindingRefusedAtConnect(t *testing.T) {
 		t.Errorf("http.dns_ms = %v, want > 0 for a name", v)
 	}
 }
+
+// A check's headers and body are secrets of its target: a redirect to another origin must not carry
+// them there. Go's client would forward custom headers, and resend the body on a 307 or 308.
+func TestHTTPRedirectToAnotherOriginIsNotFollowedWithSecrets(t *testing.T) {
+	t.Parallel()
+	var elsewhere sync.Mutex
+	var leaked []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		elsewhere.Lock()
+		leaked = append(leaked, fmt.Sprintf("%s token=%q body=%q", r.Method, r.Header.Get("X-Token"), body))
+		elsewhere.Unlock()
+	}))
+	t.Cleanup(other.Close)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/same" {
+			http.Redirect(w, r, "/final", http.StatusTemporaryRedirect)
+			return
+		}
+		if r.URL.Path == "/final" {
+			if r.Header.Get("X-Token") != "s3cret" {
+				w.WriteHeader(http.StatusUnauthorized)
+			}
+			return
+		}
+		http.Redirect(w, r, other.URL+"/collect", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(target.Close)
+	p := loopbackProber()
+
+	withSecrets := `{"method": "POST", "headers": {"X-Token": "s3cret"}, "body": "password=hunter2"}`
+	out := probeHTTPCheck(t, p, target.URL+"/away", withSecrets)
+	if out.Up || out.Reason != "status 307, expected 2xx" {
+		t.Errorf("up=%v reason %q, want the 307 judged as the answer", out.Up, out.Reason)
+	}
+	if out.Detail["redirect_not_followed"] == nil {
+		t.Errorf("detail %v does not say why the redirect was not followed", out.Detail)
+	}
+	// Within the origin, the redirect is followed with the headers and body.
+	if out := probeHTTPCheck(t, p, target.URL+"/same", withSecrets); !out.Up {
+		t.Errorf("same-origin redirect: down: %s", out.Reason)
+	}
+	// Without secrets, a redirect elsewhere is followed as before.
+	if out := probeHTTPCheck(t, p, target.URL+"/away", ""); !out.Up {
+		t.Errorf("redirect elsewhere without secrets: down: %s", out.Reason)
+	}
+	elsewhere.Lock()
+	defer elsewhere.Unlock()
+	if len(leaked) != 1 || leaked[0] != `GET token="" body=""` {
+		t.Errorf("the other origin received %q, want only the check without secrets", leaked)
+	}
+}
