@@ -140,6 +140,10 @@ var (
 		_, err := q.OAuthClientGetByID(c.Request.Context(), id)
 		return err
 	})
+	lookupInvitation = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
+		_, err := q.InvitationGetByID(c.Request.Context(), id)
+		return err
+	})
 )
 
 func lookupUser(c *gin.Context, q *dbsqlc.Queries) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/poller"
@@ -124,15 +125,28 @@ func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {
 	tw := &tenantWorld{id: created.TenantID, users: map[string]uuid.UUID{}, tokens: map[string]string{},
 		pass: map[string]string{}, emails: map[string]string{}}
 	tw.pass["owner"], tw.emails["owner"] = "owner-password-"+slug, owner
-	ownerPrincipal := auth.Principal{TenantID: tw.id, Kind: auth.ActorUser}
+	var ownerID uuid.UUID
+	if err := w.d.Pool.QueryRow(ctx, "SELECT id FROM app.users WHERE email = $1", owner).Scan(&ownerID); err != nil {
+		t.Fatal(err)
+	}
+	tw.users["owner"] = ownerID
+	// The other members join as everyone does: invited by the owner, each accepts with a password of their own.
+	ownerPrincipal := auth.Principal{TenantID: tw.id, Kind: auth.ActorUser, UserID: ownerID, Role: "owner"}
 	for _, role := range []string{"viewer", "editor", "admin"} {
 		p := role + "-password-" + slug
 		email := role + "@" + slug + ".example"
-		added, err := w.svc.AddMember(ctx, ownerPrincipal, auth.NewMember{Email: email, Role: role, Password: &p})
+		var token string
+		if err := db.NewTenantRunner(w.d.Pool).WithTenant(ctx, tw.id, func(q *dbsqlc.Queries) (err error) {
+			_, token, err = auth.Invite(ctx, q, ownerPrincipal, auth.NewInvitation{Email: email, Role: role})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		accepted, err := w.svc.AcceptInvite(ctx, auth.Acceptance{Token: token, Password: p})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tw.users[role], tw.pass[role], tw.emails[role] = added.UserID, p, email
+		tw.users[role], tw.pass[role], tw.emails[role] = accepted.UserID, p, email
 	}
 	for _, role := range auth.Roles {
 		pair, err := w.svc.Login(ctx, tw.emails[role], tw.pass[role], &tw.id)
@@ -141,11 +155,6 @@ func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {
 		}
 		tw.tokens[role] = pair.AccessToken
 	}
-	var ownerID uuid.UUID
-	if err := w.d.Pool.QueryRow(ctx, "SELECT id FROM app.users WHERE email = $1", owner).Scan(&ownerID); err != nil {
-		t.Fatal(err)
-	}
-	tw.users["owner"] = ownerID
 	return tw
 }
 

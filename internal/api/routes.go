@@ -50,10 +50,12 @@ func (s *server) routes(r *gin.Engine) {
 	a.POST("/checks/:id/run", s.requireOn(auth.PermInventory, lookupCheck), s.runCheck)
 
 	a.GET("/users", read, s.listUsers)
-	a.POST("/users", access, s.addUser)
+	a.POST("/users", access, s.invite)
 	a.GET("/users/:id", read, s.getUser)
 	a.PATCH("/users/:id", s.requireOn(auth.PermAccess, lookupUser), s.updateUser)
 	a.DELETE("/users/:id", s.requireOn(auth.PermAccess, lookupUser), s.removeUser)
+	a.GET("/invitations", access, s.listInvitations)
+	a.DELETE("/invitations/:id", s.requireOn(auth.PermAccess, lookupInvitation), s.revokeInvitation)
 
 	a.GET("/api-keys", access, s.listAPIKeys)
 	a.POST("/api-keys", access, s.createAPIKey)

@@ -99,7 +99,7 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 			if err != nil {
 				return err
 			}
-			user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: nt.AdminEmail, Name: "", PasswordHash: &hash})
+			user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: nt.AdminEmail, Name: "", PasswordHash: hash})
 			if err != nil {
 				return fmt.Errorf("create admin user: %w", db.Translate(err))
 			}
