@@ -68,6 +68,13 @@ func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
 // newWorldWith builds a world on the given storage flavor with query limits of its own.
 func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query api.QueryLimits) *world {
 	t.Helper()
+	return newWorldCustom(t, flavor, limits, func(d *api.Deps) { d.Query = query })
+}
+
+// newWorldCustom builds a world whose handler dependencies configure adjusts (trusted proxies, a log of
+// its own, …) before the handler is built.
+func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, configure func(*api.Deps)) *world {
+	t.Helper()
 	ctx := context.Background()
 	d := dbtest.New(t, flavor)
 	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
@@ -91,7 +98,7 @@ func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query a
 	t.Cleanup(func() { hub.Close(); <-hubDone })
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &poller.Guard{AllowPrivate: true}
-	engine := api.NewHandler(api.Deps{
+	deps := api.Deps{
 		Log:           log,
 		Tenants:       db.NewTenantRunner(d.Pool),
 		Auth:          svc,
@@ -101,12 +108,13 @@ func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query a
 		Operator:      tenant.NewOperator(d.Pool),
 		OperatorToken: operatorToken,
 		Limits:        limits,
-		Query:         query,
 		Stream:        hub,
 		StreamConfig:  api.StreamConfig{Heartbeat: testHeartbeat},
 		Health:        d.Pool,
 		Registry:      registry,
-	})
+	}
+	configure(&deps)
+	engine := api.NewHandler(deps)
 	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub}
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")

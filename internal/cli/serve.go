@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ type serveConfig struct {
 	MaxConns int
 	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
 	OperatorToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client; empty: none.
+	TrustedProxies []netip.Prefix
 	// AllowPrivateTargets lets checks reach loopback, private and link-local addresses (self-hosted
 	// mode); off, the poller refuses them (SaaS mode).
 	AllowPrivateTargets bool
@@ -105,6 +108,8 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 		"most connections to the database; ingest writers take 2, the rest serve requests and lookups")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
 		"secret that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
+	fs.Var(networks{&cfg.TrustedProxies}, "trusted-proxies",
+		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
 	fs.BoolVar(&cfg.AllowPrivateTargets, "allow-private-targets", cfg.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
 	fs.StringVar(&cfg.Poller.Location, "location", "",
@@ -191,17 +196,18 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 		hub = stream.New(stream.Config{}, pool, log.With("role", "api"), registry)
 	}
 	handler := api.NewHandler(api.Deps{
-		Log:           log,
-		Tenants:       db.NewTenantRunner(pool),
-		Auth:          authService,
-		Ingest:        ingester,
-		Checks:        runner,
-		Guard:         guard,
-		Operator:      tenant.NewOperator(pool),
-		OperatorToken: cfg.OperatorToken,
-		Stream:        hub,
-		Health:        pool,
-		Registry:      registry,
+		Log:            log,
+		Tenants:        db.NewTenantRunner(pool),
+		Auth:           authService,
+		Ingest:         ingester,
+		Checks:         runner,
+		Guard:          guard,
+		Operator:       tenant.NewOperator(pool),
+		OperatorToken:  cfg.OperatorToken,
+		TrustedProxies: cfg.TrustedProxies,
+		Stream:         hub,
+		Health:         pool,
+		Registry:       registry,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	if hub != nil {
