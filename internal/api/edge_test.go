@@ -1,14 +1,22 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/db"
@@ -54,7 +62,7 @@ func (w *world) loginFrom(t *testing.T, email, forwarded string) response {
 // that rate limits key on nor the address the access log records.
 func TestForwardedForIsTrustedOnlyFromConfiguredProxies(t *testing.T) {
 	limits := testLimits
-	limits.LoginRate, limits.LoginBurst = 1.0/3600, 2
+	limits.AddressRate, limits.AddressBurst = 1.0/3600, 2
 	for _, trusted := range []bool{false, true} {
 		t.Run("trusted="+strconv.FormatBool(trusted), func(t *testing.T) {
 			logs := &logBuffer{}
@@ -86,5 +94,179 @@ func TestForwardedForIsTrustedOnlyFromConfiguredProxies(t *testing.T) {
 				t.Errorf("the access log records a forged address, or not the peer's:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// hangGuard bounds how long a test waits for the server to act; it is never what a test waits for.
+const hangGuard = 30 * time.Second
+
+// dialFrom opens a connection to addr from the loopback address local (127.0.0.1, 127.0.0.2, …).
+func dialFrom(t *testing.T, local, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(hangGuard)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback address local.
+func clientFrom(local string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: hangGuard}
+}
+
+// A client that stalls in its headers, in its body, or between requests is disconnected once the
+// server's timeouts pass, instead of holding a connection and a goroutine for as long as it likes.
+func TestSlowAndIdleClientsAreCutOff(t *testing.T) {
+	w := newWorld(t, testLimits)
+	srv := httptest.NewUnstartedServer(w.engine)
+	srv.Config = api.NewHTTPServer(w.engine, api.HTTPTimeouts{ReadHeader: 200 * time.Millisecond,
+		Read: 300 * time.Millisecond, Idle: 300 * time.Millisecond})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+
+	cases := []struct {
+		name, send string
+		answered   bool // a complete request the server answers before the connection idles
+	}{
+		{"headers never end", "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n", false},
+		{"body stalls", "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", false},
+		{"idle keep-alive", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := dialFrom(t, "127.0.0.1", addr)
+			if _, err := io.WriteString(conn, c.send); err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(conn)
+			if c.answered {
+				resp, err := http.ReadResponse(r, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || resp.Close {
+					t.Fatalf("GET /healthz: %d, close %v; want 200 on a kept-alive connection", resp.StatusCode, resp.Close)
+				}
+			}
+			// Whatever the server answers first, it then closes the connection.
+			if _, err := io.Copy(io.Discard, r); errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the server kept the connection open for %s", hangGuard)
+			}
+		})
+	}
+}
+
+// heldLogin sends a login's headers with "Expect: 100-continue" and waits for "100 Continue", which the
+// server sends when the handler starts reading the body: the request is then in progress, and stays so
+// until finish sends the body.
+type heldLogin struct {
+	conn net.Conn
+	r    *bufio.Reader
+	body string
+}
+
+func holdLogin(t *testing.T, local, addr string) *heldLogin {
+	t.Helper()
+	h := &heldLogin{conn: dialFrom(t, local, addr), body: `{"email":"held@x.example","password":"not-the-password"}`}
+	h.r = bufio.NewReader(h.conn)
+	if _, err := io.WriteString(h.conn, "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Expect: 100-continue\r\nContent-Length: "+strconv.Itoa(len(h.body))+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// interim reads the server's first answer line: "100 Continue" when the handler reads the body.
+func (h *heldLogin) interim(t *testing.T) string {
+	t.Helper()
+	line, err := h.r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(line, " 100 ") {
+		if _, err := h.r.ReadString('\n'); err != nil { // the blank line that ends the interim answer
+			t.Fatal(err)
+		}
+	}
+	return strings.TrimSpace(line)
+}
+
+func (h *heldLogin) finish(t *testing.T) int {
+	t.Helper()
+	if _, err := io.WriteString(h.conn, h.body); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(h.r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Requests in progress from one address on the routes that need no credential are capped, so slow
+// clients of one address cannot hold the server; other addresses and authenticated routes go on.
+func TestConcurrentPublicRequestsPerAddressAreCapped(t *testing.T) {
+	limits := testLimits
+	limits.AddressConcurrency = 2
+	w := newWorldCustom(t, db.FlavorPostgres, limits, func(*api.Deps) {})
+	addr := w.srv.Listener.Addr().String()
+	var held []*heldLogin
+	for range 2 {
+		h := holdLogin(t, "127.0.0.1", addr)
+		if got := h.interim(t); !strings.Contains(got, " 100 ") {
+			t.Fatalf("a held login answered %q, want 100 Continue", got)
+		}
+		held = append(held, h)
+	}
+	for _, route := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/auth/login", `{"email":"x@x.example","password":"not-the-password"}`},
+		{"POST", "/api/v1/auth/accept-invite", `{"token":"iwi_nope","password":"not-the-password"}`},
+		{"POST", "/api/v1/auth/refresh", `{"refresh_token":"iwr_nope"}`},
+		{"GET", "/api/v1/operator/tenants", ""},
+	} {
+		got := w.call(t, route.method, route.path, "", route.body)
+		if got.status != http.StatusTooManyRequests || got.header.Get("Retry-After") == "" {
+			t.Errorf("%s %s with two requests of this address in progress: %d %s, want 429 with Retry-After",
+				route.method, route.path, got.status, got.raw)
+		}
+	}
+	w.call(t, "GET", "/api/v1/hosts", w.a.tokens["viewer"], nil).must(t, http.StatusOK)
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", w.srv.URL+"/api/v1/auth/login",
+		strings.NewReader(`{"email":"x@x.example","password":"not-the-password"}`))
+	if resp, err := clientFrom("127.0.0.2").Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a login from another address: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if status := held[0].finish(t); status != http.StatusUnauthorized {
+		t.Fatalf("the held login, finished: %d, want 401", status)
+	}
+	if got := w.loginFrom(t, "x@x.example", ""); got.status != http.StatusUnauthorized {
+		t.Fatalf("a login once a held one finished: %d, want 401", got.status)
+	}
+}
+
+// An address over its rate is refused before the server reads the body: a client that announces its
+// body with "Expect: 100-continue" is answered 429 without ever being asked for it.
+func TestLoginRateLimitComesBeforeTheBody(t *testing.T) {
+	limits := testLimits
+	limits.LoginRate, limits.LoginBurst = 1.0/3600, 1
+	limits.AddressRate, limits.AddressBurst = 1.0/3600, 1
+	w := newWorldCustom(t, db.FlavorPostgres, limits, func(*api.Deps) {})
+	w.loginFrom(t, "first@x.example", "").must(t, http.StatusUnauthorized)
+	h := holdLogin(t, "127.0.0.1", w.srv.Listener.Addr().String())
+	if got := h.interim(t); !strings.Contains(got, " 429 ") {
+		t.Fatalf("a login over the address's rate answered %q first, want 429 before the body", got)
 	}
 }

@@ -10,15 +10,16 @@ import (
 // and exactly one permission; the README's RBAC matrix lists which. openapi.json documents each route,
 // and a test keeps the two in step.
 func (s *server) routes(r *gin.Engine) {
-	r.POST("/oauth/token", s.oauthToken)
+	edge := s.publicEdge() // the routes that need no credential
+	r.POST("/oauth/token", edge, s.oauthToken)
 
 	v1 := r.Group("/api/v1")
-	v1.POST("/auth/login", s.login)
-	v1.POST("/auth/refresh", s.refresh)
-	v1.POST("/auth/logout", s.logout)
-	v1.POST("/auth/accept-invite", s.acceptInvite)
+	v1.POST("/auth/login", edge, s.login)
+	v1.POST("/auth/refresh", edge, s.refresh)
+	v1.POST("/auth/logout", edge, s.logout)
+	v1.POST("/auth/accept-invite", edge, s.acceptInvite)
 
-	op := v1.Group("/operator", s.operatorOnly())
+	op := v1.Group("/operator", edge, s.operatorOnly())
 	op.GET("/tenants", s.operatorListTenants)
 	op.POST("/tenants", s.operatorCreateTenant)
 	op.POST("/tenants/:id/suspend", s.operatorSuspendTenant)

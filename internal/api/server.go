@@ -43,7 +43,7 @@ type Deps struct {
 	Operator *tenant.Operator
 	// OperatorToken is the platform operator's credential for /api/v1/operator; empty disables those routes.
 	OperatorToken string
-	// Limits bounds request rates; zero means DefaultRateLimits.
+	// Limits bounds request rates; zero fields take DefaultRateLimits'.
 	Limits RateLimits
 	// TrustedProxies are the networks of the reverse proxies whose X-Forwarded-For and X-Real-IP name the
 	// client's address; from anyone else these headers are ignored. Empty: trust no proxy.
@@ -112,16 +112,12 @@ func NewHandler(d Deps) *gin.Engine {
 	if d.Auth == nil {
 		return r // probes only: the identity service is not wired (tests of the probes)
 	}
-	limits := d.Limits
-	if limits == (RateLimits{}) {
-		limits = DefaultRateLimits
-	}
 	guard := d.Guard
 	if guard == nil {
 		guard = &poller.Guard{} // SaaS mode: only public targets
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		operator: d.Operator, limits: newLimiters(limits),
+		operator: d.Operator, limits: newLimiters(d.Limits),
 		query: d.Query.withDefaults(), hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
 	if d.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(d.OperatorToken))
