@@ -165,8 +165,13 @@ func principal(c *gin.Context) auth.Principal {
 type RateLimits struct {
 	TenantRate, TenantBurst         float64
 	CredentialRate, CredentialBurst float64
-	// LoginRate and LoginBurst bound login and token attempts per account name.
+	// LoginRate and LoginBurst bound login and token attempts at one account name (email, client id or
+	// token) from one client address.
 	LoginRate, LoginBurst float64
+	// LoginAccountRate and LoginAccountBurst bound the attempts at one account from all addresses
+	// together. Well above LoginRate, so that guesses from one address slow that address down and never
+	// lock the account's owner out; only many addresses together meet it.
+	LoginAccountRate, LoginAccountBurst float64
 	// AddressRate and AddressBurst bound requests from one client address to the routes that need no
 	// credential (logins, tokens, invitations, the operator's), checked before the body is read.
 	AddressRate, AddressBurst float64
@@ -176,7 +181,8 @@ type RateLimits struct {
 
 // DefaultRateLimits are generous for dashboards and tight for password guessing.
 var DefaultRateLimits = RateLimits{TenantRate: 100, TenantBurst: 200, CredentialRate: 50, CredentialBurst: 100,
-	LoginRate: 10.0 / 60, LoginBurst: 10, AddressRate: 60.0 / 60, AddressBurst: 60, AddressConcurrency: 8}
+	LoginRate: 10.0 / 60, LoginBurst: 10, LoginAccountRate: 100.0 / 60, LoginAccountBurst: 100,
+	AddressRate: 60.0 / 60, AddressBurst: 60, AddressConcurrency: 8}
 
 // withDefaults fills each limit left at zero from DefaultRateLimits.
 func (l RateLimits) withDefaults() RateLimits {
@@ -185,6 +191,7 @@ func (l RateLimits) withDefaults() RateLimits {
 		{&l.TenantRate, &l.TenantBurst, &d.TenantRate, &d.TenantBurst},
 		{&l.CredentialRate, &l.CredentialBurst, &d.CredentialRate, &d.CredentialBurst},
 		{&l.LoginRate, &l.LoginBurst, &d.LoginRate, &d.LoginBurst},
+		{&l.LoginAccountRate, &l.LoginAccountBurst, &d.LoginAccountRate, &d.LoginAccountBurst},
 		{&l.AddressRate, &l.AddressBurst, &d.AddressRate, &d.AddressBurst},
 	} {
 		if *pair.rate == 0 {
@@ -231,11 +238,14 @@ func (l *limiters) allow(c *gin.Context, p auth.Principal) bool {
 	return take(c, l.get("cred:"+p.ActorID(), l.cfg.CredentialRate, l.cfg.CredentialBurst))
 }
 
-// allowLogin limits attempts per account name (email, client id or token); publicEdge has limited the
-// client address already.
+// allowLogin limits attempts at an account name (email, client id or token): per client address at
+// LoginRate, and from all addresses together at the higher LoginAccountRate. publicEdge has limited the
+// address already.
 func (l *limiters) allowLogin(c *gin.Context, account string) bool {
 	sum := sha256.Sum256([]byte(strings.ToLower(account)))
-	return take(c, l.get("login-account:"+string(sum[:8]), l.cfg.LoginRate, l.cfg.LoginBurst))
+	key := string(sum[:8])
+	return take(c, l.get("login:"+key+"@"+c.ClientIP(), l.cfg.LoginRate, l.cfg.LoginBurst)) &&
+		take(c, l.get("login-account:"+key, l.cfg.LoginAccountRate, l.cfg.LoginAccountBurst))
 }
 
 // enter counts a request of addr in progress, unless addr has AddressConcurrency of them already.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,4 +271,84 @@ func TestLoginRateLimitComesBeforeTheBody(t *testing.T) {
 	if got := h.interim(t); !strings.Contains(got, " 429 ") {
 		t.Fatalf("a login over the address's rate answered %q first, want 429 before the body", got)
 	}
+}
+
+// loginAs tries email and password from the loopback address local.
+func (w *world) loginAs(t *testing.T, local, email, password string) int {
+	t.Helper()
+	body, _ := jsonMarshal(map[string]any{"email": email, "password": password})
+	resp, err := clientFrom(local).Post(w.srv.URL+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Password guessing from one address slows down that address only: the account's owner, from another
+// address, still logs in. Only many addresses together meet the account's own, much higher bound.
+func TestLoginThrottleDoesNotLockOutTheOwner(t *testing.T) {
+	limits := testLimits
+	limits.LoginRate, limits.LoginBurst = 1.0/3600, 3
+	limits.LoginAccountRate, limits.LoginAccountBurst = 1.0/3600, 6
+	w := newWorldCustom(t, db.FlavorPostgres, limits, func(*api.Deps) {})
+	victim := w.a.emails["viewer"]
+	var attacker []int
+	for range 5 {
+		attacker = append(attacker, w.loginAs(t, "127.0.0.1", victim, "guess-guess-guess"))
+	}
+	if attacker[2] != http.StatusUnauthorized || attacker[4] != http.StatusTooManyRequests {
+		t.Fatalf("guesses from one address: %v, want 401 up to the per-address bound, then 429", attacker)
+	}
+	if got := w.loginAs(t, "127.0.0.2", victim, w.a.pass["viewer"]); got != http.StatusOK {
+		t.Fatalf("the owner's login from another address while one address guesses: %d, want 200", got)
+	}
+	// Guesses from two more addresses reach the account's bound of 6 attempts.
+	w.loginAs(t, "127.0.0.3", victim, "guess-guess-guess")
+	w.loginAs(t, "127.0.0.3", victim, "guess-guess-guess")
+	if got := w.loginAs(t, "127.0.0.4", victim, "guess-guess-guess"); got != http.StatusTooManyRequests {
+		t.Fatalf("the 7th attempt at one account from four addresses: %d, want 429", got)
+	}
+}
+
+// The operator's routes are limited per address like every route that needs no credential.
+func TestOperatorRoutesAreRateLimited(t *testing.T) {
+	limits := testLimits
+	limits.AddressRate, limits.AddressBurst = 1.0/3600, 3
+	w := newWorldCustom(t, db.FlavorPostgres, limits, func(*api.Deps) {})
+	var statuses []int
+	for i := range 4 {
+		statuses = append(statuses, w.call(t, "GET", "/api/v1/operator/tenants", "wrong-operator-token-"+strconv.Itoa(i), nil).status)
+	}
+	if !slices.Equal(statuses, []int{401, 401, 401, 429}) {
+		t.Fatalf("operator token guesses: %v, want 401 ×3 then 429", statuses)
+	}
+}
+
+// Passwords follow NIST SP 800-63B: 10 to 256 characters, not a common password, not one character or a
+// short pattern repeated, not the email. Every place that sets a password applies it.
+func TestWeakPasswordsAreRefusedEverywhere(t *testing.T) {
+	w := newWorld(t, testLimits)
+	viewer := w.a.tokens["viewer"]
+	for _, weak := range []string{"aaaaaaaaaaaa", "password123", "Password2024!", "abcabcabcabc", "qwertyuiop", "1234567890", "",
+		strings.Repeat("x", 257)} {
+		// "" stands for the email of the account each case sets the password of.
+		inv := w.invite(t, w.a.tokens["admin"], "weak@alpha.example", "viewer")
+		got := w.accept(t, inv.str("invite_token"), cmp.Or(weak, "Weak@Alpha.example"))
+		if got.status != http.StatusBadRequest || !strings.Contains(got.raw, `"field":"password"`) {
+			t.Errorf("accepting with %q: %d %s, want 400 naming password", cmp.Or(weak, "the email"), got.status, got.raw)
+		}
+		got = w.call(t, "POST", "/api/v1/auth/password", viewer,
+			map[string]any{"current_password": w.a.pass["viewer"], "new_password": cmp.Or(weak, w.a.emails["viewer"])})
+		if got.status != http.StatusBadRequest || !strings.Contains(got.raw, `"field":"new_password"`) {
+			t.Errorf("changing to %q: %d %s, want 400 naming new_password", cmp.Or(weak, "the email"), got.status, got.raw)
+		}
+		got = w.call(t, "POST", "/api/v1/operator/tenants", operatorToken,
+			map[string]any{"name": "Weak tenant", "admin_email": "boss@weak.example", "admin_password": cmp.Or(weak, "boss@weak.example")})
+		if got.status != http.StatusBadRequest || !strings.Contains(got.raw, "password") {
+			t.Errorf("a tenant whose owner's password is %q: %d %s, want 400", cmp.Or(weak, "the email"), got.status, got.raw)
+		}
+	}
+	inv := w.invite(t, w.a.tokens["admin"], "strong@alpha.example", "viewer")
+	w.accept(t, inv.str("invite_token"), "a passphrase nobody guesses").must(t, http.StatusOK)
 }

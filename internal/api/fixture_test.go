@@ -29,7 +29,8 @@ const operatorToken = "operator-secret-for-tests"
 
 // generous limits, so that only the rate-limit test meets them
 var testLimits = api.RateLimits{TenantRate: 1e6, TenantBurst: 1e6, CredentialRate: 1e6, CredentialBurst: 1e6,
-	LoginRate: 1e6, LoginBurst: 1e6, AddressRate: 1e6, AddressBurst: 1e6, AddressConcurrency: 1000}
+	LoginRate: 1e6, LoginBurst: 1e6, LoginAccountRate: 1e6, LoginAccountBurst: 1e6, AddressRate: 1e6, AddressBurst: 1e6,
+	AddressConcurrency: 1000}
 
 // world is a running API with two tenants, A and B, each with a user of every role.
 type world struct {

@@ -106,11 +106,6 @@ func (s *Service) AcceptInvite(ctx context.Context, a Acceptance) (Accepted, err
 	if !strings.HasPrefix(a.Token, inviteTokenPrefix) || len(a.Token) > 200 {
 		return Accepted{}, ErrUnauthenticated
 	}
-	if a.AsUser == nil {
-		if err := CheckPassword(a.Password); err != nil {
-			return Accepted{}, err
-		}
-	}
 	var out Accepted
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := dbsqlc.New(tx)
@@ -122,6 +117,13 @@ func (s *Service) AcceptInvite(ctx context.Context, a Acceptance) (Accepted, err
 		}
 		if InvitationStatus(inv, time.Now()) != "pending" {
 			return ErrUnauthenticated
+		}
+		// The policy applies to every password given here, an existing account's too, so that its answer
+		// never tells whether the email has an account.
+		if a.AsUser == nil {
+			if err := CheckPassword(a.Password, inv.Email); err != nil {
+				return err
+			}
 		}
 		t, err := q.TenantGetByID(ctx, inv.TenantID)
 		if err != nil {
@@ -156,7 +158,8 @@ func (s *Service) AcceptInvite(ctx context.Context, a Acceptance) (Accepted, err
 		out = Accepted{TenantID: inv.TenantID, UserID: user.ID, Email: user.Email, Role: inv.Role}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrUnauthenticated) && !errors.Is(err, ErrSuspended) && !errors.Is(err, ErrAlreadyMember) {
+	if err != nil && !errors.Is(err, ErrUnauthenticated) && !errors.Is(err, ErrSuspended) && !errors.Is(err, ErrAlreadyMember) &&
+		!errors.Is(err, ErrWeakPassword) {
 		return Accepted{}, fmt.Errorf("accept invitation: %w", err)
 	}
 	return out, err

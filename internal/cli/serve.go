@@ -53,6 +53,9 @@ type serveConfig struct {
 	Maintenance maintenance.Config
 }
 
+// minOperatorTokenLength keeps the operator token out of reach of guessing.
+const minOperatorTokenLength = 32
+
 func (c serveConfig) Validate() error {
 	if c.Listen == "" {
 		return errors.New("--listen must not be empty")
@@ -73,6 +76,10 @@ func (c serveConfig) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout must be positive")
+	}
+	if c.OperatorToken != "" && len(c.OperatorToken) < minOperatorTokenLength {
+		return fmt.Errorf("--operator-token must be at least %d characters, or empty to turn the operator API off; "+
+			"make one with `openssl rand -base64 33`", minOperatorTokenLength)
 	}
 	if c.HTTP.Read <= 0 || c.HTTP.Idle <= 0 {
 		return errors.New("--read-timeout and --idle-timeout must be positive")

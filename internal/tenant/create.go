@@ -68,8 +68,8 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 		return Created{}, fmt.Errorf("create tenant: %w: admin email %q is not an email address", ErrInvalid, nt.AdminEmail)
 	}
 	if nt.AdminPassword != "" {
-		if err := auth.CheckPassword(nt.AdminPassword); err != nil {
-			return Created{}, fmt.Errorf("create tenant: %w: admin %v", ErrInvalid, err)
+		if err := auth.CheckPassword(nt.AdminPassword, nt.AdminEmail); err != nil {
+			return Created{}, fmt.Errorf("create tenant: %w: the admin password %v", ErrInvalid, err)
 		}
 	}
 	out := Created{Slug: nt.Slug, AdminEmail: nt.AdminEmail}
