@@ -84,10 +84,6 @@ func (s *server) updateUser(c *gin.Context) {
 		writeValidation(c, fieldErrors{{Field: "role", Message: "must be one of viewer, editor, admin, owner"}})
 		return
 	}
-	if in.Role != nil && !principal(c).CanGrantRole(*in.Role) {
-		writeProblem(c, http.StatusForbidden, "forbidden", "the role "+*in.Role+" grants more than this credential holds")
-		return
-	}
 	var m dbsqlc.MemberGetRow
 	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
 		ctx := c.Request.Context()
@@ -97,6 +93,10 @@ func (s *server) updateUser(c *gin.Context) {
 		}
 		if err := s.guardOwners(c, q, current.Role, in.Role, in.Disabled != nil && *in.Disabled); err != nil {
 			return err
+		}
+		if in.Role != nil && !principal(c).CanGrantRole(*in.Role) {
+			return &problemError{status: http.StatusForbidden, title: "forbidden",
+				detail: "the role " + *in.Role + " grants more than this credential holds"}
 		}
 		if _, err := q.MembershipUpdate(ctx, dbsqlc.MembershipUpdateParams{UserID: id, Role: in.Role, Disabled: in.Disabled}); err != nil {
 			return err
