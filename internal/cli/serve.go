@@ -123,7 +123,7 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 	fs.IntVar(&cfg.MaxConns, "database-max-conns", 20,
 		"most connections to the database; ingest writers take 2, the rest serve requests and lookups")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
-		"secret that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
+		"secret of at least 32 characters that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
 	fs.Var(networks{&cfg.TrustedProxies}, "trusted-proxies",
 		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
 	fs.BoolVar(&cfg.AllowPrivateTargets, "allow-private-targets", cfg.AllowPrivateTargets,
