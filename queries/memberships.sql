@@ -18,16 +18,21 @@ SELECT m.role, (m.disabled_at IS NOT NULL)::boolean AS membership_disabled,
 
 -- name: MemberList :many
 -- The current tenant's members with their accounts, after the cursor user id.
-SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
   FROM app.memberships m JOIN app.users u ON u.id = m.user_id
  WHERE u.id > @after_id
  ORDER BY u.id
  LIMIT @max_rows;
 
 -- name: MemberGet :one
-SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
   FROM app.memberships m JOIN app.users u ON u.id = m.user_id
  WHERE u.id = @user_id;
+
+-- name: MemberExistsByEmail :one
+-- Under the tenant runner, which shows only the tenant's members: whether email is one of them.
+SELECT EXISTS (SELECT FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+                WHERE lower(u.email) = lower(@email))::boolean;
 
 -- name: MembershipUpdate :one
 UPDATE app.memberships

@@ -1,7 +1,8 @@
 -- name: UserCreate :one
--- System work: users are global, so creating one runs as the owner.
+-- System work: accounts are global. Only the person who will hold the password creates one (accepting an
+-- invitation), or the operator (a new tenant's owner), so an account always starts with a password.
 INSERT INTO app.users (email, name, password_hash)
-VALUES (@email, @name, @password_hash)
+VALUES (@email, @name, @password_hash::text)
 RETURNING *;
 
 -- name: UserGetByEmail :one

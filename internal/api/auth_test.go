@@ -62,8 +62,8 @@ func TestLoginRefreshLogoutAndReuseDetection(t *testing.T) {
 			must(t, http.StatusOK)
 
 		// A user of several tenants must say which; the token then acts in that tenant.
-		w.call(t, "POST", "/api/v1/users", w.b.tokens["owner"], map[string]any{"email": w.a.emails["viewer"], "role": "editor"}).
-			must(t, http.StatusCreated)
+		inv := w.invite(t, w.b.tokens["owner"], w.a.emails["viewer"], "editor")
+		w.accept(t, inv.str("invite_token"), w.a.pass["viewer"]).must(t, http.StatusOK)
 		both := w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": w.a.emails["viewer"], "password": w.a.pass["viewer"]})
 		if both.status != http.StatusBadRequest || !strings.Contains(both.raw, "tenant_id") {
 			t.Fatalf("login of a member of two tenants without tenant_id: %d %s", both.status, both.raw)
@@ -315,20 +315,24 @@ func TestOAuthClientCredentials(t *testing.T) {
 func TestInvitationSetsThePassword(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		w := newWorldOn(t, flavor, testLimits)
-		added := w.call(t, "POST", "/api/v1/users", w.a.tokens["admin"], map[string]any{"email": "new@alpha.example", "role": "viewer"}).
-			must(t, http.StatusCreated)
-		if added.json["invited"] != true || !strings.HasPrefix(added.str("invite_token"), "iwi_") {
+		added := w.invite(t, w.a.tokens["admin"], "new@alpha.example", "viewer")
+		if added.str("status") != "pending" || !strings.HasPrefix(added.str("invite_token"), "iwi_") {
 			t.Fatalf("added %s", added.raw)
 		}
 		w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": "new@alpha.example", "password": "anything-at-all"}).
 			must(t, http.StatusUnauthorized)
-		w.call(t, "POST", "/api/v1/auth/accept-invite", "", map[string]any{"token": added.str("invite_token"), "password": "short"}).
-			must(t, http.StatusBadRequest)
-		w.call(t, "POST", "/api/v1/auth/accept-invite", "", map[string]any{"token": added.str("invite_token"), "password": "my-own-password"}).
-			must(t, http.StatusNoContent)
-		w.call(t, "POST", "/api/v1/auth/accept-invite", "", map[string]any{"token": added.str("invite_token"), "password": "second-try-password"}).
-			must(t, http.StatusUnauthorized)
+		w.accept(t, added.str("invite_token"), "short").must(t, http.StatusBadRequest)
+		joined := w.call(t, "POST", "/api/v1/auth/accept-invite", "", map[string]any{"token": added.str("invite_token"),
+			"password": "my-own-password", "name": "New Person"}).must(t, http.StatusOK)
+		if joined.str("tenant_id") != w.a.id.String() || joined.str("email") != "new@alpha.example" || joined.str("role") != "viewer" {
+			t.Fatalf("accepted: %s", joined.raw)
+		}
+		w.accept(t, added.str("invite_token"), "second-try-password").must(t, http.StatusUnauthorized)
 		w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": "new@alpha.example", "password": "my-own-password"}).
 			must(t, http.StatusOK)
+		member := w.call(t, "GET", "/api/v1/users/"+joined.str("user_id"), w.a.tokens["viewer"], nil).must(t, http.StatusOK)
+		if member.str("name") != "New Person" || member.str("role") != "viewer" {
+			t.Fatalf("member: %s", member.raw)
+		}
 	})
 }

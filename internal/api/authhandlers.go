@@ -68,8 +68,11 @@ func (s *server) logout(c *gin.Context) {
 type acceptInviteInput struct {
 	Token    string `json:"token"`
 	Password string `json:"password"`
+	Name     string `json:"name"`
 }
 
+// acceptInvite joins the invitation's tenant: as the logged-in user when the request carries a user's
+// access token, else with the password of the email's account, or of the account it creates.
 func (s *server) acceptInvite(c *gin.Context) {
 	var in acceptInviteInput
 	if !decodeBody(c, &in) {
@@ -78,11 +81,33 @@ func (s *server) acceptInvite(c *gin.Context) {
 	if !s.limits.allowLogin(c, in.Token) {
 		return
 	}
-	if err := s.auth.AcceptInvite(c.Request.Context(), in.Token, in.Password); err != nil {
+	a := auth.Acceptance{Token: in.Token, Password: in.Password, Name: in.Name}
+	if c.GetHeader("Authorization") != "" {
+		cred, _ := bearer(c)
+		p, err := s.auth.Authenticate(c.Request.Context(), cred)
+		if err != nil || p.Kind != auth.ActorUser {
+			s.answerAuthError(c, auth.ErrUnauthenticated)
+			return
+		}
+		if in.Password != "" {
+			writeValidation(c, fieldErrors{{Field: "password", Message: "leave it out when accepting as the logged-in user"}})
+			return
+		}
+		a.AsUser = &p.UserID
+	}
+	if len([]rune(in.Name)) > 200 || !plainText(in.Name) {
+		writeValidation(c, fieldErrors{{Field: "name", Message: "must be text of at most 200 characters"}})
+		return
+	}
+	accepted, err := s.auth.AcceptInvite(c.Request.Context(), a)
+	if errors.Is(err, auth.ErrAlreadyMember) {
+		writeProblem(c, http.StatusConflict, "already a member", "this account is a member of the tenant already")
+		return
+	} else if err != nil {
 		s.answerAuthError(c, err)
 		return
 	}
-	c.Status(http.StatusNoContent)
+	c.JSON(http.StatusOK, accepted)
 }
 
 type changePasswordInput struct {

@@ -140,6 +140,10 @@ var (
 		_, err := q.OAuthClientGetByID(c.Request.Context(), id)
 		return err
 	})
+	lookupInvitation = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
+		_, err := q.InvitationGetByID(c.Request.Context(), id)
+		return err
+	})
 )
 
 func lookupUser(c *gin.Context, q *dbsqlc.Queries) error {
@@ -161,22 +165,56 @@ func principal(c *gin.Context) auth.Principal {
 type RateLimits struct {
 	TenantRate, TenantBurst         float64
 	CredentialRate, CredentialBurst float64
-	// LoginRate and LoginBurst bound login and token attempts per client address and per account name.
+	// LoginRate and LoginBurst bound login and token attempts at one account name (email, client id or
+	// token) from one client address.
 	LoginRate, LoginBurst float64
+	// LoginAccountRate and LoginAccountBurst bound the attempts at one account from all addresses
+	// together. Well above LoginRate, so that guesses from one address slow that address down and never
+	// lock the account's owner out; only many addresses together meet it.
+	LoginAccountRate, LoginAccountBurst float64
+	// AddressRate and AddressBurst bound requests from one client address to the routes that need no
+	// credential (logins, tokens, invitations, the operator's), checked before the body is read.
+	AddressRate, AddressBurst float64
+	// AddressConcurrency caps the requests in progress from one client address on those routes.
+	AddressConcurrency int
 }
 
 // DefaultRateLimits are generous for dashboards and tight for password guessing.
 var DefaultRateLimits = RateLimits{TenantRate: 100, TenantBurst: 200, CredentialRate: 50, CredentialBurst: 100,
-	LoginRate: 10.0 / 60, LoginBurst: 10}
+	LoginRate: 10.0 / 60, LoginBurst: 10, LoginAccountRate: 100.0 / 60, LoginAccountBurst: 100,
+	AddressRate: 60.0 / 60, AddressBurst: 60, AddressConcurrency: 8}
 
-// limiters hands out one token bucket per key.
-type limiters struct {
-	cfg RateLimits
-	mu  sync.Mutex
-	m   map[string]*rate.Limiter
+// withDefaults fills each limit left at zero from DefaultRateLimits.
+func (l RateLimits) withDefaults() RateLimits {
+	d := DefaultRateLimits
+	for _, pair := range []struct{ rate, burst, defRate, defBurst *float64 }{
+		{&l.TenantRate, &l.TenantBurst, &d.TenantRate, &d.TenantBurst},
+		{&l.CredentialRate, &l.CredentialBurst, &d.CredentialRate, &d.CredentialBurst},
+		{&l.LoginRate, &l.LoginBurst, &d.LoginRate, &d.LoginBurst},
+		{&l.LoginAccountRate, &l.LoginAccountBurst, &d.LoginAccountRate, &d.LoginAccountBurst},
+		{&l.AddressRate, &l.AddressBurst, &d.AddressRate, &d.AddressBurst},
+	} {
+		if *pair.rate == 0 {
+			*pair.rate, *pair.burst = *pair.defRate, *pair.defBurst
+		}
+	}
+	if l.AddressConcurrency == 0 {
+		l.AddressConcurrency = d.AddressConcurrency
+	}
+	return l
 }
 
-func newLimiters(cfg RateLimits) *limiters { return &limiters{cfg: cfg, m: map[string]*rate.Limiter{}} }
+// limiters hands out one token bucket per key, and counts requests in progress per client address.
+type limiters struct {
+	cfg        RateLimits
+	mu         sync.Mutex
+	m          map[string]*rate.Limiter
+	inProgress map[string]int
+}
+
+func newLimiters(cfg RateLimits) *limiters {
+	return &limiters{cfg: cfg.withDefaults(), m: map[string]*rate.Limiter{}, inProgress: map[string]int{}}
+}
 
 func (l *limiters) get(key string, r, burst float64) *rate.Limiter {
 	l.mu.Lock()
@@ -200,11 +238,52 @@ func (l *limiters) allow(c *gin.Context, p auth.Principal) bool {
 	return take(c, l.get("cred:"+p.ActorID(), l.cfg.CredentialRate, l.cfg.CredentialBurst))
 }
 
-// allowLogin limits attempts per client address and per account name (email or client id).
+// allowLogin limits attempts at an account name (email, client id or token): per client address at
+// LoginRate, and from all addresses together at the higher LoginAccountRate. publicEdge has limited the
+// address already.
 func (l *limiters) allowLogin(c *gin.Context, account string) bool {
 	sum := sha256.Sum256([]byte(strings.ToLower(account)))
-	return take(c, l.get("login-ip:"+c.ClientIP(), l.cfg.LoginRate, l.cfg.LoginBurst)) &&
-		take(c, l.get("login-account:"+string(sum[:8]), l.cfg.LoginRate, l.cfg.LoginBurst))
+	key := string(sum[:8])
+	return take(c, l.get("login:"+key+"@"+c.ClientIP(), l.cfg.LoginRate, l.cfg.LoginBurst)) &&
+		take(c, l.get("login-account:"+key, l.cfg.LoginAccountRate, l.cfg.LoginAccountBurst))
+}
+
+// enter counts a request of addr in progress, unless addr has AddressConcurrency of them already.
+func (l *limiters) enter(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inProgress[addr] >= l.cfg.AddressConcurrency {
+		return false
+	}
+	l.inProgress[addr]++
+	return true
+}
+
+func (l *limiters) leave(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inProgress[addr]--; l.inProgress[addr] <= 0 {
+		delete(l.inProgress, addr)
+	}
+}
+
+// publicEdge guards the routes that need no credential, before anything reads the body: at most
+// AddressConcurrency requests in progress per client address (slow clients of one address cannot hold
+// the server), and AddressRate requests per address.
+func (s *server) publicEdge() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		addr := c.ClientIP()
+		if !s.limits.enter(addr) {
+			c.Header("Retry-After", "1")
+			writeProblem(c, http.StatusTooManyRequests, "too many requests in progress",
+				"this address has too many requests in progress; retry after 1 s")
+			return
+		}
+		defer s.limits.leave(addr)
+		if take(c, s.limits.get("address:"+addr, s.limits.cfg.AddressRate, s.limits.cfg.AddressBurst)) {
+			c.Next()
+		}
+	}
 }
 
 func take(c *gin.Context, lim *rate.Limiter) bool {

@@ -33,14 +33,16 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	key := w.call(t, "POST", "/api/v1/api-keys", owner, map[string]any{"name": "k", "scopes": []string{"read"}}).must(t, http.StatusCreated)
 	client := w.call(t, "POST", "/api/v1/oauth-clients", owner, map[string]any{"name": "c", "scopes": []string{"read"}}).
 		must(t, http.StatusCreated)
-	target := w.call(t, "POST", "/api/v1/users", owner, map[string]any{"email": "target@" + tw.id.String() + ".example", "role": "viewer",
-		"password": "target-password"}).must(t, http.StatusCreated)
+	invited := w.invite(t, owner, "target@"+tw.id.String()+".example", "viewer")
+	target := w.accept(t, invited.str("invite_token"), "target-password").must(t, http.StatusOK)
+	pending := w.invite(t, owner, "pending@"+tw.id.String()+".example", "viewer")
 	return map[string]string{
 		"/api/v1/hosts/":         host.id(t),
 		"/api/v1/checks/":        check.id(t),
 		"/api/v1/api-keys/":      key.id(t),
 		"/api/v1/oauth-clients/": client.id(t),
-		"/api/v1/users/":         target.id(t),
+		"/api/v1/users/":         target.str("user_id"),
+		"/api/v1/invitations/":   pending.id(t),
 	}
 }
 
@@ -108,6 +110,7 @@ var minimumRole = map[string]string{
 	"POST /api/v1/users":               "admin",
 	"PATCH /api/v1/users/:id":          "admin",
 	"DELETE /api/v1/users/:id":         "admin",
+	"DELETE /api/v1/invitations/:id":   "admin",
 	"POST /api/v1/api-keys":            "admin",
 	"DELETE /api/v1/api-keys/:id":      "admin",
 	"POST /api/v1/oauth-clients":       "admin",

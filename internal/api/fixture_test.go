@@ -17,6 +17,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/poller"
@@ -28,7 +29,8 @@ const operatorToken = "operator-secret-for-tests"
 
 // generous limits, so that only the rate-limit test meets them
 var testLimits = api.RateLimits{TenantRate: 1e6, TenantBurst: 1e6, CredentialRate: 1e6, CredentialBurst: 1e6,
-	LoginRate: 1e6, LoginBurst: 1e6}
+	LoginRate: 1e6, LoginBurst: 1e6, LoginAccountRate: 1e6, LoginAccountBurst: 1e6, AddressRate: 1e6, AddressBurst: 1e6,
+	AddressConcurrency: 1000}
 
 // world is a running API with two tenants, A and B, each with a user of every role.
 type world struct {
@@ -67,6 +69,13 @@ func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
 // newWorldWith builds a world on the given storage flavor with query limits of its own.
 func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query api.QueryLimits) *world {
 	t.Helper()
+	return newWorldCustom(t, flavor, limits, func(d *api.Deps) { d.Query = query })
+}
+
+// newWorldCustom builds a world whose handler dependencies configure adjusts (trusted proxies, a log of
+// its own, …) before the handler is built.
+func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, configure func(*api.Deps)) *world {
+	t.Helper()
 	ctx := context.Background()
 	d := dbtest.New(t, flavor)
 	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
@@ -90,7 +99,7 @@ func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query a
 	t.Cleanup(func() { hub.Close(); <-hubDone })
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &poller.Guard{AllowPrivate: true}
-	engine := api.NewHandler(api.Deps{
+	deps := api.Deps{
 		Log:           log,
 		Tenants:       db.NewTenantRunner(d.Pool),
 		Auth:          svc,
@@ -100,12 +109,13 @@ func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query a
 		Operator:      tenant.NewOperator(d.Pool),
 		OperatorToken: operatorToken,
 		Limits:        limits,
-		Query:         query,
 		Stream:        hub,
 		StreamConfig:  api.StreamConfig{Heartbeat: testHeartbeat},
 		Health:        d.Pool,
 		Registry:      registry,
-	})
+	}
+	configure(&deps)
+	engine := api.NewHandler(deps)
 	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub}
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")
@@ -124,15 +134,28 @@ func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {
 	tw := &tenantWorld{id: created.TenantID, users: map[string]uuid.UUID{}, tokens: map[string]string{},
 		pass: map[string]string{}, emails: map[string]string{}}
 	tw.pass["owner"], tw.emails["owner"] = "owner-password-"+slug, owner
-	ownerPrincipal := auth.Principal{TenantID: tw.id, Kind: auth.ActorUser}
+	var ownerID uuid.UUID
+	if err := w.d.Pool.QueryRow(ctx, "SELECT id FROM app.users WHERE email = $1", owner).Scan(&ownerID); err != nil {
+		t.Fatal(err)
+	}
+	tw.users["owner"] = ownerID
+	// The other members join as everyone does: invited by the owner, each accepts with a password of their own.
+	ownerPrincipal := auth.Principal{TenantID: tw.id, Kind: auth.ActorUser, UserID: ownerID, Role: "owner"}
 	for _, role := range []string{"viewer", "editor", "admin"} {
 		p := role + "-password-" + slug
 		email := role + "@" + slug + ".example"
-		added, err := w.svc.AddMember(ctx, ownerPrincipal, auth.NewMember{Email: email, Role: role, Password: &p})
+		var token string
+		if err := db.NewTenantRunner(w.d.Pool).WithTenant(ctx, tw.id, func(q *dbsqlc.Queries) (err error) {
+			_, token, err = auth.Invite(ctx, q, ownerPrincipal, auth.NewInvitation{Email: email, Role: role})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		accepted, err := w.svc.AcceptInvite(ctx, auth.Acceptance{Token: token, Password: p})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tw.users[role], tw.pass[role], tw.emails[role] = added.UserID, p, email
+		tw.users[role], tw.pass[role], tw.emails[role] = accepted.UserID, p, email
 	}
 	for _, role := range auth.Roles {
 		pair, err := w.svc.Login(ctx, tw.emails[role], tw.pass[role], &tw.id)
@@ -141,11 +164,6 @@ func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {
 		}
 		tw.tokens[role] = pair.AccessToken
 	}
-	var ownerID uuid.UUID
-	if err := w.d.Pool.QueryRow(ctx, "SELECT id FROM app.users WHERE email = $1", owner).Scan(&ownerID); err != nil {
-		t.Fatal(err)
-	}
-	tw.users["owner"] = ownerID
 	return tw
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -33,6 +34,11 @@ func (s *server) operatorCreateTenant(c *gin.Context) {
 	}
 	if !strings.Contains(in.AdminEmail, "@") {
 		errs.add("admin_email", "must be an email address")
+	}
+	if in.AdminPassword != "" {
+		if err := auth.CheckPassword(in.AdminPassword, in.AdminEmail); err != nil {
+			errs.add("admin_password", "%s", err)
+		}
 	}
 	if len(errs) > 0 {
 		writeValidation(c, errs)

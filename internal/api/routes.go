@@ -10,15 +10,16 @@ import (
 // and exactly one permission; the README's RBAC matrix lists which. openapi.json documents each route,
 // and a test keeps the two in step.
 func (s *server) routes(r *gin.Engine) {
-	r.POST("/oauth/token", s.oauthToken)
+	edge := s.publicEdge() // the routes that need no credential
+	r.POST("/oauth/token", edge, s.oauthToken)
 
 	v1 := r.Group("/api/v1")
-	v1.POST("/auth/login", s.login)
-	v1.POST("/auth/refresh", s.refresh)
-	v1.POST("/auth/logout", s.logout)
-	v1.POST("/auth/accept-invite", s.acceptInvite)
+	v1.POST("/auth/login", edge, s.login)
+	v1.POST("/auth/refresh", edge, s.refresh)
+	v1.POST("/auth/logout", edge, s.logout)
+	v1.POST("/auth/accept-invite", edge, s.acceptInvite)
 
-	op := v1.Group("/operator", s.operatorOnly())
+	op := v1.Group("/operator", edge, s.operatorOnly())
 	op.GET("/tenants", s.operatorListTenants)
 	op.POST("/tenants", s.operatorCreateTenant)
 	op.POST("/tenants/:id/suspend", s.operatorSuspendTenant)
@@ -50,10 +51,12 @@ func (s *server) routes(r *gin.Engine) {
 	a.POST("/checks/:id/run", s.requireOn(auth.PermInventory, lookupCheck), s.runCheck)
 
 	a.GET("/users", read, s.listUsers)
-	a.POST("/users", access, s.addUser)
+	a.POST("/users", access, s.invite)
 	a.GET("/users/:id", read, s.getUser)
 	a.PATCH("/users/:id", s.requireOn(auth.PermAccess, lookupUser), s.updateUser)
 	a.DELETE("/users/:id", s.requireOn(auth.PermAccess, lookupUser), s.removeUser)
+	a.GET("/invitations", access, s.listInvitations)
+	a.DELETE("/invitations/:id", s.requireOn(auth.PermAccess, lookupInvitation), s.revokeInvitation)
 
 	a.GET("/api-keys", access, s.listAPIKeys)
 	a.POST("/api-keys", access, s.createAPIKey)

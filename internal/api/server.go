@@ -6,8 +6,10 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -41,8 +43,11 @@ type Deps struct {
 	Operator *tenant.Operator
 	// OperatorToken is the platform operator's credential for /api/v1/operator; empty disables those routes.
 	OperatorToken string
-	// Limits bounds request rates; zero means DefaultRateLimits.
+	// Limits bounds request rates; zero fields take DefaultRateLimits'.
 	Limits RateLimits
+	// TrustedProxies are the networks of the reverse proxies whose X-Forwarded-For and X-Real-IP name the
+	// client's address; from anyone else these headers are ignored. Empty: trust no proxy.
+	TrustedProxies []netip.Prefix
 	// Query bounds the dashboard query API; zero fields take DefaultQueryLimits.
 	Query QueryLimits
 	// Stream is the process's live-stream hub; nil makes GET /api/v1/stream answer 503.
@@ -83,6 +88,15 @@ func NewHandler(d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// gin believes X-Forwarded-For from every peer unless told otherwise; only the configured proxies may
+	// name the client's address, which rate limits key on and the access log records.
+	proxies := make([]string, 0, len(d.TrustedProxies))
+	for _, p := range d.TrustedProxies {
+		proxies = append(proxies, p.String())
+	}
+	if err := r.SetTrustedProxies(proxies); err != nil {
+		panic(fmt.Sprintf("trusted proxies %v: %v", proxies, err)) // netip.Prefix always prints a valid CIDR
+	}
 	m := newHTTPMetrics(d.Registry)
 	r.Use(requestID(), accessLog(d.Log, m), recoverProblem(d.Log))
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such route", "") })
@@ -98,16 +112,12 @@ func NewHandler(d Deps) *gin.Engine {
 	if d.Auth == nil {
 		return r // probes only: the identity service is not wired (tests of the probes)
 	}
-	limits := d.Limits
-	if limits == (RateLimits{}) {
-		limits = DefaultRateLimits
-	}
 	guard := d.Guard
 	if guard == nil {
 		guard = &poller.Guard{} // SaaS mode: only public targets
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		operator: d.Operator, limits: newLimiters(limits),
+		operator: d.Operator, limits: newLimiters(d.Limits),
 		query: d.Query.withDefaults(), hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
 	if d.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(d.OperatorToken))

@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,13 +20,11 @@ type User struct {
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
 	Disabled  bool      `json:"disabled"`
-	Invited   bool      `json:"invited"` // has not set a password yet
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func memberOut(m dbsqlc.MemberGetRow) User {
-	return User{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Disabled: m.DisabledAt != nil, Invited: m.Invited,
-		CreatedAt: m.CreatedAt}
+	return User{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Disabled: m.DisabledAt != nil, CreatedAt: m.CreatedAt}
 }
 
 func pathUUID(c *gin.Context) (uuid.UUID, bool) {
@@ -69,66 +66,6 @@ func (s *server) getUser(c *gin.Context) {
 	}
 }
 
-// addUserInput adds a person to the tenant: an existing account by email, or a new one. A new account
-// gets the password given, or, without one, an invitation token to set it.
-type addUserInput struct {
-	Email    string  `json:"email"`
-	Name     string  `json:"name"`
-	Role     string  `json:"role"`
-	Password *string `json:"password"`
-}
-
-// AddedUser is the answer to POST /users; InviteToken is shown once.
-type AddedUser struct {
-	User
-	InviteToken string `json:"invite_token,omitempty"`
-}
-
-func (s *server) addUser(c *gin.Context) {
-	var in addUserInput
-	if !decodeBody(c, &in) {
-		return
-	}
-	var errs fieldErrors
-	if !strings.Contains(in.Email, "@") || len(in.Email) > 254 {
-		errs.add("email", "must be an email address")
-	}
-	if len(in.Name) > 200 {
-		errs.add("name", "must be at most 200 characters")
-	}
-	if !auth.ValidRole(in.Role) {
-		errs.add("role", "must be one of viewer, editor, admin, owner")
-	}
-	if in.Password != nil && auth.CheckPassword(*in.Password) != nil {
-		errs.add("password", "must be 10 to 256 characters")
-	}
-	if len(errs) > 0 {
-		writeValidation(c, errs)
-		return
-	}
-	// Only an owner may make another owner.
-	if in.Role == "owner" && !principal(c).Can(auth.PermTenant) {
-		writeProblem(c, http.StatusForbidden, "forbidden", "only an owner may add an owner")
-		return
-	}
-	added, err := s.auth.AddMember(c.Request.Context(), principal(c), auth.NewMember{Email: in.Email, Name: in.Name,
-		Role: in.Role, Password: in.Password})
-	if err != nil {
-		s.answerError(c, err)
-		return
-	}
-	var m dbsqlc.MemberGetRow
-	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
-		if m, err = q.MemberGet(c.Request.Context(), added.UserID); err != nil {
-			return err
-		}
-		return record(c, q, "user.add", "user", added.UserID.String(), gin.H{"email": in.Email, "role": in.Role})
-	}) {
-		return
-	}
-	c.JSON(http.StatusCreated, AddedUser{User: memberOut(m), InviteToken: added.InviteToken})
-}
-
 type updateUserInput struct {
 	Role     *string `json:"role"`
 	Disabled *bool   `json:"disabled"`
@@ -156,6 +93,10 @@ func (s *server) updateUser(c *gin.Context) {
 		}
 		if err := s.guardOwners(c, q, current.Role, in.Role, in.Disabled != nil && *in.Disabled); err != nil {
 			return err
+		}
+		if in.Role != nil && !principal(c).CanGrantRole(*in.Role) {
+			return &problemError{status: http.StatusForbidden, title: "forbidden",
+				detail: "the role " + *in.Role + " grants more than this credential holds"}
 		}
 		if _, err := q.MembershipUpdate(ctx, dbsqlc.MembershipUpdateParams{UserID: id, Role: in.Role, Disabled: in.Disabled}); err != nil {
 			return err
@@ -187,7 +128,7 @@ func (s *server) removeUser(c *gin.Context) {
 		if _, err := q.MembershipDelete(ctx, id); err != nil {
 			return err
 		}
-		return record(c, q, "user.remove", "user", id.String(), nil)
+		return record(c, q, "user.remove", "user", id.String(), gin.H{"email": current.Email, "role": current.Role})
 	}) {
 		c.Status(http.StatusNoContent)
 	}

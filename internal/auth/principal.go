@@ -96,9 +96,18 @@ func (p Principal) CreatedBy() *uuid.UUID {
 // permission the scope grants, so no key or client can mint one more powerful than itself.
 func (p Principal) CanGrant(scope string) bool {
 	perms, ok := scopePermissions[scope]
-	if !ok {
-		return false
-	}
+	return ok && p.holdsAll(perms)
+}
+
+// CanGrantRole reports whether the principal may give a membership role (by invitation or by changing a
+// member's role): only if it holds every permission of the role, so no credential makes a member more
+// powerful than itself. An admin-scope API key, which lacks ingest, cannot make an editor.
+func (p Principal) CanGrantRole(role string) bool {
+	perms, ok := rolePermissions[role]
+	return ok && p.holdsAll(perms)
+}
+
+func (p Principal) holdsAll(perms []Permission) bool {
 	for _, perm := range perms {
 		if !p.Can(perm) {
 			return false

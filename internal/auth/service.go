@@ -25,8 +25,6 @@ var (
 	ErrSuspended = errors.New("tenant suspended")
 	// ErrTenantChoice: the user belongs to several tenants and did not say which (400).
 	ErrTenantChoice = errors.New("member of several tenants: give tenant_id")
-	// ErrWeakPassword: the new password is too short or too long (400).
-	ErrWeakPassword = errors.New("password must be 10 to 256 characters")
 	// ErrScope: a client asked for a scope it does not have (400, invalid_scope).
 	ErrScope = errors.New("requested scope exceeds the client's scopes")
 )
@@ -273,9 +271,6 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 // ChangePassword sets a user's new password after checking the old one, and revokes all their refresh
 // tokens, so every other session ends when its access token expires.
 func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, oldPassword, newPassword string) error {
-	if err := CheckPassword(newPassword); err != nil {
-		return err
-	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := dbsqlc.New(tx)
 		user, err := q.UserGetByID(ctx, userID)
@@ -284,6 +279,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, oldPassw
 		}
 		if user.PasswordHash == nil || VerifyPassword(*user.PasswordHash, oldPassword) != nil {
 			return ErrUnauthenticated
+		}
+		if err := CheckPassword(newPassword, user.Email); err != nil {
+			return err
 		}
 		hash, err := HashPassword(newPassword)
 		if err != nil {
@@ -294,33 +292,6 @@ func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, oldPassw
 		}
 		_, err = q.RefreshTokenRevokeForUser(ctx, userID)
 		return err
-	})
-}
-
-// AcceptInvite sets the invited user's password and spends the invitation.
-func (s *Service) AcceptInvite(ctx context.Context, token, password string) error {
-	if err := CheckPassword(password); err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
-		inv, err := q.InvitationGetForUpdate(ctx, HashSecret(token))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrUnauthenticated
-		} else if err != nil {
-			return err
-		}
-		if inv.AcceptedAt != nil || time.Now().After(inv.ExpiresAt) {
-			return ErrUnauthenticated
-		}
-		hash, err := HashPassword(password)
-		if err != nil {
-			return err
-		}
-		if err := q.UserSetPassword(ctx, dbsqlc.UserSetPasswordParams{ID: inv.UserID, PasswordHash: &hash}); err != nil {
-			return err
-		}
-		return q.InvitationAccept(ctx, inv.ID)
 	})
 }
 
@@ -358,69 +329,4 @@ func (s *Service) ClientCredentials(ctx context.Context, clientID, secret string
 	return TokenPair{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl.Seconds()), Scope: scope}, nil
 }
 
-// CheckPassword reports whether p is acceptable as a new password.
-func CheckPassword(p string) error {
-	if n := len([]rune(p)); n < 10 || n > 256 {
-		return ErrWeakPassword
-	}
-	return nil
-}
-
 func jwtSubject(sub string) jwt.RegisteredClaims { return jwt.RegisteredClaims{Subject: sub} }
-
-// NewMember describes a person to add to a tenant.
-type NewMember struct {
-	Email, Name, Role string
-	Password          *string // nil: invite (a new account gets a token to set its password)
-}
-
-// AddedMember is what AddMember did; InviteToken is in the clear only here, to be shown once.
-type AddedMember struct {
-	UserID      uuid.UUID
-	InviteToken string
-}
-
-// AddMember adds a person to the principal's tenant: an existing account by email (which keeps its
-// password), or a new one. Creating an account is system work, since accounts span tenants; the
-// membership is the tenant's. An account that has no password yet gets an invitation.
-func (s *Service) AddMember(ctx context.Context, by Principal, m NewMember) (AddedMember, error) {
-	var out AddedMember
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
-		user, err := q.UserGetByEmail(ctx, m.Email)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			var hash *string
-			if m.Password != nil {
-				h, err := HashPassword(*m.Password)
-				if err != nil {
-					return err
-				}
-				hash = &h
-			}
-			if user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: m.Email, Name: m.Name, PasswordHash: hash}); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		}
-		if _, err := q.MembershipCreate(ctx, dbsqlc.MembershipCreateParams{TenantID: by.TenantID, UserID: user.ID, Role: m.Role}); err != nil {
-			return err // a conflict: already a member
-		}
-		out.UserID = user.ID
-		if user.PasswordHash != nil {
-			return nil
-		}
-		token, hash, err := NewInviteToken()
-		if err != nil {
-			return err
-		}
-		if _, err := q.InvitationCreate(ctx, dbsqlc.InvitationCreateParams{TenantID: by.TenantID, UserID: user.ID,
-			TokenHash: hash, CreatedBy: by.CreatedBy(), ExpiresAt: time.Now().Add(InviteTTL)}); err != nil {
-			return err
-		}
-		out.InviteToken = token
-		return nil
-	})
-	return out, err
-}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -35,10 +36,14 @@ type serveConfig struct {
 	Roles           []string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// HTTP bounds how long clients may take to send a request and how long idle connections stay open.
+	HTTP api.HTTPTimeouts
 	// MaxConns caps the database pool.
 	MaxConns int
 	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
 	OperatorToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client; empty: none.
+	TrustedProxies []netip.Prefix
 	// AllowPrivateTargets lets checks reach loopback, private and link-local addresses (self-hosted
 	// mode); off, the poller refuses them (SaaS mode).
 	AllowPrivateTargets bool
@@ -47,6 +52,9 @@ type serveConfig struct {
 	// Maintenance configures the scheduler role's storage upkeep: retention and compression.
 	Maintenance maintenance.Config
 }
+
+// minOperatorTokenLength keeps the operator token out of reach of guessing.
+const minOperatorTokenLength = 32
 
 func (c serveConfig) Validate() error {
 	if c.Listen == "" {
@@ -68,6 +76,13 @@ func (c serveConfig) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout must be positive")
+	}
+	if c.OperatorToken != "" && len(c.OperatorToken) < minOperatorTokenLength {
+		return fmt.Errorf("--operator-token must be at least %d characters, or empty to turn the operator API off; "+
+			"make one with `openssl rand -base64 33`", minOperatorTokenLength)
+	}
+	if c.HTTP.Read <= 0 || c.HTTP.Idle <= 0 {
+		return errors.New("--read-timeout and --idle-timeout must be positive")
 	}
 	if c.Poller.Concurrency < 1 || c.Poller.TenantConcurrency < 1 {
 		return errors.New("--poller-concurrency and --poller-tenant-concurrency must be at least 1")
@@ -101,10 +116,16 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second,
 		"how long a graceful shutdown waits for requests and workers to finish")
+	fs.DurationVar(&cfg.HTTP.Read, "read-timeout", api.DefaultHTTPTimeouts.Read,
+		"most time a client may take to send a request, headers and body (a 16 MiB push needs 2.3 Mbit/s at 60s)")
+	fs.DurationVar(&cfg.HTTP.Idle, "idle-timeout", api.DefaultHTTPTimeouts.Idle,
+		"how long an idle keep-alive connection stays open")
 	fs.IntVar(&cfg.MaxConns, "database-max-conns", 20,
 		"most connections to the database; ingest writers take 2, the rest serve requests and lookups")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
-		"secret that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
+		"secret of at least 32 characters that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
+	fs.Var(networks{&cfg.TrustedProxies}, "trusted-proxies",
+		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
 	fs.BoolVar(&cfg.AllowPrivateTargets, "allow-private-targets", cfg.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
 	fs.StringVar(&cfg.Poller.Location, "location", "",
@@ -191,19 +212,21 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 		hub = stream.New(stream.Config{}, pool, log.With("role", "api"), registry)
 	}
 	handler := api.NewHandler(api.Deps{
-		Log:           log,
-		Tenants:       db.NewTenantRunner(pool),
-		Auth:          authService,
-		Ingest:        ingester,
-		Checks:        runner,
-		Guard:         guard,
-		Operator:      tenant.NewOperator(pool),
-		OperatorToken: cfg.OperatorToken,
-		Stream:        hub,
-		Health:        pool,
-		Registry:      registry,
+		Log:            log,
+		Tenants:        db.NewTenantRunner(pool),
+		Auth:           authService,
+		Ingest:         ingester,
+		Checks:         runner,
+		Guard:          guard,
+		Operator:       tenant.NewOperator(pool),
+		OperatorToken:  cfg.OperatorToken,
+		TrustedProxies: cfg.TrustedProxies,
+		Stream:         hub,
+		Health:         pool,
+		Registry:       registry,
 	})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	srv := api.NewHTTPServer(handler, api.HTTPTimeouts{ReadHeader: min(api.DefaultHTTPTimeouts.ReadHeader, cfg.HTTP.Read),
+		Read: cfg.HTTP.Read, Idle: cfg.HTTP.Idle})
 	if hub != nil {
 		srv.RegisterOnShutdown(hub.Close) // streams never go idle: end them as the shutdown begins
 	}

@@ -53,8 +53,9 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.refresh_tokens (tenant_id, family_id, user_id, token_hash, expires_at)
 	                       VALUES ($1, gen_random_uuid(), $2, $3, now() + interval '1 day')`, ten.ID, ten.UserID, []byte("rt-"+slug))
 	must("refresh token", err)
-	_, err = tx.Exec(ctx, `INSERT INTO app.invitations (tenant_id, user_id, token_hash, expires_at)
-	                       VALUES ($1, $2, $3, now() + interval '1 day')`, ten.ID, ten.UserID, []byte("inv-"+slug))
+	_, err = tx.Exec(ctx, `INSERT INTO app.invitations (tenant_id, email, role, token_hash, expires_at)
+	                       VALUES ($1, 'invited-' || $2 || '@example.test', 'viewer', $3, now() + interval '1 day')`,
+		ten.ID, slug, []byte("inv-"+slug))
 	must("invitation", err)
 	_, err = tx.Exec(ctx, `INSERT INTO app.audit_log (tenant_id, actor_kind, actor_id, action, object_kind)
 	                       VALUES ($1, 'system', 'seed', 'tenant.create', 'tenant')`, ten.ID)

@@ -68,8 +68,8 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 		return Created{}, fmt.Errorf("create tenant: %w: admin email %q is not an email address", ErrInvalid, nt.AdminEmail)
 	}
 	if nt.AdminPassword != "" {
-		if err := auth.CheckPassword(nt.AdminPassword); err != nil {
-			return Created{}, fmt.Errorf("create tenant: %w: admin %v", ErrInvalid, err)
+		if err := auth.CheckPassword(nt.AdminPassword, nt.AdminEmail); err != nil {
+			return Created{}, fmt.Errorf("create tenant: %w: the admin password %v", ErrInvalid, err)
 		}
 	}
 	out := Created{Slug: nt.Slug, AdminEmail: nt.AdminEmail}
@@ -99,7 +99,7 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 			if err != nil {
 				return err
 			}
-			user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: nt.AdminEmail, Name: "", PasswordHash: &hash})
+			user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: nt.AdminEmail, Name: "", PasswordHash: hash})
 			if err != nil {
 				return fmt.Errorf("create admin user: %w", db.Translate(err))
 			}

@@ -22,23 +22,26 @@ func (q *Queries) InvitationAccept(ctx context.Context, id int64) error {
 }
 
 const invitationCreate = `-- name: InvitationCreate :one
-INSERT INTO app.invitations (tenant_id, user_id, token_hash, created_by, expires_at)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING id, tenant_id, user_id, token_hash, created_by, created_at, expires_at, accepted_at
+INSERT INTO app.invitations (tenant_id, email, role, name, token_hash, created_by, expires_at)
+VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6)
+RETURNING id, tenant_id, token_hash, created_by, created_at, expires_at, accepted_at, email, role, name, revoked_at
 `
 
 type InvitationCreateParams struct {
-	TenantID  uuid.UUID
-	UserID    uuid.UUID
+	Email     string
+	Role      string
+	Name      string
 	TokenHash []byte
 	CreatedBy *uuid.UUID
 	ExpiresAt time.Time
 }
 
+// Under the tenant runner: an admin invites into its own tenant. InvitationRevokePending goes first.
 func (q *Queries) InvitationCreate(ctx context.Context, arg InvitationCreateParams) (AppInvitation, error) {
 	row := q.db.QueryRow(ctx, invitationCreate,
-		arg.TenantID,
-		arg.UserID,
+		arg.Email,
+		arg.Role,
+		arg.Name,
 		arg.TokenHash,
 		arg.CreatedBy,
 		arg.ExpiresAt,
@@ -47,32 +50,130 @@ func (q *Queries) InvitationCreate(ctx context.Context, arg InvitationCreatePara
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
-		&i.UserID,
 		&i.TokenHash,
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.ExpiresAt,
 		&i.AcceptedAt,
+		&i.Email,
+		&i.Role,
+		&i.Name,
+		&i.RevokedAt,
+	)
+	return i, err
+}
+
+const invitationGetByID = `-- name: InvitationGetByID :one
+SELECT id, tenant_id, token_hash, created_by, created_at, expires_at, accepted_at, email, role, name, revoked_at FROM app.invitations WHERE id = $1
+`
+
+func (q *Queries) InvitationGetByID(ctx context.Context, id int64) (AppInvitation, error) {
+	row := q.db.QueryRow(ctx, invitationGetByID, id)
+	var i AppInvitation
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.TokenHash,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.AcceptedAt,
+		&i.Email,
+		&i.Role,
+		&i.Name,
+		&i.RevokedAt,
 	)
 	return i, err
 }
 
 const invitationGetForUpdate = `-- name: InvitationGetForUpdate :one
-SELECT id, tenant_id, user_id, token_hash, created_by, created_at, expires_at, accepted_at FROM app.invitations WHERE token_hash = $1 FOR UPDATE
+SELECT id, tenant_id, token_hash, created_by, created_at, expires_at, accepted_at, email, role, name, revoked_at FROM app.invitations WHERE token_hash = $1 FOR UPDATE
 `
 
+// System work: the token names its tenant, so it is looked up before any tenant is known.
 func (q *Queries) InvitationGetForUpdate(ctx context.Context, tokenHash []byte) (AppInvitation, error) {
 	row := q.db.QueryRow(ctx, invitationGetForUpdate, tokenHash)
 	var i AppInvitation
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
-		&i.UserID,
 		&i.TokenHash,
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.ExpiresAt,
 		&i.AcceptedAt,
+		&i.Email,
+		&i.Role,
+		&i.Name,
+		&i.RevokedAt,
 	)
 	return i, err
+}
+
+const invitationList = `-- name: InvitationList :many
+SELECT id, tenant_id, token_hash, created_by, created_at, expires_at, accepted_at, email, role, name, revoked_at FROM app.invitations WHERE id > $1 ORDER BY id LIMIT $2
+`
+
+type InvitationListParams struct {
+	AfterID int64
+	MaxRows int32
+}
+
+func (q *Queries) InvitationList(ctx context.Context, arg InvitationListParams) ([]AppInvitation, error) {
+	rows, err := q.db.Query(ctx, invitationList, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AppInvitation{}
+	for rows.Next() {
+		var i AppInvitation
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.TokenHash,
+			&i.CreatedBy,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.AcceptedAt,
+			&i.Email,
+			&i.Role,
+			&i.Name,
+			&i.RevokedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const invitationRevoke = `-- name: InvitationRevoke :execrows
+UPDATE app.invitations SET revoked_at = now() WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL
+`
+
+// Only a live invitation can be revoked; an accepted one is a membership (DELETE /users/{id}).
+func (q *Queries) InvitationRevoke(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, invitationRevoke, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const invitationRevokePending = `-- name: InvitationRevokePending :execrows
+UPDATE app.invitations SET revoked_at = now()
+ WHERE lower(email) = lower($1) AND accepted_at IS NULL AND revoked_at IS NULL
+`
+
+// Revokes the tenant's live invitation of an email, if there is one: re-inviting or removing the member.
+func (q *Queries) InvitationRevokePending(ctx context.Context, email string) (int64, error) {
+	result, err := q.db.Exec(ctx, invitationRevokePending, email)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -12,8 +12,21 @@ import (
 	"github.com/google/uuid"
 )
 
+const memberExistsByEmail = `-- name: MemberExistsByEmail :one
+SELECT EXISTS (SELECT FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+                WHERE lower(u.email) = lower($1))::boolean
+`
+
+// Under the tenant runner, which shows only the tenant's members: whether email is one of them.
+func (q *Queries) MemberExistsByEmail(ctx context.Context, email string) (bool, error) {
+	row := q.db.QueryRow(ctx, memberExistsByEmail, email)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const memberGet = `-- name: MemberGet :one
-SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
   FROM app.memberships m JOIN app.users u ON u.id = m.user_id
  WHERE u.id = $1
 `
@@ -25,7 +38,6 @@ type MemberGetRow struct {
 	Role       string
 	DisabledAt *time.Time
 	CreatedAt  time.Time
-	Invited    bool
 }
 
 func (q *Queries) MemberGet(ctx context.Context, userID uuid.UUID) (MemberGetRow, error) {
@@ -38,13 +50,12 @@ func (q *Queries) MemberGet(ctx context.Context, userID uuid.UUID) (MemberGetRow
 		&i.Role,
 		&i.DisabledAt,
 		&i.CreatedAt,
-		&i.Invited,
 	)
 	return i, err
 }
 
 const memberList = `-- name: MemberList :many
-SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at, (u.password_hash IS NULL)::boolean AS invited
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
   FROM app.memberships m JOIN app.users u ON u.id = m.user_id
  WHERE u.id > $1
  ORDER BY u.id
@@ -63,7 +74,6 @@ type MemberListRow struct {
 	Role       string
 	DisabledAt *time.Time
 	CreatedAt  time.Time
-	Invited    bool
 }
 
 // The current tenant's members with their accounts, after the cursor user id.
@@ -83,7 +93,6 @@ func (q *Queries) MemberList(ctx context.Context, arg MemberListParams) ([]Membe
 			&i.Role,
 			&i.DisabledAt,
 			&i.CreatedAt,
-			&i.Invited,
 		); err != nil {
 			return nil, err
 		}

@@ -171,12 +171,15 @@ type AppHost struct {
 type AppInvitation struct {
 	ID         int64
 	TenantID   uuid.UUID
-	UserID     uuid.UUID
 	TokenHash  []byte
 	CreatedBy  *uuid.UUID
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	AcceptedAt *time.Time
+	Email      string
+	Role       string
+	Name       string
+	RevokedAt  *time.Time
 }
 
 type AppMembership struct {

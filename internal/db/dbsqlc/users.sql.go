@@ -13,17 +13,18 @@ import (
 
 const userCreate = `-- name: UserCreate :one
 INSERT INTO app.users (email, name, password_hash)
-VALUES ($1, $2, $3)
+VALUES ($1, $2, $3::text)
 RETURNING id, email, name, password_hash, disabled_at, created_at, updated_at
 `
 
 type UserCreateParams struct {
 	Email        string
 	Name         string
-	PasswordHash *string
+	PasswordHash string
 }
 
-// System work: users are global, so creating one runs as the owner.
+// System work: accounts are global. Only the person who will hold the password creates one (accepting an
+// invitation), or the operator (a new tenant's owner), so an account always starts with a password.
 func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (AppUser, error) {
 	row := q.db.QueryRow(ctx, userCreate, arg.Email, arg.Name, arg.PasswordHash)
 	var i AppUser
