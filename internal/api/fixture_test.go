@@ -67,6 +67,12 @@ func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
 // newWorldWith builds a world on the given storage flavor with query limits of its own.
 func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query api.QueryLimits) *world {
 	t.Helper()
+	return newWorldTuned(t, flavor, limits, func(d *api.Deps) { d.Query = query })
+}
+
+// newWorldTuned builds a world whose handler's dependencies tune changes first (limits, timeouts, clocks).
+func newWorldTuned(t *testing.T, flavor db.Flavor, limits api.RateLimits, tune func(d *api.Deps)) *world {
+	t.Helper()
 	ctx := context.Background()
 	d := dbtest.New(t, flavor)
 	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
@@ -90,7 +96,7 @@ func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query a
 	t.Cleanup(func() { hub.Close(); <-hubDone })
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &poller.Guard{AllowPrivate: true}
-	engine := api.NewHandler(api.Deps{
+	deps := api.Deps{
 		Log:           log,
 		Tenants:       db.NewTenantRunner(d.Pool),
 		Auth:          svc,
@@ -100,12 +106,13 @@ func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query a
 		Operator:      tenant.NewOperator(d.Pool),
 		OperatorToken: operatorToken,
 		Limits:        limits,
-		Query:         query,
 		Stream:        hub,
 		StreamConfig:  api.StreamConfig{Heartbeat: testHeartbeat},
 		Health:        d.Pool,
 		Registry:      registry,
-	})
+	}
+	tune(&deps)
+	engine := api.NewHandler(deps)
 	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub}
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")
