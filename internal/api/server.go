@@ -18,6 +18,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/stream"
@@ -117,12 +118,18 @@ func NewHandler(d Deps) *gin.Engine {
 	return r
 }
 
-// readyz answers 200 when the database answers and its schema is the one this binary expects.
+// readyz answers 200 when the database answers, its schema is the one this binary expects and it takes
+// writes: every role of this process writes (ingest, polling, maintenance, and the API's changes), so a
+// standby in recovery or a database made read-only (a failover, an operator, a full disk) is not ready.
 func readyz(pool *pgxpool.Pool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		st, err := db.ReadStatus(ctx, pool)
+		var w dbsqlc.DatabaseWritabilityRow
+		if err == nil {
+			w, err = dbsqlc.New(pool).DatabaseWritability(ctx)
+		}
 		switch {
 		case err != nil:
 			writeProblem(c, http.StatusServiceUnavailable, "database unavailable", "the database did not answer")
@@ -132,6 +139,13 @@ func readyz(pool *pgxpool.Pool) gin.HandlerFunc {
 		case st.Version != st.Latest:
 			writeProblem(c, http.StatusServiceUnavailable, "schema not current",
 				"the schema is at version "+uitoa(st.Version)+", this binary needs "+uitoa(st.Latest)+"; run `infrawatch migrate up`")
+		case w.InRecovery:
+			writeProblem(c, http.StatusServiceUnavailable, "database read-only",
+				"the database server is a standby in recovery; point --database-url at the primary")
+		case w.ReadOnly || w.NewConnectionsReadOnly:
+			writeProblem(c, http.StatusServiceUnavailable, "database read-only",
+				"the database takes no writes (default_transaction_read_only is on for this database or login); "+
+					"free disk space or turn it off, then new connections write again")
 		default:
 			c.JSON(http.StatusOK, gin.H{"status": "ready", "schema_version": st.Version, "flavor": st.Flavor})
 		}
