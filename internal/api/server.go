@@ -46,6 +46,9 @@ type Deps struct {
 	Limits RateLimits
 	// Query bounds the dashboard query API; zero fields take DefaultQueryLimits.
 	Query QueryLimits
+	// HeavyReads bound the concurrent heavy reads (ranges, log searches, check results, series) per
+	// tenant and in all; zero fields take their documented defaults.
+	HeavyReads HeavyReadLimits
 	// Stream is the process's live-stream hub; nil makes GET /api/v1/stream answer 503.
 	Stream *stream.Hub
 	// StreamConfig tunes the live stream; zero fields take their documented defaults.
@@ -75,6 +78,7 @@ type server struct {
 	operatorTokenHash []byte
 	limits            *limiters
 	query             QueryLimits
+	heavy             *heavyGate
 	hub               *stream.Hub
 	streamCfg         StreamConfig
 }
@@ -107,9 +111,14 @@ func NewHandler(d Deps) *gin.Engine {
 	if guard == nil {
 		guard = &poller.Guard{} // SaaS mode: only public targets
 	}
+	poolSize := 0
+	if d.Tenants != nil { // tests of the routes alone wire no database
+		poolSize = d.Tenants.PoolSize()
+	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
 		operator: d.Operator, limits: newLimiters(limits),
-		query: d.Query.withDefaults(), hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
+		query: d.Query.withDefaults(), heavy: newHeavyGate(d.HeavyReads.withDefaults(poolSize), d.Registry),
+		hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
 	if d.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(d.OperatorToken))
 		s.operatorTokenHash = sum[:]
