@@ -88,7 +88,11 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		if k.TenantStatus != "active" {
 			return Principal{}, ErrSuspended
 		}
-		return Principal{TenantID: k.TenantID, Kind: ActorAPIKey, KeyID: k.ID, Scopes: k.Scopes}, nil
+		p := Principal{TenantID: k.TenantID, Kind: ActorAPIKey, KeyID: k.ID, Scopes: k.Scopes}
+		if k.ExpiresAt != nil {
+			p.ExpiresAt = *k.ExpiresAt
+		}
+		return p, nil
 	}
 
 	claims, err := s.tokens.Verify(credential)
@@ -114,7 +118,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		if m.TenantStatus != "active" {
 			return Principal{}, ErrSuspended
 		}
-		return Principal{TenantID: claims.Tenant, Kind: ActorUser, UserID: userID, Role: m.Role}, nil
+		return Principal{TenantID: claims.Tenant, Kind: ActorUser, UserID: userID, Role: m.Role, ExpiresAt: claims.ExpiresAt.Time}, nil
 	case "client":
 		c, err := q.OAuthClientAuthenticate(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -135,7 +139,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 				scopes = append(scopes, sc)
 			}
 		}
-		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes}, nil
+		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes, ExpiresAt: claims.ExpiresAt.Time}, nil
 	}
 	return Principal{}, ErrUnauthenticated
 }
