@@ -106,6 +106,8 @@ func (s *server) searchLogs(c *gin.Context) {
 			errs.add("cursor", "is not a cursor this API returned")
 		} else if cursor.time.Before(to) {
 			to = cursor.time.Add(time.Microsecond) // up to and including the cursor's time
+		} else {
+			cursor = logCursor{} // the range ends before the cursor's time: none of its lines to skip
 		}
 	}
 	var severities []string

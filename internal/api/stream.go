@@ -355,7 +355,7 @@ func (st *sseStream) run(sub *stream.Subscription) {
 }
 
 // StreamClosed is the data of the closed event, the last of a stream that the server ends because its
-// credential went: Reason is expired (reconnect with a fresh access token), revoked (the key or
+// credential went: Reason is expired (reconnect with a fresh credential), revoked (the key or
 // client was revoked, or the user removed or disabled), suspended (the tenant) or forbidden (the
 // credential may no longer read the tenant).
 type StreamClosed struct {
@@ -365,7 +365,7 @@ type StreamClosed struct {
 
 var (
 	closeExpired = StreamClosed{Reason: "expired",
-		Detail: "the credential of this stream expired; reconnect with a fresh access token"}
+		Detail: "the credential of this stream expired; reconnect with a fresh one (refresh an access token)"}
 	closeRevoked = StreamClosed{Reason: "revoked",
 		Detail: "the credential of this stream no longer authenticates: it was revoked, or its user removed or disabled"}
 	closeSuspended = StreamClosed{Reason: "suspended", Detail: "this tenant is suspended; contact the operator"}
@@ -387,7 +387,7 @@ func (st *sseStream) recheck(ctx context.Context) *StreamClosed {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return &closeRevoked
 	case err != nil:
-		if ctx.Err() == nil {
+		if st.c.Request.Context().Err() == nil {
 			st.s.log.Warn("live stream: re-check the credential", "request_id", st.c.GetString(requestIDKey), "err", db.Redact(err))
 		}
 		return nil
