@@ -1,10 +1,11 @@
 -- name: LogSearch :many
--- The current tenant's log lines, newest first, through the api.logs view; every filter is optional.
+-- The current tenant's log lines, newest first, through api.search_logs (see migration 000011); every
+-- filter is optional. A host name that is not the tenant's matches no line. Lines sharing a time come
+-- in the function's total order, which the next page resumes by skipping @skip lines of its first time.
 SELECT l.time, l.host_id, coalesce(h.name, '')::text AS host, l.source, l.severity, l.message, l.attributes
-  FROM api.logs l LEFT JOIN app.hosts h ON h.id = l.host_id
- WHERE l.time >= @from_time AND l.time < @to_time
-   AND (sqlc.narg(host)::text IS NULL OR h.name = sqlc.narg(host))
-   AND (cardinality(@severities::text[]) = 0 OR l.severity = ANY (@severities::text[]))
-   AND (sqlc.narg(contains)::text IS NULL OR l.message ILIKE '%' || sqlc.narg(contains) || '%')
- ORDER BY l.time DESC
- LIMIT @max_rows;
+  FROM api.search_logs(@from_time, @to_time,
+                       CASE WHEN sqlc.narg(host)::text IS NOT NULL
+                            THEN ARRAY(SELECT id FROM app.hosts WHERE name = sqlc.narg(host)) END,
+                       @severities::text[], sqlc.narg(contains)::text, @skip::integer, @max_rows::integer) l
+  LEFT JOIN app.hosts h ON h.id = l.host_id
+ ORDER BY l.time DESC, l.host_id, l.source, l.severity, l.message, l.attributes;

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -47,28 +48,67 @@ type LogLine struct {
 // MaxLogRange is the widest time range one log search covers.
 const MaxLogRange = 31 * 24 * time.Hour
 
+// logCursor is where the next page of a log search starts: at the lines of time, after the first skip
+// of them. Lines sharing a time come in an order that stays the same from page to page (see
+// api.search_logs), so a page may end in the middle of them and the next one loses none. Its text is
+// "<microseconds since the epoch>:<skip>"; PostgreSQL keeps times to the microsecond.
+type logCursor struct {
+	time time.Time
+	skip int
+}
+
+func parseLogCursor(s string) (logCursor, bool) {
+	us, skip, ok := strings.Cut(s, ":")
+	t, err1 := strconv.ParseInt(us, 10, 64)
+	n, err2 := strconv.Atoi(skip)
+	if !ok || err1 != nil || err2 != nil || n < 1 || n > math.MaxInt32 {
+		return logCursor{}, false
+	}
+	return logCursor{time: time.UnixMicro(t), skip: n}, true
+}
+
+func (lc logCursor) String() string {
+	return strconv.FormatInt(lc.time.UnixMicro(), 10) + ":" + strconv.Itoa(lc.skip)
+}
+
+// next is the cursor after page, which followed lc (the zero cursor for the first page): after the
+// page's last line, counting every line of its time sent so far.
+func (lc logCursor) next(page []LogLine) logCursor {
+	last := page[len(page)-1].Time
+	n := 0
+	for i := len(page) - 1; i >= 0 && page[i].Time.Equal(last); i-- {
+		n++
+	}
+	if last.Equal(lc.time) {
+		n += lc.skip // the page began with the lines of that time after the first lc.skip of them
+	}
+	return logCursor{time: last, skip: n}
+}
+
 // searchLogs is GET /api/v1/logs?host=&severity=error,critical&q=&from=&to=&limit=&cursor=: newest first.
 func (s *server) searchLogs(c *gin.Context) {
-	limit, cursor, ok := page(c)
+	limit, rawCursor, ok := page(c)
 	if !ok {
 		return
 	}
 	var errs fieldErrors
-	now := time.Now()
-	to := parseTime(c.Query("to"), now, "to", &errs)
+	to := parseTime(c.Query("to"), time.Now(), "to", &errs)
 	from := parseTime(c.Query("from"), to.Add(-24*time.Hour), "from", &errs)
-	if cursor != "" {
-		ns, err := strconv.ParseInt(cursor, 10, 64)
-		if err != nil {
-			errs.add("cursor", "is not a cursor this API returned")
-		}
-		to = time.Unix(0, ns)
-	}
-	if !from.Before(to) && cursor == "" {
+	if !from.Before(to) {
 		errs.add("from", "must be before to")
 	}
 	if to.Sub(from) > MaxLogRange {
 		errs.add("from", "the range may span at most %s", MaxLogRange)
+	}
+	var cursor logCursor
+	if rawCursor != "" {
+		if cursor, ok = parseLogCursor(rawCursor); !ok {
+			errs.add("cursor", "is not a cursor this API returned")
+		} else if cursor.time.Before(to) {
+			to = cursor.time.Add(time.Microsecond) // up to and including the cursor's time
+		} else {
+			cursor = logCursor{} // the range ends before the cursor's time: none of its lines to skip
+		}
 	}
 	var severities []string
 	if sv := c.Query("severity"); sv != "" {
@@ -83,16 +123,16 @@ func (s *server) searchLogs(c *gin.Context) {
 		writeValidation(c, errs)
 		return
 	}
-	params := dbsqlc.LogSearchParams{FromTime: from, ToTime: to, Severities: orEmpty(severities), MaxRows: limit}
+	params := dbsqlc.LogSearchParams{FromTime: from, ToTime: to, Severities: orEmpty(severities),
+		Skip: int32(cursor.skip), MaxRows: limit}
 	if h := c.Query("host"); h != "" {
 		params.Host = &h
 	}
 	if q := c.Query("q"); q != "" {
-		escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
-		params.Contains = &escaped
+		params.Contains = &q // matched literally: the search function escapes % and _
 	}
 	var out []LogLine
-	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
+	if !s.inQuery(c, func(q *dbsqlc.Queries) error {
 		rows, err := q.LogSearch(c.Request.Context(), params)
 		for _, r := range rows {
 			out = append(out, LogLine{Time: r.Time, HostID: r.HostID, Host: r.Host, Source: r.Source, Severity: r.Severity,
@@ -102,7 +142,7 @@ func (s *server) searchLogs(c *gin.Context) {
 	}) {
 		return
 	}
-	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(l LogLine) string { return strconv.FormatInt(l.Time.UnixNano(), 10) }))
+	c.JSON(http.StatusOK, newPage(orEmpty(out), limit, func(LogLine) string { return cursor.next(out).String() }))
 }
 
 // parseTime reads RFC 3339 or milliseconds since the epoch; empty gives def.

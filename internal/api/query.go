@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -22,7 +20,8 @@ import (
 
 // The dashboard query API: GET /api/v1/query/range, /query/latest, /series and /overview. It reads only
 // through the tenant runner, app tables under row-level security and the api views over time series,
-// and bounds every request in series, points, time range and database time (QueryLimits).
+// and bounds every request in series, points and time range (QueryLimits); the tenant runner bounds its
+// database time (statement timeout) and the heavy-read gate how many run at once.
 //
 // A range query answers whole buckets from the rollup tier whose step it names (api.samples_5m, _1h,
 // _1d), or the raw samples for step raw. The tiers are real-time views, complete up to now, so the
@@ -37,8 +36,6 @@ type QueryLimits struct {
 	MaxPointsPerSeries int
 	// MaxPoints bounds the points of one range answer over all its series.
 	MaxPoints int
-	// Timeout is the statement timeout of each query request; a statement that runs longer answers 422.
-	Timeout time.Duration
 	// MaxRange is the widest from–to range a range query may span.
 	MaxRange time.Duration
 	// RawAutoRange is the widest range for which step=auto answers raw samples. The default, 2 hours,
@@ -58,7 +55,6 @@ var DefaultQueryLimits = QueryLimits{
 	MaxSeries:          100,
 	MaxPointsPerSeries: 1000,
 	MaxPoints:          100_000,
-	Timeout:            10 * time.Second,
 	MaxRange:           5 * 8766 * time.Hour, // 5 years of 365.25 days
 	RawAutoRange:       2 * time.Hour,
 	LatestLookback:     24 * time.Hour,
@@ -80,7 +76,6 @@ func (l QueryLimits) withDefaults() QueryLimits {
 	pick(&l.MaxSeries, d.MaxSeries)
 	pick(&l.MaxPointsPerSeries, d.MaxPointsPerSeries)
 	pick(&l.MaxPoints, d.MaxPoints)
-	pickD(&l.Timeout, d.Timeout)
 	pickD(&l.MaxRange, d.MaxRange)
 	pickD(&l.RawAutoRange, d.RawAutoRange)
 	pickD(&l.LatestLookback, d.LatestLookback)
@@ -260,36 +255,24 @@ func queryProblem(field, format string, args ...any) error {
 	return &problemError{status: http.StatusBadRequest, title: "invalid request", detail: fe[0].Message, fields: fe}
 }
 
-// StatementOptions bound each statement of a query request by Timeout, and plan it for its own
-// parameters (a cached generic plan cannot tell which rollup chunks and series a range touches, and
-// reads a tier's whole time range of every series instead), without JIT (the planner cannot see a
-// rollup's watermark, so it overestimates the real-time part of a tier, and the cost passes
-// jit_above_cost: compiling then takes up to a second for a query that runs in milliseconds).
+// StatementOptions plan each statement of a query request for its own parameters (a cached generic
+// plan cannot tell which rollup chunks and series a range touches, and reads a tier's whole time range
+// of every series instead), without JIT (the planner cannot see a rollup's watermark, so it
+// overestimates the real-time part of a tier, and the cost passes jit_above_cost: compiling then takes
+// up to a second for a query that runs in milliseconds).
 func (l QueryLimits) StatementOptions() db.StatementOptions {
-	return db.StatementOptions{Timeout: l.Timeout,
-		Settings: []db.Setting{{Name: "plan_cache_mode", Value: "force_custom_plan"}, {Name: "jit", Value: "off"}}}
+	return db.StatementOptions{Settings: []db.Setting{{Name: "plan_cache_mode", Value: "force_custom_plan"}, {Name: "jit", Value: "off"}}}
 }
 
 // inQuery runs fn as the caller's tenant, each statement in a read-only transaction of its own with
-// the StatementOptions of the query limits. A statement that runs out of time answers 422: the request
-// is too expensive as asked, and repeating it unchanged would only cost the database the same time
-// again (503 stays for a database that is down, which a retry may outlast).
+// the StatementOptions of the query limits. When fn fails, the error is answered (a statement past the
+// statement timeout: 422) and inQuery returns false.
 func (s *server) inQuery(c *gin.Context, fn func(q *dbsqlc.Queries) error) bool {
-	ctx := c.Request.Context()
-	err := s.tenants.WithTenantReadOnly(ctx, principal(c).TenantID, s.query.StatementOptions(), fn)
-	if err == nil {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	timedOut := errors.As(err, &pgErr) && pgErr.Code == "57014" || errors.Is(err, context.DeadlineExceeded)
-	if timedOut && ctx.Err() == nil { // query_canceled or past the deadline, not by the client
-		writeProblem(c, http.StatusUnprocessableEntity, "query timed out",
-			fmt.Sprintf("the query ran longer than the limit of %s; narrow the range, choose a coarser step or match fewer series",
-				s.query.Timeout))
+	if err := s.tenants.WithTenantReadOnly(c.Request.Context(), principal(c).TenantID, s.query.StatementOptions(), fn); err != nil {
+		s.answerError(c, err)
 		return false
 	}
-	s.answerError(c, err)
-	return false
+	return true
 }
 
 // seriesSelector reads the filters of /query/range and /query/latest: metric (the series name), host,

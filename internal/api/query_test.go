@@ -448,7 +448,10 @@ func TestQueryLatestSeriesOverview(t *testing.T) {
 // Each limit answers a 4xx problem that names the parameter to change.
 func TestQueryLimits(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
-		w := newWorldWith(t, flavor, testLimits, api.QueryLimits{MaxSeries: 1, MaxPointsPerSeries: 100, Timeout: 300 * time.Millisecond})
+		w := newWorldCustom(t, flavor, testLimits, func(d *api.Deps) {
+			d.Query = api.QueryLimits{MaxSeries: 1, MaxPointsPerSeries: 100}
+			d.Tenants = d.Tenants.WithStatementTimeout(300 * time.Millisecond)
+		})
 		s := seedQueryData(t, w)
 		viewer := w.a.tokens["viewer"]
 		day := func(n int) string { return ms(s.now.Add(-time.Duration(n) * 24 * time.Hour)) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -37,8 +38,14 @@ func (s *server) answerError(c *gin.Context, err error) {
 		writeProblem(c, http.StatusConflict, "conflict", "a record with the same unique name or key exists")
 	case errors.Is(err, db.ErrInvalid):
 		writeProblem(c, http.StatusBadRequest, "invalid request", "a value is out of the accepted range")
-	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
-		c.Abort() // the client went away
+	case (errors.Is(err, context.Canceled) || errors.Is(err, db.ErrTimeout)) && c.Request.Context().Err() != nil:
+		c.Abort() // the client went away, and pgx cancelled its statement
+	case errors.Is(err, db.ErrTimeout):
+		// Past the statement timeout: the request is too expensive as asked, and repeating it unchanged
+		// would only cost the database the same time again (503 stays for a database that is down).
+		writeProblem(c, http.StatusUnprocessableEntity, "query timed out",
+			fmt.Sprintf("the request's database work ran longer than the limit of %s; ask for less: "+
+				"a narrower time range, a coarser step, fewer series or a more specific search", s.tenants.StatementTimeout()))
 	case db.IsUnavailable(err):
 		c.Header("Retry-After", "5")
 		writeProblem(c, http.StatusServiceUnavailable, "database unavailable", "the database cannot serve right now; retry")

@@ -29,6 +29,8 @@ func (s *server) routes(r *gin.Engine) {
 	a := v1.Group("", s.authenticate(), s.rateLimit())
 	read, inventory, access, owner := require(auth.PermRead), require(auth.PermInventory), require(auth.PermAccess),
 		require(auth.PermTenant)
+	// Reads that may hold a database connection for seconds take a slot of their tenant's share (heavy.go).
+	heavy := s.heavyRead
 
 	a.POST("/auth/password", s.changePassword)
 
@@ -47,7 +49,7 @@ func (s *server) routes(r *gin.Engine) {
 	a.GET("/checks/:id", read, s.getCheck)
 	a.PATCH("/checks/:id", s.requireOn(auth.PermInventory, lookupCheck), s.updateCheck)
 	a.DELETE("/checks/:id", s.requireOn(auth.PermInventory, lookupCheck), s.deleteCheck)
-	a.GET("/checks/:id/results", read, s.listCheckResults)
+	a.GET("/checks/:id/results", read, heavy, s.listCheckResults)
 	a.POST("/checks/:id/run", s.requireOn(auth.PermInventory, lookupCheck), s.runCheck)
 
 	a.GET("/users", read, s.listUsers)
@@ -68,13 +70,13 @@ func (s *server) routes(r *gin.Engine) {
 
 	a.GET("/audit", access, s.listAudit)
 
-	a.GET("/logs", read, s.searchLogs)
+	a.GET("/logs", read, heavy, s.searchLogs)
 	a.GET("/stream", read, s.liveStream)
 
-	a.GET("/query/range", read, s.queryRange)
-	a.GET("/query/latest", read, s.queryLatest)
-	a.GET("/series", read, s.listSeries)
-	a.GET("/overview", read, s.overview)
+	a.GET("/query/range", read, heavy, s.queryRange)
+	a.GET("/query/latest", read, heavy, s.queryLatest)
+	a.GET("/series", read, heavy, s.listSeries)
+	a.GET("/overview", read, heavy, s.overview)
 	if s.ingest == nil {
 		return // this process does not run the ingest role
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/stream"
@@ -50,6 +51,9 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// Query bounds the dashboard query API; zero fields take DefaultQueryLimits.
 	Query QueryLimits
+	// HeavyReads bound the concurrent heavy reads (ranges, log searches, check results, series) per
+	// tenant and in all; zero fields take their documented defaults.
+	HeavyReads HeavyReadLimits
 	// Stream is the process's live-stream hub; nil makes GET /api/v1/stream answer 503.
 	Stream *stream.Hub
 	// StreamConfig tunes the live stream; zero fields take their documented defaults.
@@ -79,6 +83,7 @@ type server struct {
 	operatorTokenHash []byte
 	limits            *limiters
 	query             QueryLimits
+	heavy             *heavyGate
 	hub               *stream.Hub
 	streamCfg         StreamConfig
 }
@@ -116,9 +121,14 @@ func NewHandler(d Deps) *gin.Engine {
 	if guard == nil {
 		guard = &poller.Guard{} // SaaS mode: only public targets
 	}
+	poolSize := 0
+	if d.Tenants != nil { // tests of the routes alone wire no database
+		poolSize = d.Tenants.PoolSize()
+	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
 		operator: d.Operator, limits: newLimiters(d.Limits),
-		query: d.Query.withDefaults(), hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
+		query: d.Query.withDefaults(), heavy: newHeavyGate(d.HeavyReads.withDefaults(poolSize), d.Registry),
+		hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
 	if d.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(d.OperatorToken))
 		s.operatorTokenHash = sum[:]
@@ -127,12 +137,18 @@ func NewHandler(d Deps) *gin.Engine {
 	return r
 }
 
-// readyz answers 200 when the database answers and its schema is the one this binary expects.
+// readyz answers 200 when the database answers, its schema is the one this binary expects and it takes
+// writes: every role of this process writes (ingest, polling, maintenance, and the API's changes), so a
+// standby in recovery or a database made read-only (a failover, an operator, a full disk) is not ready.
 func readyz(pool *pgxpool.Pool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		st, err := db.ReadStatus(ctx, pool)
+		var w dbsqlc.DatabaseWritabilityRow
+		if err == nil {
+			w, err = dbsqlc.New(pool).DatabaseWritability(ctx)
+		}
 		switch {
 		case err != nil:
 			writeProblem(c, http.StatusServiceUnavailable, "database unavailable", "the database did not answer")
@@ -142,6 +158,13 @@ func readyz(pool *pgxpool.Pool) gin.HandlerFunc {
 		case st.Version != st.Latest:
 			writeProblem(c, http.StatusServiceUnavailable, "schema not current",
 				"the schema is at version "+uitoa(st.Version)+", this binary needs "+uitoa(st.Latest)+"; run `infrawatch migrate up`")
+		case w.InRecovery:
+			writeProblem(c, http.StatusServiceUnavailable, "database read-only",
+				"the database server is a standby in recovery; point --database-url at the primary")
+		case w.ReadOnly || w.NewConnectionsReadOnly:
+			writeProblem(c, http.StatusServiceUnavailable, "database read-only",
+				"the database takes no writes (default_transaction_read_only is on for this database or login); "+
+					"free disk space or turn it off, then new connections write again")
 		default:
 			c.JSON(http.StatusOK, gin.H{"status": "ready", "schema_version": st.Version, "flavor": st.Flavor})
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
@@ -124,5 +125,46 @@ func TestErrorsAreProblemsAndPanicsStayInside(t *testing.T) {
 	resp, _ = get(t, srv.URL+"/healthz", api.RequestIDHeader, "evil id with spaces\u2028")
 	if id := resp.Header.Get(api.RequestIDHeader); id == "" || strings.Contains(id, " ") {
 		t.Errorf("request id = %q, want a generated one", id)
+	}
+}
+
+// Every role of a process writes, so a database that new connections find read-only (a failed-over
+// primary now a standby, or a database an operator or a full disk made read-only) is not ready.
+func TestReadyzFailsWhileTheDatabaseIsReadOnly(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	_, srv := newServer(t, d)
+	ctx := context.Background()
+	// A session opened before the change stays read-write, so it can undo it.
+	admin, err := pgx.Connect(ctx, d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	alter := func(value string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{d.Name}.Sanitize()+" SET default_transaction_read_only = "+value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { alter("off") })
+
+	alter("on")
+	resp, body := get(t, srv.URL+"/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with a read-only database = %d %s, want 503", resp.StatusCode, body)
+	}
+	if p := decodeProblem(t, resp, body); !strings.Contains(p.Title+p.Detail, "read-only") {
+		t.Errorf("problem %+v does not say the database is read-only", p)
+	}
+	// Connections the pool opens now are read-only: so is the probe's own, and the answer stays 503.
+	d.Pool.Reset()
+	if resp, body := get(t, srv.URL+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz on a fresh read-only connection = %d %s, want 503", resp.StatusCode, body)
+	}
+
+	alter("off")
+	d.Pool.Reset()
+	if resp, body := get(t, srv.URL+"/readyz"); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"ready"`) {
+		t.Fatalf("/readyz once the database is writable again = %d %s, want 200", resp.StatusCode, body)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/events"
@@ -38,6 +39,14 @@ type StreamConfig struct {
 	ReplayWindow time.Duration
 	// WriteTimeout ends a stream whose client takes no event for that long. Zero means 30 s.
 	WriteTimeout time.Duration
+	// Recheck is how often a stream authenticates its credential again, so that a revoked API key or
+	// OAuth client, a removed or disabled user and a suspended tenant end it. Zero means 5 s.
+	Recheck time.Duration
+	// RecheckTicks, when not nil, replaces every stream's Recheck ticker: each value received makes one
+	// stream re-check, so that tests re-check exactly when they mean to.
+	RecheckTicks <-chan time.Time
+	// Now is the clock a stream compares its credential's expiry with. Nil means time.Now.
+	Now func() time.Time
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -58,6 +67,10 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	def(&c.SamplesLookback, time.Hour)
 	def(&c.ReplayWindow, 24*time.Hour)
 	def(&c.WriteTimeout, 30*time.Second)
+	def(&c.Recheck, 5*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return c
 }
 
@@ -198,7 +211,9 @@ func (s *server) liveStream(c *gin.Context) {
 	if !ok {
 		return
 	}
-	tenant := principal(c).TenantID
+	p := principal(c)
+	tenant := p.TenantID
+	credential, _ := bearer(c) // the authenticate middleware admitted it: re-checked while the stream lasts
 	sub, err := s.hub.Subscribe(tenant, req.accepts(tenant))
 	switch {
 	case errors.Is(err, stream.ErrTooManyStreams):
@@ -213,7 +228,8 @@ func (s *server) liveStream(c *gin.Context) {
 	}
 	defer sub.Close()
 
-	st := &sseStream{s: s, c: c, cfg: s.streamCfg, tenant: tenant, req: &req, lastID: req.lastEventID,
+	st := &sseStream{s: s, c: c, cfg: s.streamCfg, tenant: tenant, credential: credential, expiresAt: p.ExpiresAt,
+		req: &req, lastID: req.lastEventID,
 		sent: newRecentIDs(max(4096, 2*s.streamCfg.ReplayMax)), dirty: map[int64]struct{}{}}
 	var missed []dbsqlc.CheckEventListAfterRow
 	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
@@ -258,6 +274,10 @@ type sseStream struct {
 	cfg    StreamConfig
 	tenant uuid.UUID
 	req    *streamRequest
+	// credential is what the client authenticated with, authenticated again every Recheck; expiresAt
+	// is when it expires (zero: never).
+	credential string
+	expiresAt  time.Time
 
 	floor  int64      // where the stream started: Last-Event-ID, or the newest change when it began
 	lastID int64      // the newest check.status id sent, or floor
@@ -269,11 +289,24 @@ type sseStream struct {
 	lastSamples time.Time
 }
 
-// run sends live events until the client goes away, the server shuts down or a write fails.
+// run sends live events until the client goes away, the server shuts down, a write fails, or the
+// credential expires or no longer authenticates (then a closed event says why).
 func (st *sseStream) run(sub *stream.Subscription) {
 	ctx := st.c.Request.Context()
 	heartbeat := time.NewTicker(st.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	recheck := st.cfg.RecheckTicks
+	if recheck == nil {
+		ticker := time.NewTicker(st.cfg.Recheck)
+		defer ticker.Stop()
+		recheck = ticker.C
+	}
+	var expiry <-chan time.Time
+	if !st.expiresAt.IsZero() {
+		timer := time.NewTimer(st.expiresAt.Sub(st.cfg.Now()))
+		defer timer.Stop()
+		expiry = timer.C
+	}
 	st.armSamples()
 	for {
 		select {
@@ -281,6 +314,14 @@ func (st *sseStream) run(sub *stream.Subscription) {
 			return
 		case <-sub.Done():
 			return // the hub closed: the server is shutting down
+		case <-expiry:
+			st.close(closeExpired)
+			return
+		case <-recheck:
+			if why := st.recheck(ctx); why != nil {
+				st.close(*why)
+				return
+			}
 		case <-heartbeat.C:
 			st.buf = append(st.buf, ": ping\n\n"...)
 		case ev := <-sub.Events():
@@ -311,6 +352,55 @@ func (st *sseStream) run(sub *stream.Subscription) {
 		}
 		st.armSamples()
 	}
+}
+
+// StreamClosed is the data of the closed event, the last of a stream that the server ends because its
+// credential went: Reason is expired (reconnect with a fresh credential), revoked (the key or
+// client was revoked, or the user removed or disabled), suspended (the tenant) or forbidden (the
+// credential may no longer read the tenant).
+type StreamClosed struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+}
+
+var (
+	closeExpired = StreamClosed{Reason: "expired",
+		Detail: "the credential of this stream expired; reconnect with a fresh one (refresh an access token)"}
+	closeRevoked = StreamClosed{Reason: "revoked",
+		Detail: "the credential of this stream no longer authenticates: it was revoked, or its user removed or disabled"}
+	closeSuspended = StreamClosed{Reason: "suspended", Detail: "this tenant is suspended; contact the operator"}
+	closeForbidden = StreamClosed{Reason: "forbidden", Detail: "the credential of this stream may no longer read this tenant"}
+)
+
+// recheck authenticates the stream's credential again and answers why the stream must end, or nil. A
+// database that does not answer now ends nothing: the next re-check tries again.
+func (st *sseStream) recheck(ctx context.Context) *StreamClosed {
+	if !st.expiresAt.IsZero() && !st.cfg.Now().Before(st.expiresAt) {
+		return &closeExpired
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamQueryTimeout)
+	defer cancel()
+	p, err := st.s.auth.Authenticate(ctx, st.credential)
+	switch {
+	case errors.Is(err, auth.ErrSuspended):
+		return &closeSuspended
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return &closeRevoked
+	case err != nil:
+		if st.c.Request.Context().Err() == nil {
+			st.s.log.Warn("live stream: re-check the credential", "request_id", st.c.GetString(requestIDKey), "err", db.Redact(err))
+		}
+		return nil
+	case p.TenantID != st.tenant || !p.Can(auth.PermRead):
+		return &closeForbidden
+	}
+	return nil
+}
+
+// close sends the closed event that says why the server ends the stream.
+func (st *sseStream) close(why StreamClosed) {
+	st.appendMessage(0, "closed", why)
+	_ = st.flush()
 }
 
 // streamQueryTimeout bounds each read of a stream once it has started.

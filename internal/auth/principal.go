@@ -2,6 +2,7 @@ package auth
 
 import (
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -58,6 +59,9 @@ type Principal struct {
 	KeyID    int64     // ActorAPIKey: app.api_keys.id; ActorOAuthClient: app.oauth_clients.id
 	Role     string    // ActorUser: the membership role, read from the database at each request
 	Scopes   []string  // ActorAPIKey, ActorOAuthClient
+	// ExpiresAt is when the credential stops authenticating: an access token's exp, an API key's
+	// expires_at; zero when it does not expire. Long-lived requests (the live stream) end there.
+	ExpiresAt time.Time
 }
 
 // Can reports whether the principal holds perm.

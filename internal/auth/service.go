@@ -86,7 +86,11 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		if k.TenantStatus != "active" {
 			return Principal{}, ErrSuspended
 		}
-		return Principal{TenantID: k.TenantID, Kind: ActorAPIKey, KeyID: k.ID, Scopes: k.Scopes}, nil
+		p := Principal{TenantID: k.TenantID, Kind: ActorAPIKey, KeyID: k.ID, Scopes: k.Scopes}
+		if k.ExpiresAt != nil {
+			p.ExpiresAt = *k.ExpiresAt
+		}
+		return p, nil
 	}
 
 	claims, err := s.tokens.Verify(credential)
@@ -112,7 +116,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		if m.TenantStatus != "active" {
 			return Principal{}, ErrSuspended
 		}
-		return Principal{TenantID: claims.Tenant, Kind: ActorUser, UserID: userID, Role: m.Role}, nil
+		return Principal{TenantID: claims.Tenant, Kind: ActorUser, UserID: userID, Role: m.Role, ExpiresAt: claims.ExpiresAt.Time}, nil
 	case "client":
 		c, err := q.OAuthClientAuthenticate(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -133,7 +137,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 				scopes = append(scopes, sc)
 			}
 		}
-		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes}, nil
+		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes, ExpiresAt: claims.ExpiresAt.Time}, nil
 	}
 	return Principal{}, ErrUnauthenticated
 }

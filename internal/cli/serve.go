@@ -47,6 +47,10 @@ type serveConfig struct {
 	// AllowPrivateTargets lets checks reach loopback, private and link-local addresses (self-hosted
 	// mode); off, the poller refuses them (SaaS mode).
 	AllowPrivateTargets bool
+	// StatementTimeout bounds each statement of a tenant's request (the tenant runner's statement_timeout).
+	StatementTimeout time.Duration
+	// HeavyReads bound the heavy reads (ranges, log searches, check results, series) per tenant and in all.
+	HeavyReads api.HeavyReadLimits
 	// Poller configures the poller role.
 	Poller poller.Config
 	// Maintenance configures the scheduler role's storage upkeep: retention and compression.
@@ -83,6 +87,12 @@ func (c serveConfig) Validate() error {
 	}
 	if c.HTTP.Read <= 0 || c.HTTP.Idle <= 0 {
 		return errors.New("--read-timeout and --idle-timeout must be positive")
+	}
+	if c.StatementTimeout < 100*time.Millisecond {
+		return fmt.Errorf("--statement-timeout must be at least 100ms, got %s", c.StatementTimeout)
+	}
+	if c.HeavyReads.PerTenant < 0 || c.HeavyReads.Total < 0 {
+		return errors.New("--heavy-reads-per-tenant and --heavy-reads must be zero (the default) or more")
 	}
 	if c.Poller.Concurrency < 1 || c.Poller.TenantConcurrency < 1 {
 		return errors.New("--poller-concurrency and --poller-tenant-concurrency must be at least 1")
@@ -128,6 +138,12 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
 	fs.BoolVar(&cfg.AllowPrivateTargets, "allow-private-targets", cfg.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
+	fs.DurationVar(&cfg.StatementTimeout, "statement-timeout", db.DefaultStatementTimeout,
+		"longest a statement of a tenant's request may run in the database; past it the request answers 422")
+	fs.IntVar(&cfg.HeavyReads.PerTenant, "heavy-reads-per-tenant", 0,
+		"most heavy reads (ranges, log searches, check results, series) of one tenant at once in this process; 0: 4, or a quarter of --database-max-conns when less")
+	fs.IntVar(&cfg.HeavyReads.Total, "heavy-reads", 0,
+		"most heavy reads of all tenants at once in this process; 0: half of --database-max-conns")
 	fs.StringVar(&cfg.Poller.Location, "location", "",
 		"poller role: run only checks pinned to this location, besides unpinned ones (empty: unpinned checks only)")
 	fs.IntVar(&cfg.Poller.Concurrency, "poller-concurrency", 256, "poller role: most checks running at once in this process")
@@ -213,7 +229,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	}
 	handler := api.NewHandler(api.Deps{
 		Log:            log,
-		Tenants:        db.NewTenantRunner(pool),
+		Tenants:        db.NewTenantRunner(pool).WithStatementTimeout(cfg.StatementTimeout),
+		HeavyReads:     cfg.HeavyReads,
 		Auth:           authService,
 		Ingest:         ingester,
 		Checks:         runner,

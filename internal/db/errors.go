@@ -18,6 +18,8 @@ var (
 	ErrInvalid   = errors.New("violates a constraint")
 	ErrForbidden = errors.New("not permitted")
 	ErrNoTenant  = errors.New("no tenant given")
+	// ErrTimeout: a statement ran past its statement_timeout (or was cancelled), or its deadline passed.
+	ErrTimeout = errors.New("statement timed out")
 )
 
 // Error is a translated database error: Kind is one of the Err values above, Err the driver's error.
@@ -41,6 +43,9 @@ func Translate(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &Error{Kind: ErrNotFound, Err: err}
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: ErrTimeout, Err: err}
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return err
@@ -54,6 +59,8 @@ func Translate(err error) error {
 		return &Error{Kind: ErrInvalid, Err: err}
 	case "42501": // insufficient_privilege, including row-level security WITH CHECK failures
 		return &Error{Kind: ErrForbidden, Err: err}
+	case "57014": // query_canceled: statement_timeout, or a cancel request (pgx sends one when ctx ends)
+		return &Error{Kind: ErrTimeout, Err: err}
 	}
 	return err
 }

@@ -16,23 +16,47 @@ import (
 )
 
 // TenantRunner runs queries on behalf of one tenant at a time. It is what request handlers get instead
-// of a pool: there is no way through it to run a query without a tenant.
+// of a pool: there is no way through it to run a query without a tenant, or without a time limit.
 type TenantRunner struct {
-	pool *pgxpool.Pool
+	pool             *pgxpool.Pool
+	statementTimeout time.Duration
 }
 
-// NewTenantRunner wraps the owner's pool. Only the process wiring calls it.
+// DefaultStatementTimeout bounds each statement a tenant's request runs, unless the process sets
+// another (serve --statement-timeout): long enough for a dashboard over years of rollups, short enough
+// that one expensive request cannot hold a connection of the shared pool for long.
+const DefaultStatementTimeout = 10 * time.Second
+
+// NewTenantRunner wraps the owner's pool, with DefaultStatementTimeout. Only the process wiring calls it.
 func NewTenantRunner(pool *pgxpool.Pool) *TenantRunner {
-	return &TenantRunner{pool: pool}
+	return &TenantRunner{pool: pool, statementTimeout: DefaultStatementTimeout}
+}
+
+// WithStatementTimeout returns a runner like r whose statements stop after d instead. d must be positive.
+func (r *TenantRunner) WithStatementTimeout(d time.Duration) *TenantRunner {
+	return &TenantRunner{pool: r.pool, statementTimeout: d}
+}
+
+// StatementTimeout is how long each statement of a tenant's transaction may run.
+func (r *TenantRunner) StatementTimeout() time.Duration { return r.statementTimeout }
+
+// PoolSize is how many connections the runner's pool opens at most, for limits that keep a share of
+// them free.
+func (r *TenantRunner) PoolSize() int { return int(r.pool.Config().MaxConns) }
+
+// statementTimeoutSetting is the setting that bounds each statement of a tenant's transaction.
+func (r *TenantRunner) statementTimeoutSetting() Setting {
+	return Setting{Name: "statement_timeout", Value: strconv.FormatInt(r.statementTimeout.Milliseconds(), 10)}
 }
 
 // WithTenant runs fn in a transaction as role infrawatch_api with the current tenant set to tenantID,
-// and commits when fn returns nil. Both settings are transaction-local (set_config(…, true); the role
-// through its setting, which is what SET LOCAL ROLE sets), so they end with the transaction and never
-// leak to the next user of the connection. Row-level security and the api views then show fn only that
-// tenant's rows.
+// and commits when fn returns nil. Every statement of fn stops after the runner's statement timeout
+// (statement_timeout; the error then translates to ErrTimeout). The settings are transaction-local
+// (set_config(…, true); the role through its setting, which is what SET LOCAL ROLE sets), so they end
+// with the transaction and never leak to the next user of the connection. Row-level security and the
+// api views then show fn only that tenant's rows.
 func (r *TenantRunner) WithTenant(ctx context.Context, tenantID uuid.UUID, fn func(q *dbsqlc.Queries) error) error {
-	setup, err := newTenantSetup(tenantID, nil)
+	setup, err := newTenantSetup(tenantID, []Setting{r.statementTimeoutSetting()})
 	if err != nil {
 		return err
 	}
@@ -49,15 +73,9 @@ type Setting struct {
 	Name, Value string
 }
 
-// StatementOptions bound and tune each statement that WithTenantReadOnly runs.
+// StatementOptions tune each statement that WithTenantReadOnly runs.
 type StatementOptions struct {
-	// Timeout bounds each statement: statement_timeout on the server, and a second more for the whole
-	// round trip on this side, for what statement_timeout does not cover (pgx prepares a statement on
-	// its first use on a connection, before the statement that sets the timeout, and that can wait for
-	// a lock held by DDL). A statement past it fails with an error that wraps context.DeadlineExceeded.
-	// Zero means no bound.
-	Timeout time.Duration
-	// Settings are made for each statement after the tenant and the role.
+	// Settings are made for each statement after the tenant, the role and the statement timeout.
 	Settings []Setting
 }
 
@@ -68,18 +86,22 @@ type StatementOptions struct {
 // two statements then costs two round trips instead of five (BEGIN, the tenant, the two, COMMIT). Each
 // statement sees what was committed when it began, as in one READ COMMITTED transaction; writes are
 // refused (transaction_read_only); and the settings end with each statement's transaction.
+//
+// Each statement is bounded by the runner's statement timeout on the server, and by a second more
+// for the whole round trip on this side, for what statement_timeout does not cover (pgx prepares a
+// statement on its first use on a connection, before the statement that sets the timeout, and that can
+// wait for a lock held by DDL). A statement past the latter fails with an error that wraps
+// context.DeadlineExceeded.
 func (r *TenantRunner) WithTenantReadOnly(ctx context.Context, tenantID uuid.UUID, opts StatementOptions,
 	fn func(q *dbsqlc.Queries) error) error {
 	settings := make([]Setting, 0, len(opts.Settings)+2)
-	if opts.Timeout > 0 {
-		settings = append(settings, Setting{Name: "statement_timeout", Value: strconv.FormatInt(opts.Timeout.Milliseconds(), 10)})
-	}
+	settings = append(settings, r.statementTimeoutSetting())
 	settings = append(append(settings, opts.Settings...), Setting{Name: "transaction_read_only", Value: "on"})
 	setup, err := newTenantSetup(tenantID, settings)
 	if err != nil {
 		return err
 	}
-	return fn(dbsqlc.New(&tenantPipeline{pool: r.pool, setup: setup, timeout: opts.Timeout}))
+	return fn(dbsqlc.New(&tenantPipeline{pool: r.pool, setup: setup, timeout: r.statementTimeout}))
 }
 
 // tenantSetup sets the tenant, switches to role infrawatch_api and makes the settings $2 = $3, each for

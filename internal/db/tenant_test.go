@@ -38,7 +38,7 @@ func TestWithTenantReadOnlyNeverLeaksAcrossPooledConnections(t *testing.T) {
 				for i := range iterations {
 					ten := tenants[(g+i)%2]
 					runCtx, cancel := context.WithCancel(ctx)
-					err := runner.WithTenantReadOnly(runCtx, ten.ID, db.StatementOptions{Timeout: 10 * time.Second},
+					err := runner.WithTenantReadOnly(runCtx, ten.ID, db.StatementOptions{},
 						func(q *dbsqlc.Queries) error {
 							for range 2 {
 								hosts, err := q.HostList(runCtx, dbsqlc.HostListParams{AfterID: 0, MaxRows: 100})
@@ -109,8 +109,8 @@ func TestWithTenantReadOnlyTimesOut(t *testing.T) {
 	d := dbtest.New(t, db.FlavorPostgres)
 	ten := dbtest.SeedTenant(t, d, "tenant-a")
 	pool := smallPool(t, d.URL, 1)
-	runner := db.NewTenantRunner(pool)
-	opts := db.StatementOptions{Timeout: 200 * time.Millisecond}
+	runner := db.NewTenantRunner(pool).WithStatementTimeout(200 * time.Millisecond)
+	opts := db.StatementOptions{}
 	list := func(q *dbsqlc.Queries) error {
 		_, err := q.HostList(ctx, dbsqlc.HostListParams{MaxRows: 10})
 		return err
@@ -146,6 +146,47 @@ func TestWithTenantReadOnlyTimesOut(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
 		t.Fatalf("prepared statement, table locked: %v, want the server's statement timeout", err)
+	}
+	assertPoolClean(t, pool, 1)
+}
+
+// Every statement of a tenant's transaction stops at the runner's statement timeout (10 s unless the
+// process says otherwise), set with the tenant and the role; the pooled connection keeps none of it.
+func TestWithTenantBoundsEveryStatement(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	ten := dbtest.SeedTenant(t, d, "tenant-a")
+	pool := smallPool(t, d.URL, 1)
+	if got := db.NewTenantRunner(pool).StatementTimeout(); got != 10*time.Second {
+		t.Errorf("default statement timeout %s, want 10s", got)
+	}
+	runner := db.NewTenantRunner(pool).WithStatementTimeout(200 * time.Millisecond)
+	// The statement is prepared on the first run, so the second one meets the lock in the server.
+	list := func(ctx context.Context) error {
+		return runner.WithTenant(ctx, ten.ID, func(q *dbsqlc.Queries) error {
+			_, err := q.HostList(ctx, dbsqlc.HostListParams{MaxRows: 10})
+			return err
+		})
+	}
+	if err := list(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := d.Pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(context.Background())
+	if _, err := lock.Exec(context.Background(), "LOCK TABLE app.hosts IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	guard, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang guard only
+	defer cancel()
+	err = list(guard)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "57014" || !errors.Is(db.Translate(err), db.ErrTimeout) {
+		t.Fatalf("a statement waiting for a lock: %v, want the server's statement timeout (57014, db.ErrTimeout)", err)
+	}
+	if err := lock.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	assertPoolClean(t, pool, 1)
 }
@@ -219,13 +260,15 @@ func assertPoolClean(t *testing.T, pool *pgxpool.Pool, n int) {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
-		var tenant, role, sessionUser, readOnly string
+		var tenant, role, sessionUser, readOnly, timeout string
 		if err := c.QueryRow(ctx, `SELECT coalesce(current_setting('infrawatch.tenant_id', true), ''), current_user, session_user,
-		                                  current_setting('transaction_read_only')`).Scan(&tenant, &role, &sessionUser, &readOnly); err != nil {
+		                                  current_setting('transaction_read_only'), current_setting('statement_timeout')`).
+			Scan(&tenant, &role, &sessionUser, &readOnly, &timeout); err != nil {
 			t.Fatal(err)
 		}
-		if tenant != "" || role != sessionUser || readOnly != "off" {
-			t.Errorf("pooled connection kept tenant %q, role %q (session user %q), read only %s", tenant, role, sessionUser, readOnly)
+		if tenant != "" || role != sessionUser || readOnly != "off" || timeout != "0" {
+			t.Errorf("pooled connection kept tenant %q, role %q (session user %q), read only %s, statement timeout %s",
+				tenant, role, sessionUser, readOnly, timeout)
 		}
 	}
 }

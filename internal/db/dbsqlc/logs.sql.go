@@ -12,13 +12,12 @@ import (
 
 const logSearch = `-- name: LogSearch :many
 SELECT l.time, l.host_id, coalesce(h.name, '')::text AS host, l.source, l.severity, l.message, l.attributes
-  FROM api.logs l LEFT JOIN app.hosts h ON h.id = l.host_id
- WHERE l.time >= $1 AND l.time < $2
-   AND ($3::text IS NULL OR h.name = $3)
-   AND (cardinality($4::text[]) = 0 OR l.severity = ANY ($4::text[]))
-   AND ($5::text IS NULL OR l.message ILIKE '%' || $5 || '%')
- ORDER BY l.time DESC
- LIMIT $6
+  FROM api.search_logs($1, $2,
+                       CASE WHEN $3::text IS NOT NULL
+                            THEN ARRAY(SELECT id FROM app.hosts WHERE name = $3) END,
+                       $4::text[], $5::text, $6::integer, $7::integer) l
+  LEFT JOIN app.hosts h ON h.id = l.host_id
+ ORDER BY l.time DESC, l.host_id, l.source, l.severity, l.message, l.attributes
 `
 
 type LogSearchParams struct {
@@ -27,6 +26,7 @@ type LogSearchParams struct {
 	Host       *string
 	Severities []string
 	Contains   *string
+	Skip       int32
 	MaxRows    int32
 }
 
@@ -40,7 +40,9 @@ type LogSearchRow struct {
 	Attributes []byte
 }
 
-// The current tenant's log lines, newest first, through the api.logs view; every filter is optional.
+// The current tenant's log lines, newest first, through api.search_logs (see migration 000011); every
+// filter is optional. A host name that is not the tenant's matches no line. Lines sharing a time come
+// in the function's total order, which the next page resumes by skipping @skip lines of its first time.
 func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]LogSearchRow, error) {
 	rows, err := q.db.Query(ctx, logSearch,
 		arg.FromTime,
@@ -48,6 +50,7 @@ func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]LogSear
 		arg.Host,
 		arg.Severities,
 		arg.Contains,
+		arg.Skip,
 		arg.MaxRows,
 	)
 	if err != nil {

@@ -1,0 +1,70 @@
+package api
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The gate gives each tenant at most its share and all tenants together at most the total; a slot
+// given back goes to a read waiting for it; and a tenant with nothing running leaves no entry behind.
+func TestHeavyGateSharesSlotsByTenantAndInAll(t *testing.T) {
+	ctx := context.Background()
+	a, b := uuid.New(), uuid.New()
+	// Refusals wait 1 ms for nothing: the slots they want stay taken until the test gives them back.
+	g := newHeavyGate(HeavyReadLimits{PerTenant: 2, Total: 3, Wait: time.Millisecond}, nil)
+	take := func(tenant uuid.UUID, what string) func() {
+		t.Helper()
+		release, ok := g.acquire(ctx, tenant)
+		if !ok {
+			t.Fatalf("%s: refused, want a slot", what)
+		}
+		return release
+	}
+	refuse := func(tenant uuid.UUID, what string) {
+		t.Helper()
+		if release, ok := g.acquire(ctx, tenant); ok {
+			release()
+			t.Fatalf("%s: got a slot, want a refusal", what)
+		}
+	}
+	a1, a2 := take(a, "A's first"), take(a, "A's second")
+	refuse(a, "A's third, over its share")
+	b1 := take(b, "B's first, A holding its share")
+	refuse(b, "B's second, over the total")
+	a1()
+	b2 := take(b, "B's second, once A gave one back")
+	refuse(a, "A's next, the total taken again")
+
+	// A read waiting for a slot gets the one given back (the wait is a hang guard, not a duration).
+	g.limits.Wait = time.Minute
+	got := make(chan func())
+	go func() {
+		release, ok := g.acquire(ctx, a)
+		if !ok {
+			release = nil
+		}
+		got <- release
+	}()
+	b1()
+	a3 := <-got
+	if a3 == nil {
+		t.Fatal("A's read waiting for a slot was refused when B gave one back")
+	}
+
+	// A read whose client went away stops waiting.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, ok := g.acquire(gone, b); ok {
+		t.Fatal("a cancelled read got a slot of a full gate")
+	}
+
+	for _, release := range []func(){a2, a3, b2} {
+		release()
+	}
+	if n := len(g.tenants); n != 0 || len(g.total) != 0 {
+		t.Errorf("after every slot came back: %d tenants and %d slots held, want none", n, len(g.total))
+	}
+}
