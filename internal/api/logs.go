@@ -14,10 +14,10 @@ import (
 	"github.com/infrawatch/infrawatch/internal/ingest"
 )
 
-// ingestLogs is POST /api/v1/logs.
+// ingestLogs is POST /api/v1/logs. A NUL in an entry refuses that entry (WriteLogs), not the push.
 func (s *server) ingestLogs(c *gin.Context) {
 	body, ok := readPush(c)
-	if !ok {
+	if !ok || !storableJSON(c, body, false) {
 		return
 	}
 	var push ingest.LogPush

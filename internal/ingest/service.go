@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"math"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -146,6 +145,7 @@ func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, 
 type validSeries struct {
 	index   int // in the push, for rejections
 	series  *Series
+	key     string // seriesKey of the series
 	samples []Sample
 }
 
@@ -155,12 +155,20 @@ func (s *Service) reject(res *Result, series, sample int, category, format strin
 	s.m.rejected.WithLabelValues(category).Inc()
 }
 
-// validate applies the tenant's limits and the accepted time window, and returns the valid series with
-// their valid samples and how many samples those are. It sets each series' host label.
+// validate applies the column bounds, the tenant's limits and the accepted time window, and returns the
+// valid series with their valid samples and how many samples those are. It sets each series' host label.
+//
+// A (series, timestamp) can be stored once, so a push that holds it twice — in one series or in two
+// entries of the same series — has the later ones refused: accepted then counts exactly the rows stored
+// or already there. Samples in increasing time order, as agents send them, are checked without a map.
 func (s *Service) validate(series []Series, lim dbsqlc.AppTenant, now time.Time, res *Result) ([]validSeries, int) {
 	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
 	var keep []validSeries
 	total := 0
+	// first maps the key of each kept series to its index in keep; pushTimes holds, for a series that
+	// comes again in the push, the timestamps its earlier entries keep.
+	first := make(map[string]int, len(series))
+	var pushTimes map[string]map[int64]struct{}
 	for i := range series {
 		sr := &series[i]
 		if sr.Labels == nil {
@@ -173,21 +181,65 @@ func (s *Service) validate(series []Series, lim dbsqlc.AppTenant, now time.Time,
 			s.reject(res, i, -1, category, "%s", why)
 			continue
 		}
+		key := seriesKey(sr.Name, sr.Labels)
+		var taken map[int64]struct{} // timestamps taken by earlier entries of the same series, when any
+		if f, again := first[key]; again {
+			if taken = pushTimes[key]; taken == nil {
+				taken = make(map[int64]struct{}, len(keep[f].samples))
+				for _, p := range keep[f].samples {
+					taken[p.TimeMs] = struct{}{}
+				}
+				if pushTimes == nil {
+					pushTimes = map[string]map[int64]struct{}{}
+				}
+				pushTimes[key] = taken
+			}
+		}
 		ok := sr.Samples[:0:0]
+		last := int64(math.MinInt64)
+		var seen map[int64]struct{} // this entry's timestamps, once they stop increasing
 		for j, p := range sr.Samples {
 			switch {
 			case p.TimeMs < oldest:
 				s.reject(res, i, j, "too_old", "timestamp %d is older than the raw retention (%s)", p.TimeMs, s.cfg.RawRetention)
+				continue
 			case p.TimeMs > newest:
 				s.reject(res, i, j, "too_new", "timestamp %d is more than %s ahead of the server clock", p.TimeMs, s.cfg.MaxFuture)
-			default:
-				ok = append(ok, p)
+				continue
 			}
+			if p.TimeMs <= last && seen == nil {
+				seen = make(map[int64]struct{}, len(sr.Samples))
+				for _, q := range ok {
+					seen[q.TimeMs] = struct{}{}
+				}
+			}
+			_, dup := seen[p.TimeMs]
+			if !dup && taken != nil {
+				_, dup = taken[p.TimeMs]
+			}
+			if dup {
+				s.reject(res, i, j, "duplicate", "timestamp %d of series %s appears more than once in this push; the first is kept",
+					p.TimeMs, quoteCut(sr.Name))
+				continue
+			}
+			if seen != nil {
+				seen[p.TimeMs] = struct{}{}
+			}
+			last = max(last, p.TimeMs)
+			ok = append(ok, p)
 		}
-		if len(ok) > 0 {
-			keep = append(keep, validSeries{i, sr, ok})
-			total += len(ok)
+		if len(ok) == 0 {
+			continue
 		}
+		if taken != nil {
+			for _, p := range ok {
+				taken[p.TimeMs] = struct{}{}
+			}
+		} else {
+			first[key] = len(keep)
+		}
+		keep = append(keep, validSeries{index: i, series: sr, key: key, samples: ok})
+		total += len(ok)
 	}
 	return keep, total
 }
@@ -210,7 +262,7 @@ func (s *Service) seriesIDs(ctx context.Context, tenant uuid.UUID, lim dbsqlc.Ap
 	}
 	keys := make([]string, len(keep))
 	for i, v := range keep {
-		keys[i] = seriesKey(v.series.Name, v.series.Labels)
+		keys[i] = v.key
 	}
 	ids := make([]int64, len(keep))
 	s.resolver.lookup(tenant, keys, ids)
@@ -266,14 +318,18 @@ func (s *Service) classify(err error) error {
 	return err
 }
 
-// checkSeries applies a tenant's series limits, returning why a series is refused and the category.
+// checkSeries applies the column bounds and the tenant's series limits, returning why a series is
+// refused and the category.
 func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
+	if why := CheckMetricName(sr.Name); why != "" {
+		return why, "invalid_name"
+	}
+	if sr.Host != "" {
+		if why := CheckHostName(sr.Host); why != "" {
+			return "the host name " + why, "invalid_name"
+		}
+	}
 	switch {
-	case sr.Name == "":
-		return "the metric name is empty", "invalid_name"
-	case len(sr.Name) > int(lim.MaxLabelValueLength) || !storable(sr.Name):
-		return fmt.Sprintf("the metric name is %d bytes, not UTF-8 or holds a NUL byte (limit: %d)", len(sr.Name),
-			lim.MaxLabelValueLength), "invalid_name"
 	case len(sr.Labels) > int(lim.MaxLabelsPerSeries):
 		return fmt.Sprintf("received a series whose number of labels exceeds the limit (actual: %d, limit: %d)",
 			len(sr.Labels), lim.MaxLabelsPerSeries), "label_limit"
@@ -292,9 +348,6 @@ func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
 	}
 	return "", ""
 }
-
-// storable reports whether PostgreSQL can store s as text and in jsonb: valid UTF-8 without NUL.
-func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 // tenant returns the tenant's limits and rate limiter, reading them again after limitsTTL.
 func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (*tenantState, error) {
