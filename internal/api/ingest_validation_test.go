@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,6 +231,44 @@ func TestEdgeRefusesNULAndInvalidUTF8(t *testing.T) {
 	w.call(t, "POST", "/api/v1/hosts", editor, map[string]any{"name": strings.Repeat("é", 256)}).must(t, http.StatusBadRequest)
 }
 
+// Deleting a host while its agent keeps pushing: the next log line and the next new series are stored
+// under the host registered again, and the line shows in GET /logs?host=.
+func TestDeletedHostIsRegisteredAgainByTheNextPush(t *testing.T) {
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		key := w.ingestKey(t, w.a)
+		editor := w.a.tokens["editor"]
+		now := time.Now().UnixMilli()
+		push := func(msg string, ms int64) {
+			w.raw(t, "/api/v1/logs", key, []byte(fmt.Sprintf(`{"host": {"name": "web-1"}, "entries": [{"time": %d, "message": %q}]}`, ms, msg))).
+				must(t, http.StatusOK)
+		}
+		push("before", now-2000)
+		hosts := w.call(t, "GET", "/api/v1/hosts", editor, nil).must(t, http.StatusOK)
+		id := fmt.Sprint(hosts.json["items"].([]any)[0].(map[string]any)["id"])
+		w.call(t, "DELETE", "/api/v1/hosts/"+id, editor, nil).must(t, http.StatusNoContent)
+
+		push("after", now-1000)
+		got := w.call(t, "GET", "/api/v1/logs?host=web-1", w.a.tokens["viewer"], nil).must(t, http.StatusOK)
+		if !strings.Contains(got.raw, `"message":"after"`) {
+			t.Errorf("the line pushed after the delete is not found by host: %s", got.raw)
+		}
+		hosts = w.call(t, "GET", "/api/v1/hosts", editor, nil).must(t, http.StatusOK)
+		if items := hosts.json["items"].([]any); len(items) != 1 || fmt.Sprint(items[0].(map[string]any)["id"]) == id {
+			t.Fatalf("hosts after the push: %s, want web-1 registered again under a new id", hosts.raw)
+		}
+		// A new series of the deleted host is stored too, under the new host.
+		w.call(t, "DELETE", "/api/v1/hosts/"+fmt.Sprint(hosts.json["items"].([]any)[0].(map[string]any)["id"]), editor, nil).
+			must(t, http.StatusNoContent)
+		w.raw(t, "/api/v1/ingest", key, []byte(fmt.Sprintf(`{"host": {"name": "web-1"}, "metrics": [{"name": "new.metric", "points": [[%d, 1]]}]}`,
+			now))).must(t, http.StatusOK)
+		stored := w.samples(t)
+		if len(stored) != 1 || stored[0].host != "web-1" {
+			t.Errorf("stored %+v, want new.metric under host web-1", stored)
+		}
+	})
+}
+
 // Our JSON is JSON: bare NaN and Infinity are a 400, bytes that are not UTF-8 too (they would collapse
 // distinct names into one series).
 func TestIngestJSONIsStrict(t *testing.T) {
@@ -292,6 +331,52 @@ func TestIngestCountsWhatItStores(t *testing.T) {
 			t.Errorf("%d samples stored, want 4", n)
 		}
 	})
+}
+
+// Concurrent pushes of new series never store more than the tenant's series limit.
+func TestSeriesLimitHoldsUnderConcurrentPushes(t *testing.T) {
+	w := newWorld(t, testLimits)
+	key := w.ingestKey(t, w.a)
+	ctx := context.Background()
+	const limit = 50
+	if _, err := w.d.Pool.Exec(ctx, `UPDATE app.tenants SET max_series = $2 WHERE id = $1`, w.a.id, limit); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	const pushes, perPush = 16, 10
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	accepted := make([]float64, pushes)
+	for p := range pushes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var metrics []string
+			for i := range perPush {
+				metrics = append(metrics, fmt.Sprintf(`{"name": "m%d_%d", "points": [[%d, 1]]}`, p, i, now))
+			}
+			<-start
+			got := w.raw(t, "/api/v1/ingest", key, []byte(`{"metrics": [`+strings.Join(metrics, ",")+`]}`))
+			if got.status == http.StatusOK {
+				accepted[p] = got.json["accepted"].(float64)
+			} else if got.status != http.StatusBadRequest || !strings.Contains(got.raw, "series limit") {
+				t.Errorf("push %d: %d %s", p, got.status, got.raw)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var series int
+	if err := w.d.Pool.QueryRow(ctx, `SELECT count(*) FROM app.series WHERE tenant_id = $1`, w.a.id).Scan(&series); err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, a := range accepted {
+		total += a
+	}
+	if series != limit || total != limit || len(w.samples(t)) != limit {
+		t.Fatalf("%d series stored, %v samples accepted, %d stored; the limit is %d", series, total, len(w.samples(t)), limit)
+	}
 }
 
 // The agent mirrors the server's limits so that it never makes a batch the server must refuse.

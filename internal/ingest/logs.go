@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
 // LogPush is the body of POST /api/v1/logs.
@@ -55,7 +57,7 @@ func (s *Service) WriteLogs(ctx context.Context, tenant uuid.UUID, push LogPush)
 	now := s.now()
 	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
 	tid := pgtype.UUID{Bytes: tenant, Valid: true}
-	hostID := new(int64) // every line refers to it; set once the lines are known to be worth a host
+	hostID := new(int64) // every line refers to it, so that the host can be resolved again after the lines are made
 	var lines [][]any
 	for i, e := range push.Entries {
 		severity, why := checkLogEntry(e, oldest, newest, s.cfg.MaxFuture)
@@ -107,22 +109,44 @@ func checkLogEntry(e LogEntry, oldest, newest int64, maxFuture time.Duration) (s
 	return severity, ""
 }
 
-// copyLogs registers the push's host, if any, into *hostID and writes lines in one COPY.
+// copyLogs registers the push's host, if any, into *hostID and writes lines in one COPY. The host's id
+// comes from the cache, which may hold it after the host was deleted or renamed through the API: the
+// transaction checks it first and, when it is stale, the host is registered again and the lines go
+// under the new id, so that they never point at a host that is gone.
 func (s *Service) copyLogs(ctx context.Context, tenant uuid.UUID, host *JSONHost, hostID *int64, lines [][]any) error {
+	var details *HostDetails
 	if host != nil {
-		id, err := s.Host(ctx, tenant, host.Name, &HostDetails{Labels: host.Labels, Metadata: host.Metadata})
-		if err != nil {
-			return err
+		details = &HostDetails{Labels: host.Labels, Metadata: host.Metadata}
+	}
+	for attempt := 0; ; attempt++ {
+		if host != nil {
+			id, err := s.Host(ctx, tenant, host.Name, details)
+			if err != nil {
+				return err
+			}
+			*hostID = id
 		}
-		*hostID = id
+		current := true
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if host != nil {
+				var err error
+				current, err = dbsqlc.New(tx).HostIsCurrent(ctx, dbsqlc.HostIsCurrentParams{TenantID: tenant, ID: *hostID, Name: host.Name})
+				if err != nil || !current {
+					return err
+				}
+			}
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "logs"},
+				[]string{"time", "tenant_id", "host_id", "source", "severity", "message", "attributes"}, pgx.CopyFromRows(lines))
+			return err
+		})
+		switch {
+		case err != nil:
+			return s.classify(fmt.Errorf("write logs: %w", err))
+		case current:
+			return nil
+		case attempt == 2:
+			return fmt.Errorf("write logs: host %q keeps changing its id", host.Name)
+		}
+		s.resolver.forgetHost(tenant, host.Name, *hostID)
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "logs"},
-			[]string{"time", "tenant_id", "host_id", "source", "severity", "message", "attributes"}, pgx.CopyFromRows(lines))
-		return err
-	})
-	if err != nil {
-		return s.classify(fmt.Errorf("write logs: %w", err))
-	}
-	return nil
 }

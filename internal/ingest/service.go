@@ -248,16 +248,13 @@ func (s *Service) validate(series []Series, lim dbsqlc.AppTenant, now time.Time,
 // new ones, as far as the tenant's series limit allows. Series refused by the limit lose their samples.
 func (s *Service) seriesIDs(ctx context.Context, tenant uuid.UUID, lim dbsqlc.AppTenant, keep []validSeries,
 	host *HostDetails, res *Result) ([]int64, error) {
-	hostIDs := map[string]int64{}
+	registered := map[string]bool{}
 	for _, v := range keep {
-		if h := v.series.Host; h != "" {
-			if _, done := hostIDs[h]; !done {
-				id, err := s.resolver.host(ctx, tenant, h, host)
-				if err != nil {
-					return nil, s.classify(err)
-				}
-				hostIDs[h] = id
+		if h := v.series.Host; h != "" && !registered[h] {
+			if _, err := s.resolver.host(ctx, tenant, h, host); err != nil {
+				return nil, s.classify(err)
 			}
+			registered[h] = true
 		}
 	}
 	keys := make([]string, len(keep))
@@ -271,41 +268,27 @@ func (s *Service) seriesIDs(ctx context.Context, tenant uuid.UUID, lim dbsqlc.Ap
 	for i, v := range keep {
 		if ids[i] == 0 && !seen[keys[i]] {
 			seen[keys[i]] = true
-			missing = append(missing, pending{key: keys[i], name: v.series.Name, labels: v.series.Labels, hostID: hostIDs[v.series.Host]})
+			missing = append(missing, pending{key: keys[i], name: v.series.Name, labels: v.series.Labels, host: v.series.Host})
 		}
 	}
 	if len(missing) == 0 {
 		return ids, nil
 	}
-	count, err := s.resolver.seriesCount(ctx, tenant)
-	if err != nil {
-		return nil, s.classify(err)
-	}
-	if room := max(int64(lim.MaxSeries)-count, 0); int64(len(missing)) > room {
-		refused := map[string]bool{}
-		for _, p := range missing[room:] {
-			refused[p.key] = true
-		}
-		missing = missing[:room]
-		for i := range keep {
-			if refused[keys[i]] {
-				s.reject(res, keep[i].index, -1, "series_limit", "the tenant's series limit is reached (limit: %d); this series is new",
-					lim.MaxSeries)
-				keep[i].samples = nil
-			}
-		}
-	}
-	if len(missing) == 0 {
-		return ids, nil // every new series was refused by the limit
-	}
-	found, err := s.resolver.resolve(ctx, tenant, missing)
+	found, err := s.resolver.resolve(ctx, tenant, int64(lim.MaxSeries), missing)
 	if err != nil {
 		return nil, s.classify(err)
 	}
 	for i := range ids {
-		if ids[i] == 0 {
-			ids[i] = found[keys[i]]
+		if ids[i] != 0 {
+			continue
 		}
+		if id, ok := found[keys[i]]; ok {
+			ids[i] = id
+			continue
+		}
+		s.reject(res, keep[i].index, -1, "series_limit", "the tenant's series limit is reached (limit: %d); this series is new",
+			lim.MaxSeries)
+		keep[i].samples = nil
 	}
 	return ids, nil
 }
