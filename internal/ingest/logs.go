@@ -57,7 +57,10 @@ func (s *Service) WriteLogs(ctx context.Context, tenant uuid.UUID, push LogPush)
 	now := s.now()
 	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
 	tid := pgtype.UUID{Bytes: tenant, Valid: true}
-	hostID := new(int64) // every line refers to it, so that the host can be resolved again after the lines are made
+	var hostID *int64 // every line of a push with a host refers to it; copyLogs sets it
+	if push.Host != nil {
+		hostID = new(int64)
+	}
 	var lines [][]any
 	for i, e := range push.Entries {
 		severity, why := checkLogEntry(e, oldest, newest, s.cfg.MaxFuture)
@@ -69,11 +72,7 @@ func (s *Service) WriteLogs(ctx context.Context, tenant uuid.UUID, push LogPush)
 		if e.Attributes != nil {
 			attrs, _ = json.Marshal(e.Attributes)
 		}
-		var host *int64
-		if push.Host != nil {
-			host = hostID
-		}
-		lines = append(lines, []any{time.UnixMilli(e.Time), tid, host, e.Source, severity, e.Message, attrs})
+		lines = append(lines, []any{time.UnixMilli(e.Time), tid, hostID, e.Source, severity, e.Message, attrs})
 	}
 	if len(lines) == 0 {
 		return res, nil

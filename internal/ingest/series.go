@@ -222,8 +222,6 @@ func (r *resolver) create(ctx context.Context, tenant uuid.UUID, maxSeries int64
 	created := map[string]int64{}
 	var staleHosts map[string]int64
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		clear(created)
-		staleHosts = nil
 		q := dbsqlc.New(tx)
 		count, err := q.SeriesCountLock(ctx, tenant)
 		if err != nil {

@@ -76,6 +76,33 @@ func TestSeriesLimitHoldsAcrossProcesses(t *testing.T) {
 	}
 }
 
+// A tenant at its series limit keeps pushing its known series through a process that has not seen them
+// yet (it just started): they are found, not refused as new.
+func TestKnownSeriesFlowAtTheLimitAfterARestart(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	ten := dbtest.SeedTenant(t, d, "acme")
+	ctx := context.Background()
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET max_series = 3 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	push := func(s *Service, at int64) Result {
+		t.Helper()
+		series := []Series{{Name: "a", Samples: []Sample{{at, 1}}}, {Name: "b", Samples: []Sample{{at, 2}}}}
+		res, err := s.Write(ctx, ten.ID, "json", series, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := push(startService(t, d), now-1000); res.Accepted != 2 {
+		t.Fatalf("first process: %+v", res)
+	}
+	if res := push(startService(t, d), now); res.Accepted != 2 || len(res.Rejected) != 0 {
+		t.Fatalf("a process that restarted, with the tenant at its limit: %+v", res)
+	}
+}
+
 // BenchmarkValidatePush measures what a push of 1,000 series of 10 samples costs before the database:
 // validation, series keys and the duplicate checks.
 func BenchmarkValidatePush(b *testing.B) {
