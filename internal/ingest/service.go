@@ -102,26 +102,26 @@ func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, 
 	decoded []Rejection) (Result, error) {
 	res := Result{Rejected: decoded}
 	s.m.rejected.WithLabelValues("malformed").Add(float64(len(decoded)))
-	st, err := s.tenant(ctx, tenant)
+	limits, limiter, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return res, err
 	}
 	now := s.now()
-	keep, total := s.validate(series, st.limits, now, &res)
+	keep, total := s.validate(series, limits, now, &res)
 	if total == 0 {
 		return res, nil
 	}
-	if total > int(st.limits.IngestBurst) {
+	if total > int(limits.IngestBurst) {
 		s.m.rejected.WithLabelValues("push_too_large").Add(float64(total))
-		return res, &PushTooLargeError{Samples: total, Burst: int(st.limits.IngestBurst)}
+		return res, &PushTooLargeError{Samples: total, Burst: int(limits.IngestBurst)}
 	}
-	if r := st.limiter.ReserveN(now, total); r.DelayFrom(now) > 0 {
+	if r := limiter.ReserveN(now, total); r.DelayFrom(now) > 0 {
 		delay := r.DelayFrom(now)
 		r.CancelAt(now)
 		s.m.rejected.WithLabelValues("rate_limited").Add(float64(total))
 		return res, &RateLimitedError{RetryAfter: delay}
 	}
-	ids, err := s.seriesIDs(ctx, tenant, st.limits, keep, host, &res)
+	ids, err := s.seriesIDs(ctx, tenant, limits, keep, host, &res)
 	if err != nil {
 		return res, err
 	}
@@ -332,21 +332,23 @@ func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
 	return "", ""
 }
 
-// tenant returns the tenant's limits and rate limiter, reading them again after limitsTTL.
-func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (*tenantState, error) {
+// tenant returns the tenant's limits and rate limiter, reading them again after limitsTTL. The limits are
+// a copy: concurrent pushes of the tenant may read them again and replace them meanwhile.
+func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (dbsqlc.AppTenant, *rate.Limiter, error) {
 	s.mu.Lock()
-	st := s.tenants[tenant]
-	s.mu.Unlock()
-	if st != nil && time.Since(st.readAt) < limitsTTL {
-		return st, nil
+	if st := s.tenants[tenant]; st != nil && time.Since(st.readAt) < limitsTTL {
+		defer s.mu.Unlock()
+		return st.limits, st.limiter, nil
 	}
+	s.mu.Unlock()
 	t, err := dbsqlc.New(s.pool).TenantGetByID(ctx, tenant)
 	if err != nil {
-		return nil, s.classify(fmt.Errorf("read tenant limits: %w", err))
+		return t, nil, s.classify(fmt.Errorf("read tenant limits: %w", err))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st = s.tenants[tenant]; st == nil {
+	st := s.tenants[tenant]
+	if st == nil {
 		st = &tenantState{limiter: rate.NewLimiter(rate.Limit(t.IngestRate), int(t.IngestBurst))}
 		s.tenants[tenant] = st
 	} else if st.limits.IngestRate != t.IngestRate || st.limits.IngestBurst != t.IngestBurst {
@@ -354,7 +356,7 @@ func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (*tenantState, e
 		st.limiter.SetBurst(int(t.IngestBurst))
 	}
 	st.limits, st.readAt = t, time.Now()
-	return st, nil
+	return st.limits, st.limiter, nil
 }
 
 // Host registers or refreshes a host by name for tenant and returns its id (for logs).
