@@ -291,8 +291,22 @@ func TestIngestJSONIsStrict(t *testing.T) {
 		if got.status != http.StatusBadRequest || !got.names("entries[0].message") {
 			t.Errorf("a log message that is not UTF-8: %d %s", got.status, got.raw)
 		}
+		// Log pushes are as strict: an unknown field (a tenant_id, say) is named, not ignored.
+		for body, want := range map[string]string{
+			fmt.Sprintf(`{"tenant_id": "%s", "entries": [{"time": %d, "message": "m"}]}`, w.b.id, now): "tenant_id",
+			fmt.Sprintf(`{"entries": [{"time": %d, "message": "m", "level": "info"}]}`, now):           "level",
+			fmt.Sprintf(`{"entries": [{"time": %d, "message": "m"}]} {}`, now):                         "after",
+		} {
+			got := w.raw(t, "/api/v1/logs", key, []byte(body))
+			if got.status != http.StatusBadRequest || !strings.Contains(got.raw, want) {
+				t.Errorf("logs %s: %d %s, want 400 naming %s", body, got.status, got.raw, want)
+			}
+		}
 		if n := len(w.samples(t)); n != 0 {
 			t.Fatalf("refused pushes stored %d samples", n)
+		}
+		if n := len(w.storedLogs(t, w.a)) + len(w.storedLogs(t, w.b)); n != 0 {
+			t.Fatalf("refused pushes stored %d log lines", n)
 		}
 	})
 }

@@ -20,8 +20,8 @@ func (s *server) ingestLogs(c *gin.Context) {
 	if !ok || !storableJSON(c, body, false) {
 		return
 	}
-	var push ingest.LogPush
-	if err := json.Unmarshal(body, &push); err != nil {
+	push, err := ingest.DecodeLogPush(body)
+	if err != nil {
 		writeProblem(c, http.StatusBadRequest, "malformed logs body", err.Error())
 		return
 	}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +28,21 @@ type LogEntry struct {
 	Severity   string         `json:"severity"`
 	Message    string         `json:"message"`
 	Attributes map[string]any `json:"attributes"`
+}
+
+// DecodeLogPush decodes the body of POST /api/v1/logs as DecodeJSONPush does ours: a JSON object with no
+// field it does not know and nothing after it, in UTF-8 (the API checks that first).
+func DecodeLogPush(body []byte) (LogPush, error) {
+	var push LogPush
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&push); err != nil {
+		return push, fmt.Errorf("malformed logs body: %w", err)
+	}
+	if dec.More() {
+		return push, fmt.Errorf("malformed logs body: data after the JSON object")
+	}
+	return push, nil
 }
 
 // Severities are the stored severities, syslog's, least severe first.
