@@ -40,3 +40,8 @@ ON CONFLICT (tenant_id, name) DO UPDATE
        updated_at = CASE WHEN sqlc.narg(labels)::jsonb IS NULL AND sqlc.narg(metadata)::jsonb IS NULL
                          THEN app.hosts.updated_at ELSE now() END
 RETURNING id;
+
+-- name: HostIsCurrent :one
+-- System work (ingest): whether the id the ingest cache holds for a host name still belongs to a host of
+-- that name, that is whether the host was neither deleted nor renamed since.
+SELECT EXISTS (SELECT FROM app.hosts WHERE tenant_id = @tenant_id AND id = @id AND name = @name);

@@ -1,24 +1,45 @@
--- name: SeriesResolve :many
--- System work (ingest): the ids of the given series of one tenant, creating the missing ones. Series
--- created by a concurrent transaction after this statement began are missing from the answer; the
--- caller asks again for those.
+-- name: SeriesLookup :many
+-- System work (ingest): the ids of those of the given series of one tenant that exist.
 WITH input AS (
     -- Set-returning functions side by side in a select list advance together (PostgreSQL 10 and later).
-    SELECT unnest(@names::text[]) AS name, unnest(@labels::jsonb[]) AS labels, unnest(@host_ids::bigint[]) AS host_id
-), inserted AS (
-    INSERT INTO app.series (tenant_id, host_id, name, labels)
-    SELECT @tenant_id::uuid, nullif(host_id, 0), name, labels FROM input
-    ON CONFLICT (tenant_id, name, labels) DO NOTHING
-    RETURNING id, name, labels
+    SELECT unnest(@names::text[]) AS name, unnest(@labels::jsonb[]) AS labels
 )
-SELECT id, name, labels FROM inserted
-UNION ALL
 SELECT s.id, s.name, s.labels
   FROM app.series s JOIN input i ON s.name = i.name AND s.labels = i.labels
  WHERE s.tenant_id = @tenant_id::uuid;
 
--- name: SeriesCountByTenant :one
-SELECT count(*) FROM app.series WHERE tenant_id = @tenant_id;
+-- name: SeriesCountLock :one
+-- System work (ingest): the tenant's number of series, its row locked until the transaction ends. Ingest
+-- takes it before SeriesCreate, so a tenant's new series are created one transaction at a time across
+-- every process and the series limit holds. Creates the row of a tenant's first series.
+INSERT INTO app.series_counts AS c (tenant_id) VALUES (@tenant_id)
+ON CONFLICT (tenant_id) DO UPDATE SET series = c.series
+RETURNING series;
+
+-- name: SeriesCreate :many
+-- System work (ingest), after SeriesCountLock in the same transaction: creates those of the given series
+-- of one tenant that do not exist, at most @max_new of them in the order given, and returns every given
+-- series that exists now, created marking the new ones.
+WITH input AS (
+    SELECT unnest(@names::text[]) AS name, unnest(@labels::jsonb[]) AS labels, unnest(@host_ids::bigint[]) AS host_id,
+           generate_subscripts(@names::text[], 1) AS ord
+), existing AS (
+    SELECT s.id, s.name, s.labels
+      FROM app.series s JOIN input i ON s.name = i.name AND s.labels = i.labels
+     WHERE s.tenant_id = @tenant_id::uuid
+), inserted AS (
+    INSERT INTO app.series (tenant_id, host_id, name, labels)
+    SELECT @tenant_id::uuid, nullif(i.host_id, 0), i.name, i.labels
+      FROM input i
+     WHERE NOT EXISTS (SELECT FROM existing e WHERE e.name = i.name AND e.labels = i.labels)
+     ORDER BY i.ord
+     LIMIT @max_new::bigint
+    ON CONFLICT (tenant_id, name, labels) DO NOTHING
+    RETURNING id, name, labels
+)
+SELECT id, name, labels, true AS created FROM inserted
+UNION ALL
+SELECT id, name, labels, false FROM existing;
 
 -- name: SeriesList :many
 -- The current tenant's series after the cursor id, optionally by name.

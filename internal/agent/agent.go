@@ -22,6 +22,28 @@ type Options struct {
 	LogBatchEntries  int           // default 1000
 	Logger           *slog.Logger
 	HTTPClient       *http.Client
+	// MaxAttempts is how many times a batch the server fails with a 5xx other than 502, 503 and 504 is
+	// sent before it is given up (dropped and counted), so that one batch the server cannot handle does
+	// not hold up the ones behind it for ever; default DefaultMaxAttempts.
+	MaxAttempts int
+	// Sleep waits d between delivery attempts, or returns ctx's error when ctx ends first. Tests replace
+	// it to retry at once and to count the waits; default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// DefaultMaxAttempts is the default Options.MaxAttempts: with the default backoff, about four minutes.
+const DefaultMaxAttempts = 10
+
+// sleep is the default Options.Sleep.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Agent collects, spools and delivers. Collection and tailing only ever write to the spool; one
@@ -35,7 +57,8 @@ type Agent struct {
 	collectors []Collector
 	host       Host
 	wake       chan struct{}
-	rejected   atomic.Uint64
+	rejected   atomic.Uint64 // batches the server refused (4xx) and that were dropped
+	failed     atomic.Uint64 // batches given up after MaxAttempts server failures
 }
 
 // New opens the spool and builds the collectors.
@@ -67,6 +90,12 @@ func New(cfg Config, opt Options) (*Agent, error) {
 	if opt.HTTPClient == nil {
 		opt.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	if opt.MaxAttempts <= 0 {
+		opt.MaxAttempts = DefaultMaxAttempts
+	}
+	if opt.Sleep == nil {
+		opt.Sleep = sleep
+	}
 	cols, err := NewCollectors(cfg.Collectors)
 	if err != nil {
 		return nil, err
@@ -86,8 +115,11 @@ func New(cfg Config, opt Options) (*Agent, error) {
 // Spool exposes the agent's spool (for tests and status output).
 func (a *Agent) Spool() *Spool { return a.spool }
 
-// Rejected counts batches the server refused with 400 and that were dropped.
+// Rejected counts batches the server refused with a 4xx and that were dropped.
 func (a *Agent) Rejected() uint64 { return a.rejected.Load() }
+
+// Failed counts batches the server kept failing (5xx) and that were given up after MaxAttempts.
+func (a *Agent) Failed() uint64 { return a.failed.Load() }
 
 // Collect runs every collector once. A failing collector is logged and skipped: one unreadable
 // source must not cost the others their round.
@@ -106,6 +138,7 @@ func (a *Agent) Collect(now time.Time) MetricsPayload {
 		gauge("agent.spool_batches", nil, now, float64(batches)),
 		gauge("agent.spool_bytes", nil, now, float64(bytes)),
 		gauge("agent.rejected_batches", nil, now, float64(a.rejected.Load())),
+		gauge("agent.failed_batches", nil, now, float64(a.failed.Load())),
 	)
 	sortMetrics(ms)
 	return MetricsPayload{Host: a.host, Metrics: ms}
@@ -226,7 +259,9 @@ func (a *Agent) deliverLoop(ctx context.Context) {
 }
 
 // Drain sends spooled batches oldest first until the spool is empty or ctx is done; a batch that
-// must be retried blocks the ones behind it, which keeps the order.
+// must be retried blocks the ones behind it, which keeps the order. A batch is dropped, and counted,
+// when the server refuses it (a 4xx, see classify) or fails it MaxAttempts times (a 5xx other than
+// 502, 503 and 504): one batch the server cannot take never stops the agent's delivery.
 func (a *Agent) Drain(ctx context.Context) error {
 	for {
 		it, ok := a.spool.Oldest()
@@ -241,25 +276,38 @@ func (a *Agent) Drain(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read spooled batch: %w", err)
 		}
-		for attempt := 0; ; attempt++ {
-			res, retryAfter, err := a.sender.send(ctx, it.Kind, body)
-			if res == delivered {
-				break
-			}
-			if res == rejected {
-				a.rejected.Add(1)
-				a.log.Error("server rejected batch; dropped", "kind", it.Kind, "err", err)
-				break
-			}
-			d := a.opt.Backoff.delay(attempt, retryAfter)
-			a.log.Warn("delivery failed; will retry", "kind", it.Kind, "in", d, "err", err)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(d):
-			}
+		if err := a.deliver(ctx, it, body); err != nil {
+			return err
 		}
 		if err := a.spool.Remove(it); err != nil {
+			return err
+		}
+	}
+}
+
+// deliver sends one batch until the server takes it, refuses it or has failed it MaxAttempts times;
+// it returns an error only when ctx ends first.
+func (a *Agent) deliver(ctx context.Context, it SpoolItem, body []byte) error {
+	failures := 0
+	for attempt := 0; ; attempt++ {
+		res, retryAfter, err := a.sender.send(ctx, it.Kind, body)
+		switch res {
+		case delivered:
+			return nil
+		case rejected:
+			a.rejected.Add(1)
+			a.log.Error("server rejected batch; dropped", "kind", it.Kind, "err", err)
+			return nil
+		case failed:
+			if failures++; failures >= a.opt.MaxAttempts {
+				a.failed.Add(1)
+				a.log.Error("server failed batch repeatedly; dropped", "kind", it.Kind, "attempts", failures, "err", err)
+				return nil
+			}
+		}
+		d := a.opt.Backoff.delay(attempt, retryAfter)
+		a.log.Warn("delivery failed; will retry", "kind", it.Kind, "in", d, "err", err)
+		if err := a.opt.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}

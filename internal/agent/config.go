@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -65,6 +66,7 @@ func (c Config) Validate(needKey bool) error {
 			errs = append(errs, fmt.Errorf("logs[%d]: path %q: %w", i, l.Path, err))
 		}
 	}
+	errs = append(errs, c.validateHost()...)
 	if c.SpoolDir == "" {
 		errs = append(errs, errors.New("spool_dir: required"))
 	}
@@ -72,6 +74,28 @@ func (c Config) Validate(needKey bool) error {
 		errs = append(errs, fmt.Errorf("spool_max_bytes: %d is below 1 MiB", c.SpoolMaxBytes))
 	}
 	return errors.Join(errs...)
+}
+
+// validateHost applies the server's limits to the host name and labels, which go with every batch: a
+// configuration the server would refuse is caught at start rather than dropping each batch.
+func (c Config) validateHost() []error {
+	var errs []error
+	text := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	if n := utf8.RuneCountInString(c.Hostname); n > MaxHostNameChars || !text(c.Hostname) {
+		errs = append(errs, fmt.Errorf("hostname: must be at most %d characters of UTF-8 without NUL", MaxHostNameChars))
+	}
+	if len(c.Labels) > MaxHostLabels {
+		errs = append(errs, fmt.Errorf("labels: %d labels; at most %d are allowed", len(c.Labels), MaxHostLabels))
+	}
+	for k, v := range c.Labels {
+		if k == "" || len(k) > MaxHostLabelNameBytes || !text(k) {
+			errs = append(errs, fmt.Errorf("labels: name %q must be 1 to %d bytes of UTF-8 without NUL", k, MaxHostLabelNameBytes))
+		}
+		if len(v) > MaxHostLabelValueBytes || !text(v) {
+			errs = append(errs, fmt.Errorf("labels.%s: must be at most %d bytes of UTF-8 without NUL", k, MaxHostLabelValueBytes))
+		}
+	}
+	return errs
 }
 
 // String describes the configuration with the API key redacted.

@@ -27,9 +27,10 @@ func TestConfigPrecedence(t *testing.T) {
 	if strings.Contains(cfg.String(), "filekey") {
 		t.Fatal("api key printed")
 	}
-	bad, _ := LoadConfig("t", []string{"--collectors", "cpu,gpu", "--interval", "10ms"}, func(string) string { return "" })
+	bad, _ := LoadConfig("t", []string{"--collectors", "cpu,gpu", "--interval", "10ms", "--hostname", strings.Repeat("h", 256),
+		"--label", "env=" + strings.Repeat("v", 1025)}, func(string) string { return "" })
 	err = bad.Validate(true)
-	for _, want := range []string{"server", "api_key", "interval", "gpu"} {
+	for _, want := range []string{"server", "api_key", "interval", "gpu", "hostname", "labels.env"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation error %v does not mention %s", err, want)
 		}

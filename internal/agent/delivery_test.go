@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -258,4 +260,148 @@ func TestSpoolLimitDropsOldestFirst(t *testing.T) {
 	if got := s2.Items(); got[len(got)-1].Seq <= items[1].Seq {
 		t.Fatal("sequence restarted after reopen")
 	}
+}
+
+// waits is an Options.Sleep that returns at once and counts the waits; past limit it fails the wait,
+// so that an agent retrying for ever ends the test instead of hanging it.
+type waits struct {
+	mu    sync.Mutex
+	n     int
+	limit int
+}
+
+func (w *waits) sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n++
+	if w.n > w.limit {
+		return fmt.Errorf("still retrying after %d waits", w.limit)
+	}
+	return ctx.Err()
+}
+
+func (w *waits) count() int { w.mu.Lock(); defer w.mu.Unlock(); return w.n }
+
+// agentWithWaits is testAgent whose waits between attempts are w's.
+func agentWithWaits(t *testing.T, server string, w *waits) *Agent {
+	t.Helper()
+	a := testAgent(t, server, t.TempDir(), 0)
+	a.opt.Sleep = w.sleep
+	return a
+}
+
+// spoolRounds spools n rounds of metrics, each with its own timestamp, and returns their bodies.
+func spoolRounds(t *testing.T, a *Agent, n int) [][]byte {
+	t.Helper()
+	for i := range n {
+		if err := a.CollectAndSpool(time.UnixMilli(int64(1_700_000_000_000 + i*10_000))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return spooledBodies(t, a.Spool())
+}
+
+// A 4xx other than 401, 403, 404, 408 and 429 means the batch itself is refused: it is dropped and
+// counted, and delivery goes on with the next batch.
+func TestDelivery4xxDropsTheBatchAndGoesOn(t *testing.T) {
+	for _, code := range []int{http.StatusUnprocessableEntity, http.StatusUnsupportedMediaType, http.StatusConflict} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			var first []byte
+			rec, srv := newRecorder(t, func(n int, body []byte) (int, string) {
+				if bytes.Equal(body, first) {
+					return code, ""
+				}
+				return http.StatusOK, ""
+			})
+			w := &waits{limit: 100}
+			a := agentWithWaits(t, srv.URL, w)
+			want := spoolRounds(t, a, 2)
+			first = want[0]
+			drainWithin(t, a)
+			if a.Rejected() != 1 || w.count() != 0 {
+				t.Fatalf("rejected = %d after %d waits, want 1 after none", a.Rejected(), w.count())
+			}
+			if got := rec.accepted(); len(got) != 1 || !bytes.Equal(got[0], want[1]) {
+				t.Fatalf("accepted %d batches, want only the second", len(got))
+			}
+			if n, _, _ := a.Spool().Stats(); n != 0 {
+				t.Fatalf("%d batches left in the spool", n)
+			}
+		})
+	}
+}
+
+// 401, 403 and 404 say the agent's key, tenant or server address is wrong, not the batch: the batch is
+// kept and retried until the answer changes.
+func TestDeliveryKeepsBatchesThroughCredentialErrors(t *testing.T) {
+	codes := []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusRequestTimeout}
+	rec, srv := newRecorder(t, func(n int, _ []byte) (int, string) {
+		if n < len(codes) {
+			return codes[n], ""
+		}
+		return http.StatusOK, ""
+	})
+	w := &waits{limit: 100}
+	a := agentWithWaits(t, srv.URL, w)
+	want := spoolRounds(t, a, 1)
+	drainWithin(t, a)
+	if got := rec.accepted(); len(got) != 1 || !bytes.Equal(got[0], want[0]) || a.Rejected() != 0 || w.count() != len(codes) {
+		t.Fatalf("accepted %d batches, rejected %d, after %d waits; want the batch delivered after %d waits", len(got), a.Rejected(),
+			w.count(), len(codes))
+	}
+}
+
+// A batch the server keeps failing with 500 (a poisoned batch) is given up after MaxAttempts, counted,
+// and the batches behind it are delivered; 503 (the server is unavailable) is retried without limit.
+func TestDeliveryGivesUpOnABatchTheServerKeepsFailing(t *testing.T) {
+	var first []byte
+	seen := map[string]int{}
+	rec, srv := newRecorder(t, func(n int, body []byte) (int, string) {
+		seen[string(body)]++
+		switch {
+		case bytes.Equal(body, first):
+			return http.StatusInternalServerError, ""
+		case seen[string(body)] <= 15:
+			return http.StatusServiceUnavailable, "1"
+		}
+		return http.StatusOK, ""
+	})
+	w := &waits{limit: 100}
+	a := agentWithWaits(t, srv.URL, w)
+	want := spoolRounds(t, a, 2)
+	first = want[0]
+	drainWithin(t, a)
+	if got := rec.accepted(); len(got) != 1 || !bytes.Equal(got[0], want[1]) {
+		t.Fatalf("accepted %d batches, want only the second", len(got))
+	}
+	if a.Failed() != 1 || seen[string(first)] != DefaultMaxAttempts || a.Rejected() != 0 {
+		t.Fatalf("failed = %d, rejected = %d, the poisoned batch was sent %d times; want failed 1 after %d attempts",
+			a.Failed(), a.Rejected(), seen[string(first)], DefaultMaxAttempts)
+	}
+	if w.count() != DefaultMaxAttempts-1+15 {
+		t.Errorf("%d waits, want %d", w.count(), DefaultMaxAttempts-1+15)
+	}
+	var p MetricsPayload
+	if err := json.Unmarshal(a.collectJSON(t), &p); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range p.Metrics {
+		if m.Name == "agent.failed_batches" {
+			found = m.Points[0].Value == 1
+		}
+	}
+	if !found {
+		t.Errorf("agent.failed_batches is not 1 in the next round")
+	}
+}
+
+// collectJSON is the JSON of one round of metrics, as it would be spooled.
+func (a *Agent) collectJSON(t *testing.T) []byte {
+	t.Helper()
+	b, err := json.Marshal(a.Collect(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

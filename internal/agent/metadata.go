@@ -27,7 +27,7 @@ func HostMetadata() map[string]string {
 		md["cpu_model"] = m
 	}
 	if ips := hostIPs(); len(ips) > 0 {
-		md["ips"] = strings.Join(ips, ",")
+		md["ips"] = joinWithin(ips, ",", MaxMetadataValueBytes-2)
 	}
 	for k, v := range md {
 		if v == "" {
@@ -65,4 +65,18 @@ func hostIPs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// joinWithin joins as many of parts as fit in limit bytes (a node with hundreds of addresses would
+// otherwise send a value the server refuses, and with it every batch).
+func joinWithin(parts []string, sep string, limit int) string {
+	n := 0
+	for i, p := range parts {
+		if n+len(sep)+len(p) > limit {
+			parts = parts[:i]
+			break
+		}
+		n += len(sep) + len(p)
+	}
+	return strings.Join(parts, sep)
 }

@@ -5,6 +5,18 @@ import (
 	"fmt"
 )
 
+// What the server stores, mirrored here so that the agent never makes a batch the server must refuse:
+// internal/ingest has the same numbers, and a test in internal/api keeps the two in step. The agent is a
+// small static binary of its own and does not import the server's packages.
+const (
+	MaxLogMessageBytes     = 32 << 10 // longer lines are cut
+	MaxHostNameChars       = 255
+	MaxHostLabels          = 30
+	MaxHostLabelNameBytes  = 128
+	MaxHostLabelValueBytes = 1024
+	MaxMetadataValueBytes  = 4 << 10 // as JSON: a string takes two bytes more
+)
+
 // Host identifies the pushing machine; the server turns Name into the host label of every series.
 type Host struct {
 	Name     string            `json:"name"`

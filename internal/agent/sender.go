@@ -32,9 +32,33 @@ type outcome int
 
 const (
 	delivered outcome = iota // 2xx: delete it
-	rejected                 // 400 and friends: retrying cannot help; delete and count it
-	retry                    // 429, 5xx, network: keep it and try again later
+	rejected                 // a 4xx that refuses the batch itself (400, 413, 422 …): retrying cannot help; delete and count it
+	retry                    // nothing wrong with the batch: keep it and try again later, for as long as it takes
+	failed                   // the server failed on this batch (500 and other 5xx): try again, but not for ever
 )
+
+// classify maps a status code to what it means for the batch. 408 and 429 ask to come back later, and
+// 502, 503 and 504 say the server or its database is unavailable: the batch waits. 401, 403 and 404 say
+// the agent's key, its tenant or the server address is wrong, which is the same for every batch: the
+// batch waits in the spool (bounded by its size) until the configuration is fixed, rather than the
+// spool being emptied. Any other 4xx refuses the batch itself. Any other 5xx may be the batch's doing
+// (a batch the server cannot handle), so it is retried a bounded number of times (Options.MaxAttempts).
+func classify(status int) outcome {
+	switch {
+	case status/100 == 2:
+		return delivered
+	case status == http.StatusUnauthorized, status == http.StatusForbidden, status == http.StatusNotFound,
+		status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
+		return retry
+	case status/100 == 4:
+		return rejected
+	case status == http.StatusBadGateway, status == http.StatusServiceUnavailable, status == http.StatusGatewayTimeout:
+		return retry
+	case status/100 == 5:
+		return failed
+	}
+	return retry
+}
 
 // Sender posts spooled bodies to the server. It never logs the API key: errors name the URL only.
 type Sender struct {
@@ -63,14 +87,16 @@ func (s *Sender) send(ctx context.Context, kind string, body []byte) (outcome, t
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch {
-	case resp.StatusCode/100 == 2:
+	res := classify(resp.StatusCode)
+	switch res {
+	case delivered:
 		return delivered, 0, nil
-	case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusRequestEntityTooLarge:
+	case rejected:
 		return rejected, 0, fmt.Errorf("post %s: %s: %s", url, resp.Status, bytes.TrimSpace(msg))
-	default:
-		return retry, parseRetryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("post %s: %s", url, resp.Status)
 	}
+	// The request id lets the server's operators find what went wrong in its log.
+	return res, parseRetryAfter(resp.Header.Get("Retry-After")),
+		fmt.Errorf("post %s: %s (request id %s)", url, resp.Status, resp.Header.Get("X-Request-Id"))
 }
 
 func parseRetryAfter(v string) time.Duration {

@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // LogSource is a glob of files to tail and the source name their entries carry.
@@ -172,10 +174,30 @@ func (t *Tailer) emit(tf *tailedFile, line string) {
 	if line == "" {
 		return
 	}
-	ts, sev, msg := parseLogLine(line, t.now())
+	ts, sev, msg := parseLogLine(mendLine(line), t.now())
 	t.pending = append(t.pending, LogEntry{TimeMs: ts.UnixMilli(), Source: tf.source, Severity: sev,
 		Message: msg, Attributes: map[string]string{"file": tf.path}})
 	t.pendSize += len(msg) + 64
+}
+
+// mendLine makes a line of any file one the server stores rather than refuses: bytes that are not UTF-8
+// and NUL characters become U+FFFD, and a line longer than MaxLogMessageBytes is cut at a character
+// boundary.
+func mendLine(line string) string {
+	if !utf8.ValidString(line) {
+		line = strings.ToValidUTF8(line, "\uFFFD")
+	}
+	if strings.IndexByte(line, 0) >= 0 {
+		line = strings.ReplaceAll(line, "\x00", "\uFFFD")
+	}
+	if len(line) > MaxLogMessageBytes {
+		cut := MaxLogMessageBytes
+		for !utf8.RuneStart(line[cut]) {
+			cut--
+		}
+		line = line[:cut]
+	}
+	return line
 }
 
 // Flush hands pending entries to put in batches of at most maxEntries, then saves the offsets.

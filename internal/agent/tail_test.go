@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func appendLines(t *testing.T, path string, from, to int) {
@@ -152,4 +154,32 @@ func FuzzParseLogLine(f *testing.F) {
 			t.Fatal("empty severity")
 		}
 	})
+}
+
+// What the server cannot store is mended on the agent's side, so that a line of a binary or
+// mis-encoded file is never refused: NUL bytes and bytes that are not UTF-8 become U+FFFD, and a line
+// longer than the server takes is cut at a character boundary.
+func TestTailerMendsWhatTheServerCannotStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bin.log")
+	long := strings.Repeat("é", 20<<10) // 40 KiB
+	if err := os.WriteFile(path, []byte("nul\x00byte\nbad\xffutf8\n"+long+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := NewTailer([]LogSource{{Path: path, Source: "bin", FromBeginning: true}}, filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	tl.Poll()
+	var got []LogEntry
+	if err := tl.Flush(10, func(es []LogEntry) error { got = append(got, es...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Message != "nul\uFFFDbyte" || got[1].Message != "bad\uFFFDutf8" {
+		t.Fatalf("entries %v", got)
+	}
+	if m := got[2].Message; len(m) > MaxLogMessageBytes || !utf8.ValidString(m) || !strings.HasPrefix(long, m) || len(m) < MaxLogMessageBytes-1 {
+		t.Errorf("the long line became %d bytes (valid UTF-8: %v), want at most %d", len(m), utf8.ValidString(m), MaxLogMessageBytes)
+	}
 }

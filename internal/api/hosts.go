@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/ingest"
 )
 
 // Host is a host as the API shows it.
@@ -42,31 +43,20 @@ func (in hostInput) validate(creating bool) fieldErrors {
 	var errs fieldErrors
 	if in.Name == nil && creating {
 		errs.add("name", "is required")
-	} else if in.Name != nil && (len(*in.Name) < 1 || len(*in.Name) > 255) {
-		errs.add("name", "must be 1 to 255 characters")
+	} else if in.Name != nil {
+		if why := ingest.CheckHostName(*in.Name); why != "" {
+			errs.add("name", "%s", why)
+		}
 	}
 	if in.MonitoredBy != nil && !slices.Contains(monitoredBy, *in.MonitoredBy) {
 		errs.add("monitored_by", "must be one of agent, polling, both")
 	}
 	if in.Labels != nil {
-		validateLabels(&errs, "labels", *in.Labels)
+		for _, e := range ingest.CheckHostLabels("labels", *in.Labels) {
+			errs.add(e.Field, "%s", e.Message)
+		}
 	}
 	return errs
-}
-
-// validateLabels applies the label limits of hosts and checks.
-func validateLabels(errs *fieldErrors, field string, labels map[string]string) {
-	if len(labels) > 30 {
-		errs.add(field, "has %d labels; at most 30 are allowed", len(labels))
-	}
-	for k, v := range labels {
-		if k == "" || len(k) > 128 {
-			errs.add(field+"."+k, "label names must be 1 to 128 characters")
-		}
-		if len(v) > 1024 {
-			errs.add(field+"."+k, "label values must be at most 1024 characters")
-		}
-	}
 }
 
 func (s *server) listHosts(c *gin.Context) {

@@ -57,8 +57,18 @@ func readPush(c *gin.Context) ([]byte, bool) {
 	return body, true
 }
 
-// answerIngestError answers a failed write: busy and unavailable with Retry-After, so clients retry.
+// answerIngestError answers a failed write: busy and unavailable with Retry-After, so clients retry; a
+// push refused for its fields with a 400 naming them, so they do not.
 func (s *server) answerIngestError(c *gin.Context, err error) {
+	var invalid *ingest.InvalidError
+	if errors.As(err, &invalid) {
+		errs := make(fieldErrors, len(invalid.Fields))
+		for i, f := range invalid.Fields {
+			errs[i] = FieldError{Field: f.Field, Message: f.Message}
+		}
+		writeValidation(c, errs)
+		return
+	}
 	if after, busy := ingest.IsBusy(err); busy {
 		c.Header("Retry-After", strconv.Itoa(int(after.Round(time.Second).Seconds())))
 		writeProblem(c, http.StatusTooManyRequests, "slow down", err.Error())
@@ -99,11 +109,15 @@ func rejectionErrors(rs []ingest.Rejection, what string) fieldErrors {
 // ingestJSON is POST /api/v1/ingest, infrawatch's own format.
 func (s *server) ingestJSON(c *gin.Context) {
 	body, ok := readPush(c)
-	if !ok {
+	if !ok || !storableJSON(c, body, false) {
 		return
 	}
 	push, series, decoded, err := ingest.DecodeJSONPush(body)
-	if err != nil {
+	var invalid *ingest.InvalidError
+	if errors.As(err, &invalid) {
+		s.answerIngestError(c, err)
+		return
+	} else if err != nil {
 		writeProblem(c, http.StatusBadRequest, "malformed ingest body", err.Error())
 		return
 	}

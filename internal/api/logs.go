@@ -15,14 +15,14 @@ import (
 	"github.com/infrawatch/infrawatch/internal/ingest"
 )
 
-// ingestLogs is POST /api/v1/logs.
+// ingestLogs is POST /api/v1/logs. A NUL in an entry refuses that entry (WriteLogs), not the push.
 func (s *server) ingestLogs(c *gin.Context) {
 	body, ok := readPush(c)
-	if !ok {
+	if !ok || !storableJSON(c, body, false) {
 		return
 	}
-	var push ingest.LogPush
-	if err := json.Unmarshal(body, &push); err != nil {
+	push, err := ingest.DecodeLogPush(body)
+	if err != nil {
 		writeProblem(c, http.StatusBadRequest, "malformed logs body", err.Error())
 		return
 	}

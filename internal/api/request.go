@@ -12,8 +12,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/ingest"
 )
 
 // FieldError names one bad field of a request and what is wrong with it.
@@ -51,6 +54,9 @@ func decodeBody(c *gin.Context, dst any) bool {
 		writeProblem(c, http.StatusBadRequest, "unreadable request body", "")
 		return false
 	}
+	if !storableJSON(c, body, true) {
+		return false
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
 		writeProblem(c, http.StatusBadRequest, "malformed JSON", "the body must be a JSON object: "+jsonErrorText(err))
@@ -84,6 +90,136 @@ func decodeBody(c *gin.Context, dst any) bool {
 		return false
 	}
 	return true
+}
+
+// storableJSON refuses a JSON body with a string PostgreSQL cannot store as text — bytes that are not
+// UTF-8, which encoding/json would silently turn into U+FFFD, or with nul a \u0000 escape — with a 400
+// naming the string's field. It writes the problem and returns false when the body is refused.
+func storableJSON(c *gin.Context, body []byte, nul bool) bool {
+	field, problem, found := jsonTextProblem(body, nul)
+	if found {
+		writeValidation(c, fieldErrors{{Field: field, Message: problem}})
+	}
+	return !found
+}
+
+// jsonTextProblem finds the first string of a JSON document that is not UTF-8 or, with nul, holds a NUL
+// character, and names it by its path: labels.env, metrics[0].name; a bad key names the object it is
+// in (at the top, the key itself, quoted). It finds nothing in a document that is not JSON: the decoder
+// reports that one.
+func jsonTextProblem(body []byte, nul bool) (field, problem string, found bool) {
+	if utf8.Valid(body) && (!nul || !bytes.Contains(body, []byte(`\u0000`))) {
+		return "", "", false // every document but a few, at the cost of one pass
+	}
+	// Where the walk is: an object with the key of its current value, or an array with its current index.
+	type frame struct {
+		array   bool
+		index   int
+		key     string
+		wantKey bool
+	}
+	var stack []frame
+	path := func(withTop bool) string {
+		var b strings.Builder
+		for i, f := range stack {
+			if i == len(stack)-1 && !withTop {
+				break
+			}
+			switch {
+			case f.array:
+				fmt.Fprintf(&b, "[%d]", f.index)
+			case b.Len() > 0:
+				b.WriteString("." + f.key)
+			default:
+				b.WriteString(f.key)
+			}
+		}
+		return b.String()
+	}
+	// consumed moves the innermost container past the value just read.
+	consumed := func() {
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].index++
+			} else {
+				stack[n-1].wantKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return "", "", false
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, frame{array: t == '[', wantKey: t == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+				consumed()
+			}
+		case string:
+			why := ""
+			switch {
+			case !utf8.Valid(body[start:dec.InputOffset()]):
+				why = "is not valid UTF-8" // t holds U+FFFD instead
+			case nul:
+				why = ingest.CheckText(t)
+			}
+			top := len(stack) - 1
+			if top >= 0 && !stack[top].array && stack[top].wantKey {
+				if why != "" {
+					if top == 0 {
+						return strconv.Quote(t), "this key " + why, true
+					}
+					return path(false), "a key " + why, true
+				}
+				stack[top].key, stack[top].wantKey = t, false
+				continue
+			}
+			if why != "" {
+				return path(true), why, true
+			}
+			consumed()
+		default:
+			consumed()
+		}
+	}
+}
+
+// textParams refuses, on every route, query parameters PostgreSQL could not store as text — a NUL, bytes
+// that are not UTF-8 — with a 400 naming each, so that no handler passes one on to a query.
+func textParams() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		raw := c.Request.URL.RawQuery
+		if !strings.Contains(raw, "%") && utf8.ValidString(raw) {
+			c.Next() // nothing escaped: no NUL, and UTF-8 as it stands
+			return
+		}
+		var errs fieldErrors
+		for k, vs := range c.Request.URL.Query() {
+			if why := ingest.CheckText(k); why != "" {
+				errs.add(strconv.Quote(k), "this parameter name %s", why)
+				continue
+			}
+			for _, v := range vs {
+				if why := ingest.CheckText(v); why != "" {
+					errs.add(k, "%s", why)
+					break
+				}
+			}
+		}
+		if len(errs) > 0 {
+			sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+			writeValidation(c, errs)
+			return
+		}
+		c.Next()
+	}
 }
 
 func jsonErrorText(err error) string {

@@ -103,7 +103,7 @@ func NewHandler(d Deps) *gin.Engine {
 		panic(fmt.Sprintf("trusted proxies %v: %v", proxies, err)) // netip.Prefix always prints a valid CIDR
 	}
 	m := newHTTPMetrics(d.Registry)
-	r.Use(requestID(), accessLog(d.Log, m), recoverProblem(d.Log))
+	r.Use(requestID(), accessLog(d.Log, m), recoverProblem(d.Log), textParams())
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such route", "") })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, "method not allowed on this route", "")

@@ -90,3 +90,28 @@ func BenchmarkDecodeJSONPush(b *testing.B) {
 		}
 	}
 }
+
+// A point that is not JSON fails the body, as any other syntax error; one that is JSON of the wrong
+// shape is refused alone.
+func TestDecodeJSONPushIsStrict(t *testing.T) {
+	for _, v := range []string{"NaN", "Infinity", "-Infinity", "+1", "01", ".5", "1.", "1e", "0x10", "1_000", "- 1"} {
+		body := fmt.Sprintf(`{"metrics": [{"name": "m", "points": [[1764300000000, %s]]}]}`, v)
+		if _, _, _, err := DecodeJSONPush([]byte(body)); err == nil {
+			t.Errorf("value %s: accepted", v)
+		}
+		body = fmt.Sprintf(`{"metrics": [{"name": "m", "points": [[%s, 1]]}]}`, v)
+		if _, _, _, err := DecodeJSONPush([]byte(body)); err == nil {
+			t.Errorf("timestamp %s: accepted", v)
+		}
+	}
+	for v, want := range map[string]float64{"-0": 0, "0": 0, "1e3": 1000, "-1.5E-2": -0.015, " 2 ": 2} {
+		_, series, rejected, err := DecodeJSONPush([]byte(fmt.Sprintf(`{"metrics": [{"name": "m", "points": [[1, %s]]}]}`, v)))
+		if err != nil || len(rejected) != 0 || series[0].Samples[0].Value != want {
+			t.Errorf("value %s: %v %v %v", v, series, rejected, err)
+		}
+	}
+	_, _, rejected, err := DecodeJSONPush([]byte(`{"metrics": [{"name": "m", "points": [[1, 1e999], [1, "NaN"], [1, null]]}]}`))
+	if err != nil || len(rejected) != 3 {
+		t.Errorf("JSON of the wrong shape: %v, %v", rejected, err)
+	}
+}

@@ -12,9 +12,6 @@ import (
 	"unicode/utf8"
 )
 
-// maxNameRunes bounds a series name, as the CHECK on app.series.name does.
-const maxNameRunes = 1024
-
 // maxNamesPerLineByte bounds the bytes of series names a line may produce, per byte of the line. A
 // line's measurement is copied into the name of each of its fields, so without a bound a 1000-byte
 // measurement followed by thousands of short fields would turn a 1 MB body into 150 MB of names. Lines
@@ -432,7 +429,7 @@ func (p *lpParser) emit(lineNo int, meas []byte, ts int64) {
 			f.reason = "field key is not valid UTF-8 or holds a NUL byte"
 		}
 		isValue := string(f.key) == "value"
-		if f.reason == "" && len(meas)+1+len(f.key) > maxNameRunes {
+		if f.reason == "" && len(meas)+1+len(f.key) > MaxMetricNameChars {
 			if measRunes < 0 {
 				measRunes = utf8.RuneCount(meas)
 			}
@@ -440,8 +437,8 @@ func (p *lpParser) emit(lineNo int, meas []byte, ts int64) {
 			if !isValue {
 				runes += 1 + utf8.RuneCount(f.key)
 			}
-			if runes > maxNameRunes {
-				f.reason = fmt.Sprintf("series name is longer than %d characters", maxNameRunes)
+			if runes > MaxMetricNameChars {
+				f.reason = fmt.Sprintf("series name is longer than %d characters", MaxMetricNameChars)
 			}
 		}
 		if f.reason != "" {

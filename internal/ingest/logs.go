@@ -1,16 +1,18 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
 // LogPush is the body of POST /api/v1/logs.
@@ -28,6 +30,21 @@ type LogEntry struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
+// DecodeLogPush decodes the body of POST /api/v1/logs as DecodeJSONPush does ours: a JSON object with no
+// field it does not know and nothing after it, in UTF-8 (the API checks that first).
+func DecodeLogPush(body []byte) (LogPush, error) {
+	var push LogPush
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&push); err != nil {
+		return push, fmt.Errorf("malformed logs body: %w", err)
+	}
+	if dec.More() {
+		return push, fmt.Errorf("malformed logs body: data after the JSON object")
+	}
+	return push, nil
+}
+
 // Severities are the stored severities, syslog's, least severe first.
 var Severities = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
 
@@ -38,65 +55,113 @@ var severityAliases = map[string]string{
 	"fatal": "critical", "alert": "alert", "emerg": "emergency", "emergency": "emergency", "panic": "emergency",
 }
 
-// Limits of one log line.
+// Limits of one log line; its attributes are bounded by LogAttributeLimits.
 const (
-	maxLogMessage    = 32 << 10
-	maxLogSource     = 256
-	maxLogAttributes = 64
+	MaxLogMessageBytes = 32 << 10
+	MaxLogSourceBytes  = 256
 )
 
-// WriteLogs validates a log push and writes its valid lines for tenant in one COPY.
+// WriteLogs validates a log push and writes its valid lines for tenant in one COPY. An entry that cannot
+// be stored is refused alone, with a reason that names it; a host that cannot is an *InvalidError.
 func (s *Service) WriteLogs(ctx context.Context, tenant uuid.UUID, push LogPush) (Result, error) {
 	var res Result
-	var hostID *int64
 	if push.Host != nil {
-		if push.Host.Name == "" {
-			return res, fmt.Errorf("host.name is required when host is given")
-		}
-		id, err := s.Host(ctx, tenant, push.Host.Name, &HostDetails{Labels: push.Host.Labels, Metadata: push.Host.Metadata})
-		if err != nil {
+		if err := push.Host.Validate(); err != nil {
 			return res, err
 		}
-		hostID = &id
 	}
 	now := s.now()
 	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
 	tid := pgtype.UUID{Bytes: tenant, Valid: true}
+	var hostID *int64 // every line of a push with a host refers to it; copyLogs sets it
+	if push.Host != nil {
+		hostID = new(int64)
+	}
 	var lines [][]any
 	for i, e := range push.Entries {
-		reject := func(reason string) { s.reject(&res, i, -1, "log_invalid", "%s", reason) }
-		severity, known := severityAliases[strings.ToLower(e.Severity)]
+		severity, why := checkLogEntry(e, oldest, newest, s.cfg.MaxFuture)
+		if why != "" {
+			s.reject(&res, i, -1, "log_invalid", "entry %d: %s", i, why)
+			continue
+		}
 		attrs := []byte("{}")
 		if e.Attributes != nil {
 			attrs, _ = json.Marshal(e.Attributes)
 		}
-		switch {
-		case e.Time < oldest || e.Time > newest:
-			reject(fmt.Sprintf("entry %d: time %d is outside the accepted window (raw retention back, %s ahead)", i, e.Time, s.cfg.MaxFuture))
-		case !known:
-			reject(fmt.Sprintf("entry %d: severity %.20q is not one of %s", i, e.Severity, strings.Join(Severities, ", ")))
-		case e.Message == "" || len(e.Message) > maxLogMessage || !utf8.ValidString(e.Message):
-			reject(fmt.Sprintf("entry %d: message must be 1 to %d bytes of UTF-8", i, maxLogMessage))
-		case len(e.Source) > maxLogSource || !utf8.ValidString(e.Source):
-			reject(fmt.Sprintf("entry %d: source must be at most %d bytes of UTF-8", i, maxLogSource))
-		case len(e.Attributes) > maxLogAttributes:
-			reject(fmt.Sprintf("entry %d: at most %d attributes", i, maxLogAttributes))
-		default:
-			lines = append(lines, []any{time.UnixMilli(e.Time), tid, hostID, e.Source, severity, e.Message, attrs})
-		}
+		lines = append(lines, []any{time.UnixMilli(e.Time), tid, hostID, e.Source, severity, e.Message, attrs})
 	}
 	if len(lines) == 0 {
 		return res, nil
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "logs"},
-			[]string{"time", "tenant_id", "host_id", "source", "severity", "message", "attributes"}, pgx.CopyFromRows(lines))
-		return err
-	})
-	if err != nil {
-		return res, s.classify(fmt.Errorf("write logs: %w", err))
+	if err := s.copyLogs(ctx, tenant, push.Host, hostID, lines); err != nil {
+		return res, err
 	}
 	res.Accepted = len(lines)
 	s.m.accepted.WithLabelValues("logs").Add(float64(len(lines)))
 	return res, nil
+}
+
+// checkLogEntry returns the stored severity of a log line, or why it cannot be stored.
+func checkLogEntry(e LogEntry, oldest, newest int64, maxFuture time.Duration) (severity, why string) {
+	severity, known := severityAliases[strings.ToLower(e.Severity)]
+	switch {
+	case e.Time < oldest || e.Time > newest:
+		return "", fmt.Sprintf("time %d is outside the accepted window (raw retention back, %s ahead)", e.Time, maxFuture)
+	case !known:
+		return "", fmt.Sprintf("severity %.20q is not one of %s", e.Severity, strings.Join(Severities, ", "))
+	case e.Message == "" || len(e.Message) > MaxLogMessageBytes:
+		return "", fmt.Sprintf("message must be 1 to %d bytes", MaxLogMessageBytes)
+	case CheckText(e.Message) != "":
+		return "", "message " + CheckText(e.Message)
+	case len(e.Source) > MaxLogSourceBytes:
+		return "", fmt.Sprintf("source must be at most %d bytes", MaxLogSourceBytes)
+	case CheckText(e.Source) != "":
+		return "", "source " + CheckText(e.Source)
+	}
+	if errs := LogAttributeLimits.Check("attributes", e.Attributes); len(errs) > 0 {
+		return "", errs[0].Field + " " + errs[0].Message
+	}
+	return severity, ""
+}
+
+// copyLogs registers the push's host, if any, into *hostID and writes lines in one COPY. The host's id
+// comes from the cache, which may hold it after the host was deleted or renamed through the API: the
+// transaction checks it first and, when it is stale, the host is registered again and the lines go
+// under the new id, so that they never point at a host that is gone.
+func (s *Service) copyLogs(ctx context.Context, tenant uuid.UUID, host *JSONHost, hostID *int64, lines [][]any) error {
+	var details *HostDetails
+	if host != nil {
+		details = &HostDetails{Labels: host.Labels, Metadata: host.Metadata}
+	}
+	for attempt := 0; ; attempt++ {
+		if host != nil {
+			id, err := s.Host(ctx, tenant, host.Name, details)
+			if err != nil {
+				return err
+			}
+			*hostID = id
+		}
+		current := true
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if host != nil {
+				var err error
+				current, err = dbsqlc.New(tx).HostIsCurrent(ctx, dbsqlc.HostIsCurrentParams{TenantID: tenant, ID: *hostID, Name: host.Name})
+				if err != nil || !current {
+					return err
+				}
+			}
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "logs"},
+				[]string{"time", "tenant_id", "host_id", "source", "severity", "message", "attributes"}, pgx.CopyFromRows(lines))
+			return err
+		})
+		switch {
+		case err != nil:
+			return s.classify(fmt.Errorf("write logs: %w", err))
+		case current:
+			return nil
+		case attempt == 2:
+			return fmt.Errorf("write logs: host %q keeps changing its id", host.Name)
+		}
+		s.resolver.forgetHost(tenant, host.Name, *hostID)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -39,16 +40,16 @@ func seriesKey(name string, labels map[string]string) string {
 }
 
 // resolver maps series and hosts to their ids, from memory when it can and from the database (creating
-// them) when it must. The cache only ever holds ids that exist: series are never deleted while a tenant
-// lives.
+// them) when it must. The series cache only ever holds ids that exist: series are never deleted while a
+// tenant lives. A host can be deleted (or renamed) through the API while its id is cached; the cache is
+// never trusted where an id is stored: new series take their host's id in their own transaction, and log
+// lines check theirs (Service.WriteLogs).
 type resolver struct {
 	pool *pgxpool.Pool
 
 	mu      sync.RWMutex
 	series  map[uuid.UUID]map[string]int64
 	entries int
-	// count is each tenant's number of series as last read, for the series limit.
-	count map[uuid.UUID]int64
 
 	hostMu sync.Mutex
 	hosts  map[hostKey]hostEntry
@@ -72,8 +73,7 @@ type hostEntry struct {
 const hostSeenInterval = time.Minute
 
 func newResolver(pool *pgxpool.Pool) *resolver {
-	return &resolver{pool: pool, series: map[uuid.UUID]map[string]int64{}, count: map[uuid.UUID]int64{},
-		hosts: map[hostKey]hostEntry{}}
+	return &resolver{pool: pool, series: map[uuid.UUID]map[string]int64{}, hosts: map[hostKey]hostEntry{}}
 }
 
 // HostDetails is what a push may say about its host beyond the name.
@@ -115,12 +115,22 @@ func (r *resolver) host(ctx context.Context, tenant uuid.UUID, name string, deta
 	return id, nil
 }
 
+// forgetHost drops a host from the cache when its cached id is found stale (the host was deleted or
+// renamed), so that the next push registers it again with its labels and metadata.
+func (r *resolver) forgetHost(tenant uuid.UUID, name string, staleID int64) {
+	r.hostMu.Lock()
+	if e, ok := r.hosts[hostKey{tenant, name}]; ok && e.id == staleID {
+		delete(r.hosts, hostKey{tenant, name})
+	}
+	r.hostMu.Unlock()
+}
+
 // pending is a series of one push that is not in the cache yet.
 type pending struct {
 	key    string
 	name   string
 	labels map[string]string
-	hostID int64
+	host   string // the name of the series' host, empty for none
 }
 
 // lookup returns the cached id of each key (0 when unknown).
@@ -133,57 +143,38 @@ func (r *resolver) lookup(tenant uuid.UUID, keys []string, ids []int64) {
 	r.mu.RUnlock()
 }
 
-// seriesCount is the tenant's number of series, read once and then kept up to date by resolve.
-func (r *resolver) seriesCount(ctx context.Context, tenant uuid.UUID) (int64, error) {
-	r.mu.RLock()
-	n, ok := r.count[tenant]
-	r.mu.RUnlock()
-	if ok {
-		return n, nil
-	}
-	n, err := dbsqlc.New(r.pool).SeriesCountByTenant(ctx, tenant)
-	if err != nil {
-		return 0, fmt.Errorf("count series: %w", err)
-	}
-	r.mu.Lock()
-	r.count[tenant] = n
-	r.mu.Unlock()
-	return n, nil
-}
-
-// resolve finds or creates the series of missing and returns their ids by key.
-func (r *resolver) resolve(ctx context.Context, tenant uuid.UUID, missing []pending) (map[string]int64, error) {
+// resolve finds the series of missing, creating the new ones as far as the tenant's limit of maxSeries
+// allows, and returns their ids by key. A series missing from the answer was refused by the limit.
+//
+// Most series missing from the cache exist (this process restarted, or another one created them): they
+// are found first without a lock. The others are created under the tenant's series count lock, so that
+// concurrent pushes, in this process or another, never pass the limit together.
+func (r *resolver) resolve(ctx context.Context, tenant uuid.UUID, maxSeries int64, missing []pending) (map[string]int64, error) {
 	found := make(map[string]int64, len(missing))
+	if err := r.lookupStored(ctx, tenant, missing, found); err != nil {
+		return nil, err
+	}
 	todo := missing
-	for attempt := 0; len(todo) > 0 && attempt < 3; attempt++ {
-		p := dbsqlc.SeriesResolveParams{TenantID: tenant, Names: make([]string, len(todo)),
-			Labels: make([][]byte, len(todo)), HostIds: make([]int64, len(todo))}
-		for i, s := range todo {
-			p.Names[i], p.HostIds[i] = s.name, s.hostID
-			p.Labels[i], _ = json.Marshal(s.labels)
-		}
-		rows, err := dbsqlc.New(r.pool).SeriesResolve(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("resolve series: %w", err)
-		}
-		for _, row := range rows {
-			var labels map[string]string
-			if err := json.Unmarshal(row.Labels, &labels); err != nil {
-				return nil, fmt.Errorf("resolve series: labels of series %d: %w", row.ID, err)
-			}
-			k := seriesKey(row.Name, labels)
-			if _, seen := found[k]; !seen {
-				found[k] = row.ID
-			}
-		}
-		// Series a concurrent transaction created after our statement began are not in its answer: ask again.
-		var again []pending
+	for attempt := 0; attempt < 3; attempt++ {
+		var left []pending
 		for _, s := range todo {
 			if _, ok := found[s.key]; !ok {
-				again = append(again, s)
+				left = append(left, s)
 			}
 		}
-		todo = again
+		if todo = left; len(todo) == 0 {
+			break
+		}
+		full, err := r.create(ctx, tenant, maxSeries, todo, found)
+		if err != nil {
+			return nil, err
+		}
+		if full {
+			todo = nil // the limit refuses what is left
+			break
+		}
+		// Below the limit yet not created: a writer that does not take the lock (none in this code)
+		// created them meanwhile. Ask again.
 	}
 	if len(todo) > 0 {
 		return nil, fmt.Errorf("resolve series: %d series still unresolved after retries", len(todo))
@@ -203,7 +194,101 @@ func (r *resolver) resolve(ctx context.Context, tenant uuid.UUID, missing []pend
 			r.entries++
 		}
 	}
-	delete(r.count, tenant) // re-read on the next limit check
 	r.mu.Unlock()
 	return found, nil
+}
+
+// lookupStored adds the ids of those series of missing that exist to found.
+func (r *resolver) lookupStored(ctx context.Context, tenant uuid.UUID, missing []pending, found map[string]int64) error {
+	p := dbsqlc.SeriesLookupParams{TenantID: tenant, Names: make([]string, len(missing)), Labels: make([][]byte, len(missing))}
+	for i, s := range missing {
+		p.Names[i] = s.name
+		p.Labels[i], _ = json.Marshal(s.labels)
+	}
+	rows, err := dbsqlc.New(r.pool).SeriesLookup(ctx, p)
+	if err != nil {
+		return fmt.Errorf("look up series: %w", err)
+	}
+	for _, row := range rows {
+		found[seriesKey(row.Name, row.Labels)] = row.ID
+	}
+	return nil
+}
+
+// create creates the series of todo under the tenant's series count lock, at most as many as the limit
+// leaves room for, in the order given, and adds the ids of those that exist once it commits to found.
+// full reports that the limit left no room for the others.
+func (r *resolver) create(ctx context.Context, tenant uuid.UUID, maxSeries int64, todo []pending, found map[string]int64) (full bool, err error) {
+	created := map[string]int64{}
+	var staleHosts map[string]int64
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		q := dbsqlc.New(tx)
+		count, err := q.SeriesCountLock(ctx, tenant)
+		if err != nil {
+			return fmt.Errorf("lock the series count: %w", err)
+		}
+		room := max(maxSeries-count, 0)
+		// Host ids are taken in this transaction, not from the cache: a host deleted through the API
+		// since it was cached is registered again rather than referenced by its old id.
+		hostIDs := map[string]int64{}
+		p := dbsqlc.SeriesCreateParams{TenantID: tenant, MaxNew: room, Names: make([]string, len(todo)),
+			Labels: make([][]byte, len(todo)), HostIds: make([]int64, len(todo))}
+		for i, s := range todo {
+			if s.host != "" {
+				id, ok := hostIDs[s.host]
+				if !ok {
+					if id, err = q.HostSeen(ctx, dbsqlc.HostSeenParams{TenantID: tenant, Name: s.host}); err != nil {
+						return fmt.Errorf("register host %q: %w", s.host, err)
+					}
+					hostIDs[s.host] = id
+				}
+				p.HostIds[i] = id
+			}
+			p.Names[i] = s.name
+			p.Labels[i], _ = json.Marshal(s.labels)
+		}
+		rows, err := q.SeriesCreate(ctx, p)
+		if err != nil {
+			return fmt.Errorf("create series: %w", err)
+		}
+		made := int64(0)
+		for _, row := range rows {
+			var labels map[string]string
+			if err := json.Unmarshal(row.Labels, &labels); err != nil {
+				return fmt.Errorf("create series: labels of series %d: %w", row.ID, err)
+			}
+			created[seriesKey(row.Name, labels)] = row.ID
+			if row.Created {
+				made++
+			}
+		}
+		full = made >= room
+		for name, id := range hostIDs {
+			if cached, ok := r.cachedHost(tenant, name); ok && cached != id {
+				if staleHosts == nil {
+					staleHosts = map[string]int64{}
+				}
+				staleHosts[name] = cached
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for name, id := range staleHosts {
+		r.forgetHost(tenant, name, id)
+	}
+	for k, id := range created {
+		found[k] = id
+	}
+	return full, nil
+}
+
+// cachedHost returns the id cached for a host, if any.
+func (r *resolver) cachedHost(tenant uuid.UUID, name string) (int64, bool) {
+	r.hostMu.Lock()
+	defer r.hostMu.Unlock()
+	e, ok := r.hosts[hostKey{tenant, name}]
+	return e.id, ok
 }

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"math"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -103,26 +102,26 @@ func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, 
 	decoded []Rejection) (Result, error) {
 	res := Result{Rejected: decoded}
 	s.m.rejected.WithLabelValues("malformed").Add(float64(len(decoded)))
-	st, err := s.tenant(ctx, tenant)
+	limits, limiter, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return res, err
 	}
 	now := s.now()
-	keep, total := s.validate(series, st.limits, now, &res)
+	keep, total := s.validate(series, limits, now, &res)
 	if total == 0 {
 		return res, nil
 	}
-	if total > int(st.limits.IngestBurst) {
+	if total > int(limits.IngestBurst) {
 		s.m.rejected.WithLabelValues("push_too_large").Add(float64(total))
-		return res, &PushTooLargeError{Samples: total, Burst: int(st.limits.IngestBurst)}
+		return res, &PushTooLargeError{Samples: total, Burst: int(limits.IngestBurst)}
 	}
-	if r := st.limiter.ReserveN(now, total); r.DelayFrom(now) > 0 {
+	if r := limiter.ReserveN(now, total); r.DelayFrom(now) > 0 {
 		delay := r.DelayFrom(now)
 		r.CancelAt(now)
 		s.m.rejected.WithLabelValues("rate_limited").Add(float64(total))
 		return res, &RateLimitedError{RetryAfter: delay}
 	}
-	ids, err := s.seriesIDs(ctx, tenant, st.limits, keep, host, &res)
+	ids, err := s.seriesIDs(ctx, tenant, limits, keep, host, &res)
 	if err != nil {
 		return res, err
 	}
@@ -146,6 +145,7 @@ func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, 
 type validSeries struct {
 	index   int // in the push, for rejections
 	series  *Series
+	key     string // seriesKey of the series
 	samples []Sample
 }
 
@@ -155,12 +155,20 @@ func (s *Service) reject(res *Result, series, sample int, category, format strin
 	s.m.rejected.WithLabelValues(category).Inc()
 }
 
-// validate applies the tenant's limits and the accepted time window, and returns the valid series with
-// their valid samples and how many samples those are. It sets each series' host label.
+// validate applies the column bounds, the tenant's limits and the accepted time window, and returns the
+// valid series with their valid samples and how many samples those are. It sets each series' host label.
+//
+// A (series, timestamp) can be stored once, so a push that holds it twice — in one series or in two
+// entries of the same series — has the later ones refused: accepted then counts exactly the rows stored
+// or already there. Samples in increasing time order, as agents send them, are checked without a map.
 func (s *Service) validate(series []Series, lim dbsqlc.AppTenant, now time.Time, res *Result) ([]validSeries, int) {
 	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
 	var keep []validSeries
 	total := 0
+	// first maps the key of each kept series to its index in keep; pushTimes holds, for a series that
+	// comes again in the push, the timestamps its earlier entries keep.
+	first := make(map[string]int, len(series))
+	var pushTimes map[string]map[int64]struct{}
 	for i := range series {
 		sr := &series[i]
 		if sr.Labels == nil {
@@ -173,21 +181,65 @@ func (s *Service) validate(series []Series, lim dbsqlc.AppTenant, now time.Time,
 			s.reject(res, i, -1, category, "%s", why)
 			continue
 		}
+		key := seriesKey(sr.Name, sr.Labels)
+		var taken map[int64]struct{} // timestamps taken by earlier entries of the same series, when any
+		if f, again := first[key]; again {
+			if taken = pushTimes[key]; taken == nil {
+				taken = make(map[int64]struct{}, len(keep[f].samples))
+				for _, p := range keep[f].samples {
+					taken[p.TimeMs] = struct{}{}
+				}
+				if pushTimes == nil {
+					pushTimes = map[string]map[int64]struct{}{}
+				}
+				pushTimes[key] = taken
+			}
+		}
 		ok := sr.Samples[:0:0]
+		last := int64(math.MinInt64)
+		var seen map[int64]struct{} // this entry's timestamps, once they stop increasing
 		for j, p := range sr.Samples {
 			switch {
 			case p.TimeMs < oldest:
 				s.reject(res, i, j, "too_old", "timestamp %d is older than the raw retention (%s)", p.TimeMs, s.cfg.RawRetention)
+				continue
 			case p.TimeMs > newest:
 				s.reject(res, i, j, "too_new", "timestamp %d is more than %s ahead of the server clock", p.TimeMs, s.cfg.MaxFuture)
-			default:
-				ok = append(ok, p)
+				continue
 			}
+			if p.TimeMs <= last && seen == nil {
+				seen = make(map[int64]struct{}, len(sr.Samples))
+				for _, q := range ok {
+					seen[q.TimeMs] = struct{}{}
+				}
+			}
+			_, dup := seen[p.TimeMs]
+			if !dup && taken != nil {
+				_, dup = taken[p.TimeMs]
+			}
+			if dup {
+				s.reject(res, i, j, "duplicate", "timestamp %d of series %s appears more than once in this push; the first is kept",
+					p.TimeMs, quoteCut(sr.Name))
+				continue
+			}
+			if seen != nil {
+				seen[p.TimeMs] = struct{}{}
+			}
+			last = max(last, p.TimeMs)
+			ok = append(ok, p)
 		}
-		if len(ok) > 0 {
-			keep = append(keep, validSeries{i, sr, ok})
-			total += len(ok)
+		if len(ok) == 0 {
+			continue
 		}
+		if taken != nil {
+			for _, p := range ok {
+				taken[p.TimeMs] = struct{}{}
+			}
+		} else {
+			first[key] = len(keep)
+		}
+		keep = append(keep, validSeries{index: i, series: sr, key: key, samples: ok})
+		total += len(ok)
 	}
 	return keep, total
 }
@@ -196,21 +248,18 @@ func (s *Service) validate(series []Series, lim dbsqlc.AppTenant, now time.Time,
 // new ones, as far as the tenant's series limit allows. Series refused by the limit lose their samples.
 func (s *Service) seriesIDs(ctx context.Context, tenant uuid.UUID, lim dbsqlc.AppTenant, keep []validSeries,
 	host *HostDetails, res *Result) ([]int64, error) {
-	hostIDs := map[string]int64{}
+	registered := map[string]bool{}
 	for _, v := range keep {
-		if h := v.series.Host; h != "" {
-			if _, done := hostIDs[h]; !done {
-				id, err := s.resolver.host(ctx, tenant, h, host)
-				if err != nil {
-					return nil, s.classify(err)
-				}
-				hostIDs[h] = id
+		if h := v.series.Host; h != "" && !registered[h] {
+			if _, err := s.resolver.host(ctx, tenant, h, host); err != nil {
+				return nil, s.classify(err)
 			}
+			registered[h] = true
 		}
 	}
 	keys := make([]string, len(keep))
 	for i, v := range keep {
-		keys[i] = seriesKey(v.series.Name, v.series.Labels)
+		keys[i] = v.key
 	}
 	ids := make([]int64, len(keep))
 	s.resolver.lookup(tenant, keys, ids)
@@ -219,41 +268,27 @@ func (s *Service) seriesIDs(ctx context.Context, tenant uuid.UUID, lim dbsqlc.Ap
 	for i, v := range keep {
 		if ids[i] == 0 && !seen[keys[i]] {
 			seen[keys[i]] = true
-			missing = append(missing, pending{key: keys[i], name: v.series.Name, labels: v.series.Labels, hostID: hostIDs[v.series.Host]})
+			missing = append(missing, pending{key: keys[i], name: v.series.Name, labels: v.series.Labels, host: v.series.Host})
 		}
 	}
 	if len(missing) == 0 {
 		return ids, nil
 	}
-	count, err := s.resolver.seriesCount(ctx, tenant)
-	if err != nil {
-		return nil, s.classify(err)
-	}
-	if room := max(int64(lim.MaxSeries)-count, 0); int64(len(missing)) > room {
-		refused := map[string]bool{}
-		for _, p := range missing[room:] {
-			refused[p.key] = true
-		}
-		missing = missing[:room]
-		for i := range keep {
-			if refused[keys[i]] {
-				s.reject(res, keep[i].index, -1, "series_limit", "the tenant's series limit is reached (limit: %d); this series is new",
-					lim.MaxSeries)
-				keep[i].samples = nil
-			}
-		}
-	}
-	if len(missing) == 0 {
-		return ids, nil // every new series was refused by the limit
-	}
-	found, err := s.resolver.resolve(ctx, tenant, missing)
+	found, err := s.resolver.resolve(ctx, tenant, int64(lim.MaxSeries), missing)
 	if err != nil {
 		return nil, s.classify(err)
 	}
 	for i := range ids {
-		if ids[i] == 0 {
-			ids[i] = found[keys[i]]
+		if ids[i] != 0 {
+			continue
 		}
+		if id, ok := found[keys[i]]; ok {
+			ids[i] = id
+			continue
+		}
+		s.reject(res, keep[i].index, -1, "series_limit", "the tenant's series limit is reached (limit: %d); this series is new",
+			lim.MaxSeries)
+		keep[i].samples = nil
 	}
 	return ids, nil
 }
@@ -266,14 +301,18 @@ func (s *Service) classify(err error) error {
 	return err
 }
 
-// checkSeries applies a tenant's series limits, returning why a series is refused and the category.
+// checkSeries applies the column bounds and the tenant's series limits, returning why a series is
+// refused and the category.
 func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
+	if why := CheckMetricName(sr.Name); why != "" {
+		return why, "invalid_name"
+	}
+	if sr.Host != "" {
+		if why := CheckHostName(sr.Host); why != "" {
+			return "the host name " + why, "invalid_name"
+		}
+	}
 	switch {
-	case sr.Name == "":
-		return "the metric name is empty", "invalid_name"
-	case len(sr.Name) > int(lim.MaxLabelValueLength) || !storable(sr.Name):
-		return fmt.Sprintf("the metric name is %d bytes, not UTF-8 or holds a NUL byte (limit: %d)", len(sr.Name),
-			lim.MaxLabelValueLength), "invalid_name"
 	case len(sr.Labels) > int(lim.MaxLabelsPerSeries):
 		return fmt.Sprintf("received a series whose number of labels exceeds the limit (actual: %d, limit: %d)",
 			len(sr.Labels), lim.MaxLabelsPerSeries), "label_limit"
@@ -293,24 +332,23 @@ func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
 	return "", ""
 }
 
-// storable reports whether PostgreSQL can store s as text and in jsonb: valid UTF-8 without NUL.
-func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
-
-// tenant returns the tenant's limits and rate limiter, reading them again after limitsTTL.
-func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (*tenantState, error) {
+// tenant returns the tenant's limits and rate limiter, reading them again after limitsTTL. The limits are
+// a copy: concurrent pushes of the tenant may read them again and replace them meanwhile.
+func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (dbsqlc.AppTenant, *rate.Limiter, error) {
 	s.mu.Lock()
-	st := s.tenants[tenant]
-	s.mu.Unlock()
-	if st != nil && time.Since(st.readAt) < limitsTTL {
-		return st, nil
+	if st := s.tenants[tenant]; st != nil && time.Since(st.readAt) < limitsTTL {
+		defer s.mu.Unlock()
+		return st.limits, st.limiter, nil
 	}
+	s.mu.Unlock()
 	t, err := dbsqlc.New(s.pool).TenantGetByID(ctx, tenant)
 	if err != nil {
-		return nil, s.classify(fmt.Errorf("read tenant limits: %w", err))
+		return t, nil, s.classify(fmt.Errorf("read tenant limits: %w", err))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st = s.tenants[tenant]; st == nil {
+	st := s.tenants[tenant]
+	if st == nil {
 		st = &tenantState{limiter: rate.NewLimiter(rate.Limit(t.IngestRate), int(t.IngestBurst))}
 		s.tenants[tenant] = st
 	} else if st.limits.IngestRate != t.IngestRate || st.limits.IngestBurst != t.IngestBurst {
@@ -318,7 +356,7 @@ func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (*tenantState, e
 		st.limiter.SetBurst(int(t.IngestBurst))
 	}
 	st.limits, st.readAt = t, time.Now()
-	return st, nil
+	return st.limits, st.limiter, nil
 }
 
 // Host registers or refreshes a host by name for tenant and returns its id (for logs).

@@ -74,6 +74,25 @@ func (q *Queries) HostGetByID(ctx context.Context, id int64) (AppHost, error) {
 	return i, err
 }
 
+const hostIsCurrent = `-- name: HostIsCurrent :one
+SELECT EXISTS (SELECT FROM app.hosts WHERE tenant_id = $1 AND id = $2 AND name = $3)
+`
+
+type HostIsCurrentParams struct {
+	TenantID uuid.UUID
+	ID       int64
+	Name     string
+}
+
+// System work (ingest): whether the id the ingest cache holds for a host name still belongs to a host of
+// that name, that is whether the host was neither deleted nor renamed since.
+func (q *Queries) HostIsCurrent(ctx context.Context, arg HostIsCurrentParams) (bool, error) {
+	row := q.db.QueryRow(ctx, hostIsCurrent, arg.TenantID, arg.ID, arg.Name)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const hostList = `-- name: HostList :many
 SELECT id, tenant_id, name, labels, monitored_by, metadata, last_seen_at, created_at, updated_at FROM app.hosts
  WHERE id > $1 AND ($2::jsonb IS NULL OR labels @> $2::jsonb)

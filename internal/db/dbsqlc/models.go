@@ -225,6 +225,11 @@ type AppSeries struct {
 	CreatedAt time.Time
 }
 
+type AppSeriesCount struct {
+	TenantID uuid.UUID
+	Series   int64
+}
+
 type AppTenant struct {
 	ID                  uuid.UUID
 	Slug                string

@@ -11,15 +11,92 @@ import (
 	"github.com/google/uuid"
 )
 
-const seriesCountByTenant = `-- name: SeriesCountByTenant :one
-SELECT count(*) FROM app.series WHERE tenant_id = $1
+const seriesCountLock = `-- name: SeriesCountLock :one
+INSERT INTO app.series_counts AS c (tenant_id) VALUES ($1)
+ON CONFLICT (tenant_id) DO UPDATE SET series = c.series
+RETURNING series
 `
 
-func (q *Queries) SeriesCountByTenant(ctx context.Context, tenantID uuid.UUID) (int64, error) {
-	row := q.db.QueryRow(ctx, seriesCountByTenant, tenantID)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
+// System work (ingest): the tenant's number of series, its row locked until the transaction ends. Ingest
+// takes it before SeriesCreate, so a tenant's new series are created one transaction at a time across
+// every process and the series limit holds. Creates the row of a tenant's first series.
+func (q *Queries) SeriesCountLock(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, seriesCountLock, tenantID)
+	var series int64
+	err := row.Scan(&series)
+	return series, err
+}
+
+const seriesCreate = `-- name: SeriesCreate :many
+WITH input AS (
+    SELECT unnest($1::text[]) AS name, unnest($2::jsonb[]) AS labels, unnest($3::bigint[]) AS host_id,
+           generate_subscripts($1::text[], 1) AS ord
+), existing AS (
+    SELECT s.id, s.name, s.labels
+      FROM app.series s JOIN input i ON s.name = i.name AND s.labels = i.labels
+     WHERE s.tenant_id = $4::uuid
+), inserted AS (
+    INSERT INTO app.series (tenant_id, host_id, name, labels)
+    SELECT $4::uuid, nullif(i.host_id, 0), i.name, i.labels
+      FROM input i
+     WHERE NOT EXISTS (SELECT FROM existing e WHERE e.name = i.name AND e.labels = i.labels)
+     ORDER BY i.ord
+     LIMIT $5::bigint
+    ON CONFLICT (tenant_id, name, labels) DO NOTHING
+    RETURNING id, name, labels
+)
+SELECT id, name, labels, true AS created FROM inserted
+UNION ALL
+SELECT id, name, labels, false FROM existing
+`
+
+type SeriesCreateParams struct {
+	Names    []string
+	Labels   [][]byte
+	HostIds  []int64
+	TenantID uuid.UUID
+	MaxNew   int64
+}
+
+type SeriesCreateRow struct {
+	ID      int64
+	Name    string
+	Labels  []byte
+	Created bool
+}
+
+// System work (ingest), after SeriesCountLock in the same transaction: creates those of the given series
+// of one tenant that do not exist, at most @max_new of them in the order given, and returns every given
+// series that exists now, created marking the new ones.
+func (q *Queries) SeriesCreate(ctx context.Context, arg SeriesCreateParams) ([]SeriesCreateRow, error) {
+	rows, err := q.db.Query(ctx, seriesCreate,
+		arg.Names,
+		arg.Labels,
+		arg.HostIds,
+		arg.TenantID,
+		arg.MaxNew,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SeriesCreateRow{}
+	for rows.Next() {
+		var i SeriesCreateRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Labels,
+			&i.Created,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const seriesList = `-- name: SeriesList :many
@@ -62,53 +139,38 @@ func (q *Queries) SeriesList(ctx context.Context, arg SeriesListParams) ([]AppSe
 	return items, nil
 }
 
-const seriesResolve = `-- name: SeriesResolve :many
+const seriesLookup = `-- name: SeriesLookup :many
 WITH input AS (
     -- Set-returning functions side by side in a select list advance together (PostgreSQL 10 and later).
-    SELECT unnest($1::text[]) AS name, unnest($2::jsonb[]) AS labels, unnest($3::bigint[]) AS host_id
-), inserted AS (
-    INSERT INTO app.series (tenant_id, host_id, name, labels)
-    SELECT $4::uuid, nullif(host_id, 0), name, labels FROM input
-    ON CONFLICT (tenant_id, name, labels) DO NOTHING
-    RETURNING id, name, labels
+    SELECT unnest($2::text[]) AS name, unnest($3::jsonb[]) AS labels
 )
-SELECT id, name, labels FROM inserted
-UNION ALL
 SELECT s.id, s.name, s.labels
   FROM app.series s JOIN input i ON s.name = i.name AND s.labels = i.labels
- WHERE s.tenant_id = $4::uuid
+ WHERE s.tenant_id = $1::uuid
 `
 
-type SeriesResolveParams struct {
+type SeriesLookupParams struct {
+	TenantID uuid.UUID
 	Names    []string
 	Labels   [][]byte
-	HostIds  []int64
-	TenantID uuid.UUID
 }
 
-type SeriesResolveRow struct {
+type SeriesLookupRow struct {
 	ID     int64
 	Name   string
-	Labels []byte
+	Labels map[string]string
 }
 
-// System work (ingest): the ids of the given series of one tenant, creating the missing ones. Series
-// created by a concurrent transaction after this statement began are missing from the answer; the
-// caller asks again for those.
-func (q *Queries) SeriesResolve(ctx context.Context, arg SeriesResolveParams) ([]SeriesResolveRow, error) {
-	rows, err := q.db.Query(ctx, seriesResolve,
-		arg.Names,
-		arg.Labels,
-		arg.HostIds,
-		arg.TenantID,
-	)
+// System work (ingest): the ids of those of the given series of one tenant that exist.
+func (q *Queries) SeriesLookup(ctx context.Context, arg SeriesLookupParams) ([]SeriesLookupRow, error) {
+	rows, err := q.db.Query(ctx, seriesLookup, arg.TenantID, arg.Names, arg.Labels)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SeriesResolveRow{}
+	items := []SeriesLookupRow{}
 	for rows.Next() {
-		var i SeriesResolveRow
+		var i SeriesLookupRow
 		if err := rows.Scan(&i.ID, &i.Name, &i.Labels); err != nil {
 			return nil, err
 		}
