@@ -40,7 +40,7 @@ type LogSearchRow struct {
 	Attributes []byte
 }
 
-// The current tenant's log lines, newest first, through api.search_logs (see migration 000011); every
+// The current tenant's log lines, newest first, through api.search_logs (see migration 000010); every
 // filter is optional. A host name that is not the tenant's matches no line. Lines sharing a time come
 // in the function's total order, which the next page resumes by skipping @skip lines of its first time.
 func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]LogSearchRow, error) {
