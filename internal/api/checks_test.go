@@ -157,6 +157,7 @@ func TestCheckSettingsAreBounded(t *testing.T) {
 		{snmp(map[string]any{"walk": many(33, func(i int) string { return fmt.Sprintf("1.3.6.1.2.1.%d", i) })}), "settings.walk"},
 		{snmp(map[string]any{"walk": []string{"1.3.6.x"}}), "settings.walk"},
 		{snmp(map[string]any{"community": strings.Repeat("c", 257)}), "settings.community"},
+		{map[string]any{"name": "long", "kind": "http", "target": "https://shop.example/" + strings.Repeat("p", 2048)}, "target"},
 	} {
 		got := w.call(t, "POST", "/api/v1/checks", editor, tc.body)
 		if got.status != http.StatusBadRequest || !strings.Contains(got.raw, `"field":"`+tc.field+`"`) {

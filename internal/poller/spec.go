@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kinds lists the check kinds.
@@ -73,6 +74,7 @@ const SecretHeaders = "headers"
 // reasons, so none may grow without bound; MaxSettingsBytes bounds the whole object whatever the kind.
 const (
 	MaxSettingsBytes     = 16 << 10 // the settings object as JSON
+	maxTargetChars       = 2048     // app.checks.target's bound
 	maxHTTPHeaders       = 32
 	maxHeaderNameBytes   = 256
 	maxHeaderValueBytes  = 4096
@@ -119,6 +121,10 @@ func Validate(kind, target string, settings json.RawMessage) []Problem {
 			return false
 		}
 		return true
+	}
+	if n := utf8.RuneCountInString(target); n < 1 || n > maxTargetChars {
+		add("target", "must be 1 to %d characters, not %d", maxTargetChars, n)
+		return ps
 	}
 	switch kind {
 	case "icmp":
