@@ -298,6 +298,19 @@ func TestOAuthClientCredentials(t *testing.T) {
 		if r := token(url.Values{"grant_type": {"password"}}, true); r.status != 400 || r.str("error") != "unsupported_grant_type" {
 			t.Errorf("password grant: %d %v", r.status, r.json)
 		}
+		for _, bad := range []string{"cli\x00ent", "\xff\xfe"} {
+			for _, field := range []string{"client_id", "client_secret", "refresh_token", "scope"} {
+				form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+				if field == "refresh_token" {
+					form = url.Values{"grant_type": {"refresh_token"}}
+				}
+				form.Set(field, bad)
+				if r := token(form, false); r.status != 400 || r.str("error") != "invalid_request" ||
+					!strings.Contains(r.str("error_description"), field) {
+					t.Errorf("%s %q: %d %v, want 400 invalid_request naming it", field, bad, r.status, r.json)
+				}
+			}
+		}
 		// refresh_token grant with a user's refresh token
 		login := w.call(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": w.a.emails["viewer"], "password": w.a.pass["viewer"]}).
 			must(t, http.StatusOK)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/ingest"
 )
 
 type loginInput struct {
@@ -95,7 +97,7 @@ func (s *server) acceptInvite(c *gin.Context) {
 		}
 		a.AsUser = &p.UserID
 	}
-	if len([]rune(in.Name)) > 200 || !plainText(in.Name) {
+	if len([]rune(in.Name)) > 200 {
 		writeValidation(c, fieldErrors{{Field: "name", Message: "must be text of at most 200 characters"}})
 		return
 	}
@@ -168,6 +170,12 @@ func (s *server) oauthToken(c *gin.Context) {
 		oauthError(c, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
 		return
 	}
+	for _, field := range []string{"grant_type", "client_id", "client_secret", "scope", "refresh_token"} {
+		if why := ingest.CheckText(c.PostForm(field)); why != "" {
+			oauthError(c, http.StatusBadRequest, "invalid_request", field+" "+why)
+			return
+		}
+	}
 	switch c.PostForm("grant_type") {
 	case "client_credentials":
 		id, secret, ok := c.Request.BasicAuth()
@@ -176,6 +184,10 @@ func (s *server) oauthToken(c *gin.Context) {
 		}
 		if id == "" || secret == "" {
 			oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication is required")
+			return
+		}
+		if why := cmp.Or(ingest.CheckText(id), ingest.CheckText(secret)); why != "" {
+			oauthError(c, http.StatusBadRequest, "invalid_request", "the client credentials: "+why)
 			return
 		}
 		if !s.limits.allowLogin(c, id) {
