@@ -35,6 +35,7 @@ const EnvDatabaseURL = "INFRAWATCH_TEST_DATABASE_URL"
 type server struct {
 	adminURL  string // superuser connection to a maintenance database
 	source    string // where the server came from, for messages
+	logFile   string // the server's log, when the harness started the server itself
 	flavors   []db.Flavor
 	prefix    string // unique per test binary, so binaries sharing one server never collide
 	stop      func()
@@ -86,11 +87,11 @@ func start() (*server, error) {
 			s.adminURL, s.source, s.stop = url, "Docker (TimescaleDB image)", stop
 			break
 		}
-		url, stop, err = startLocalCluster(ctx)
+		url, logFile, stop, err := startLocalCluster(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.adminURL, s.source, s.stop = url, "a throwaway cluster from the local server binaries", stop
+		s.adminURL, s.source, s.stop, s.logFile = url, "a throwaway cluster from the local server binaries", stop, logFile
 	}
 	flavors, err := availableFlavors(ctx, s.adminURL)
 	if err != nil {
@@ -226,7 +227,7 @@ func (s *server) exec(t testing.TB, sql string) {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, s.adminURL)
 	if err != nil {
-		t.Fatalf("dbtest: connect to test server: %v", db.Redact(err))
+		t.Fatalf("dbtest: connect to test server: %v%s", db.Redact(err), s.logTail())
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql); err != nil {
@@ -242,4 +243,18 @@ func (s *server) urlFor(t testing.TB, dbname string) string {
 	}
 	u.Path = "/" + dbname
 	return u.String()
+}
+
+// logTail is the end of the server's log, to explain a server that stopped answering; empty when the
+// harness did not start the server.
+func (s *server) logTail() string {
+	if s.logFile == "" {
+		return ""
+	}
+	b, err := os.ReadFile(s.logFile)
+	if err != nil {
+		return "\n(the server's log cannot be read: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return "\nthe server's log ends with:\n" + strings.Join(lines[max(0, len(lines)-20):], "\n")
 }

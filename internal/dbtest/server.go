@@ -54,14 +54,14 @@ func startDocker(ctx context.Context) (string, func(), error) {
 	return url, func() { _ = pool.Purge(res) }, nil
 }
 
-func startLocalCluster(ctx context.Context) (string, func(), error) {
+func startLocalCluster(ctx context.Context) (url, logFile string, stop func(), err error) {
 	binDir, err := pgcluster.FindBinDir()
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	dir, err := os.MkdirTemp("", "infrawatch-test-pg-")
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	// The postgres system user must reach the directory when the tests run as root.
 	_ = os.Chmod(dir, 0o755)
@@ -86,9 +86,9 @@ func startLocalCluster(ctx context.Context) (string, func(), error) {
 	})
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", nil, err
+		return "", "", nil, err
 	}
-	return cluster.URL("postgres"), func() {
+	return cluster.URL("postgres"), filepath.Join(dir, "server.log"), func() {
 		_ = cluster.Stop()
 		os.RemoveAll(dir)
 	}, nil
