@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -212,15 +213,27 @@ func (c *Cluster) start(runAs credential) error {
 	cmd.Dir = "/"
 	// Its own process group, so a Ctrl-C at the terminal reaches only us; we stop the server ourselves.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: runAs, Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	// Linux sends the parent-death signal when the thread that forked the server exits, not the
+	// process; and Go ends a thread when a goroutine that locked it returns (network-namespace code
+	// does). So the server is forked from a thread locked for the server's whole life, which no other
+	// goroutine can lock and end.
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		c.done <- cmd.Wait()
+		logFile.Close()
+	}()
+	if err := <-started; err != nil {
 		logFile.Close()
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	c.cmd = cmd
-	go func() {
-		c.done <- cmd.Wait()
-		logFile.Close()
-	}()
 	return nil
 }
 
