@@ -179,7 +179,7 @@ func jsonNumberEnd(b []byte, i int) int {
 func isJSONNumber(b []byte) bool { return len(b) > 0 && jsonNumberEnd(b, 0) == len(b) }
 
 // isJSONInteger reports whether a JSON number has neither fraction nor exponent.
-func isJSONInteger(num []byte) bool { return bytes.IndexAny(num, ".eE") < 0 }
+func isJSONInteger(num []byte) bool { return !bytes.ContainsAny(num, ".eE") }
 
 // DecodeJSONPush decodes a push. A body that is not such a JSON object is an error (400), and so is a
 // host whose name, labels or metadata cannot be stored (an *InvalidError naming the fields); points
