@@ -1,18 +1,18 @@
--- name: ApiKeyCreate :one
+-- name: APIKeyCreate :one
 INSERT INTO app.api_keys (tenant_id, name, prefix, secret_hash, scopes, created_by, expires_at)
 VALUES (app.current_tenant_id(), @name, @prefix, @secret_hash, @scopes, @created_by, @expires_at)
 RETURNING *;
 
--- name: ApiKeyList :many
+-- name: APIKeyList :many
 SELECT * FROM app.api_keys WHERE id > @after_id ORDER BY id LIMIT @max_rows;
 
--- name: ApiKeyGetByID :one
+-- name: APIKeyGetByID :one
 SELECT * FROM app.api_keys WHERE id = @id;
 
--- name: ApiKeyRevoke :one
+-- name: APIKeyRevoke :one
 UPDATE app.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = @id RETURNING *;
 
--- name: ApiKeyAuthenticate :one
+-- name: APIKeyAuthenticate :one
 -- System work at every request with an API key: no cache, so a revoked key stops at once.
 SELECT k.id, k.tenant_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, t.status AS tenant_status
   FROM app.api_keys k JOIN app.tenants t ON t.id = k.tenant_id

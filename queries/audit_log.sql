@@ -1,8 +1,8 @@
--- name: AuditInsert :exec
+-- name: AuditLogInsert :exec
 INSERT INTO app.audit_log (tenant_id, actor_kind, actor_id, action, object_kind, object_id, details)
 VALUES (@tenant_id, @actor_kind, @actor_id, @action, @object_kind, @object_id, @details);
 
--- name: AuditList :many
+-- name: AuditLogList :many
 -- Newest first; the cursor is the last id seen.
 SELECT * FROM app.audit_log
  WHERE (@before_id::bigint = 0 OR id < @before_id)

@@ -9,3 +9,6 @@ SELECT l.time, l.host_id, coalesce(h.name, '')::text AS host, l.source, l.severi
                        @severities::text[], sqlc.narg(contains)::text, @skip::integer, @max_rows::integer) l
   LEFT JOIN app.hosts h ON h.id = l.host_id
  ORDER BY l.time DESC, l.host_id, l.source, l.severity, l.message, l.attributes;
+
+-- name: LogDeleteByTenant :execrows
+DELETE FROM ts.logs WHERE tenant_id = @tenant_id;

@@ -16,7 +16,7 @@ SELECT m.role, (m.disabled_at IS NOT NULL)::boolean AS membership_disabled,
   JOIN app.tenants t ON t.id = m.tenant_id
  WHERE m.tenant_id = @tenant_id AND m.user_id = @user_id;
 
--- name: MemberList :many
+-- name: MembershipListMembers :many
 -- The current tenant's members with their accounts, after the cursor user id.
 SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
   FROM app.memberships m JOIN app.users u ON u.id = m.user_id
@@ -24,12 +24,12 @@ SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
  ORDER BY u.id
  LIMIT @max_rows;
 
--- name: MemberGet :one
+-- name: MembershipGetMember :one
 SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
   FROM app.memberships m JOIN app.users u ON u.id = m.user_id
  WHERE u.id = @user_id;
 
--- name: MemberExistsByEmail :one
+-- name: MembershipExistsByEmail :one
 -- Under the tenant runner, which shows only the tenant's members: whether email is one of them.
 SELECT EXISTS (SELECT FROM app.memberships m JOIN app.users u ON u.id = m.user_id
                 WHERE lower(u.email) = lower(@email))::boolean;

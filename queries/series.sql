@@ -1,3 +1,28 @@
+-- name: SeriesMatch :many
+-- The current tenant's series that match every given filter (each optional: no ids, a NULL name, …
+-- match all), by id, at most @max_rows of them, each row with the number that match in all.
+SELECT s.id, s.name, h.name AS host, s.labels, count(*) OVER () AS matched
+  FROM app.series s LEFT JOIN app.hosts h ON h.id = s.host_id
+ WHERE (cardinality(@ids::bigint[]) = 0 OR s.id = ANY (@ids::bigint[]))
+   AND (sqlc.narg(name)::text IS NULL OR s.name = sqlc.narg(name))
+   AND (sqlc.narg(host)::text IS NULL OR h.name = sqlc.narg(host))
+   AND (sqlc.narg(labels)::jsonb IS NULL OR s.labels @> sqlc.narg(labels)::jsonb)
+ ORDER BY s.id
+ LIMIT @max_rows;
+
+-- name: SeriesSearch :many
+-- One page of the current tenant's series after the cursor id, by exact name or name prefix, host name
+-- and labels (each optional).
+SELECT s.id, s.name, h.name AS host, s.labels
+  FROM app.series s LEFT JOIN app.hosts h ON h.id = s.host_id
+ WHERE s.id > @after_id
+   AND (sqlc.narg(name)::text IS NULL OR s.name = sqlc.narg(name))
+   AND (sqlc.narg(name_prefix)::text IS NULL OR starts_with(s.name, sqlc.narg(name_prefix)))
+   AND (sqlc.narg(host)::text IS NULL OR h.name = sqlc.narg(host))
+   AND (sqlc.narg(labels)::jsonb IS NULL OR s.labels @> sqlc.narg(labels)::jsonb)
+ ORDER BY s.id
+ LIMIT @max_rows;
+
 -- name: SeriesLookup :many
 -- System work (ingest): the ids of those of the given series of one tenant that exist.
 WITH input AS (

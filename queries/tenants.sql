@@ -1,3 +1,26 @@
+-- name: TenantOverview :one
+-- The current tenant at a glance. A host reports when one of its series has a sample at or after
+-- @reporting_since: per host, one index probe per series until one answers. Checks are counted by
+-- app.checks.status; a disabled check counts as disabled whatever its last status.
+SELECT (SELECT count(*) FROM app.hosts) AS hosts_total,
+       (SELECT count(*)
+          FROM app.hosts h
+         WHERE EXISTS (SELECT
+                         FROM app.series s
+                        CROSS JOIN LATERAL (SELECT 1 FROM api.samples x
+                                             WHERE x.series_id = s.id AND x.time >= @reporting_since
+                                             LIMIT 1) recent
+                        WHERE s.host_id = h.id)) AS hosts_reporting,
+       c.total AS checks_total, c.up AS checks_up, c.down AS checks_down, c.unknown AS checks_unknown,
+       c.disabled AS checks_disabled,
+       (SELECT count(*) FROM app.series) AS series
+  FROM (SELECT count(*) AS total,
+               count(*) FILTER (WHERE enabled AND status = 'up') AS up,
+               count(*) FILTER (WHERE enabled AND status = 'down') AS down,
+               count(*) FILTER (WHERE enabled AND status IS NULL) AS unknown,
+               count(*) FILTER (WHERE NOT enabled) AS disabled
+          FROM app.checks) c;
+
 -- name: TenantCreate :one
 -- System work: runs as the owner, never through the tenant runner.
 INSERT INTO app.tenants (slug, name)

@@ -30,7 +30,7 @@ type CreatedAPIKey struct {
 	Key string `json:"key"`
 }
 
-func apiKeyOut(k dbsqlc.AppApiKey) APIKey {
+func apiKeyOut(k dbsqlc.AppAPIKey) APIKey {
 	return APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
 		LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
 }
@@ -66,8 +66,8 @@ func (in scopedInput) validate(c *gin.Context, withExpiry bool) fieldErrors {
 }
 
 func (s *server) listAPIKeys(c *gin.Context) {
-	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppApiKey, error) {
-		return q.ApiKeyList(c.Request.Context(), dbsqlc.ApiKeyListParams{AfterID: after, MaxRows: limit})
+	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppAPIKey, error) {
+		return q.APIKeyList(c.Request.Context(), dbsqlc.APIKeyListParams{AfterID: after, MaxRows: limit})
 	}, apiKeyOut, func(k APIKey) int64 { return k.ID })
 }
 
@@ -86,9 +86,9 @@ func (s *server) createAPIKey(c *gin.Context) {
 		return
 	}
 	slices.Sort(in.Scopes)
-	var k dbsqlc.AppApiKey
+	var k dbsqlc.AppAPIKey
 	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
-		k, err = q.ApiKeyCreate(c.Request.Context(), dbsqlc.ApiKeyCreateParams{Name: in.Name, Prefix: prefix, SecretHash: hash,
+		k, err = q.APIKeyCreate(c.Request.Context(), dbsqlc.APIKeyCreateParams{Name: in.Name, Prefix: prefix, SecretHash: hash,
 			Scopes: slices.Compact(in.Scopes), CreatedBy: principal(c).CreatedBy(), ExpiresAt: in.ExpiresAt})
 		if err != nil {
 			return err
@@ -102,7 +102,7 @@ func (s *server) createAPIKey(c *gin.Context) {
 
 func (s *server) revokeAPIKey(c *gin.Context) {
 	s.removeByID(c, "api_key.revoke", "api_key", func(q *dbsqlc.Queries, id int64) error {
-		_, err := q.ApiKeyRevoke(c.Request.Context(), id)
+		_, err := q.APIKeyRevoke(c.Request.Context(), id)
 		return err
 	})
 }

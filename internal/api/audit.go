@@ -32,7 +32,7 @@ func (s *server) listAudit(c *gin.Context) {
 	before, _ := strconv.ParseInt(cursor, 10, 64)
 	var out []AuditEntry
 	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
-		rows, err := q.AuditList(c.Request.Context(), dbsqlc.AuditListParams{BeforeID: before, MaxRows: limit})
+		rows, err := q.AuditLogList(c.Request.Context(), dbsqlc.AuditLogListParams{BeforeID: before, MaxRows: limit})
 		for _, r := range rows {
 			out = append(out, AuditEntry{ID: r.ID, Time: r.Time, ActorKind: r.ActorKind, ActorID: r.ActorID, Action: r.Action,
 				ObjectKind: r.ObjectKind, ObjectID: r.ObjectID, Details: r.Details})

@@ -133,7 +133,7 @@ var (
 		return err
 	})
 	lookupAPIKey = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
-		_, err := q.ApiKeyGetByID(c.Request.Context(), id)
+		_, err := q.APIKeyGetByID(c.Request.Context(), id)
 		return err
 	})
 	lookupOAuthClient = lookupInt(func(q *dbsqlc.Queries, c *gin.Context, id int64) error {
@@ -151,7 +151,7 @@ func lookupUser(c *gin.Context, q *dbsqlc.Queries) error {
 	if err != nil {
 		return notFound()
 	}
-	_, err = q.MemberGet(c.Request.Context(), id)
+	_, err = q.MembershipGetMember(c.Request.Context(), id)
 	return err
 }
 

@@ -28,12 +28,12 @@ type CreatedOAuthClient struct {
 	ClientSecret string `json:"client_secret"`
 }
 
-func oauthClientOut(o dbsqlc.AppOauthClient) OAuthClient {
+func oauthClientOut(o dbsqlc.AppOAuthClient) OAuthClient {
 	return OAuthClient{ID: o.ID, ClientID: o.ClientID, Name: o.Name, Scopes: o.Scopes, CreatedAt: o.CreatedAt, RevokedAt: o.RevokedAt}
 }
 
 func (s *server) listOAuthClients(c *gin.Context) {
-	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppOauthClient, error) {
+	listByID(s, c, func(q *dbsqlc.Queries, after int64, limit int32) ([]dbsqlc.AppOAuthClient, error) {
 		return q.OAuthClientList(c.Request.Context(), dbsqlc.OAuthClientListParams{AfterID: after, MaxRows: limit})
 	}, oauthClientOut, func(o OAuthClient) int64 { return o.ID })
 }
@@ -53,7 +53,7 @@ func (s *server) createOAuthClient(c *gin.Context) {
 		return
 	}
 	slices.Sort(in.Scopes)
-	var o dbsqlc.AppOauthClient
+	var o dbsqlc.AppOAuthClient
 	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
 		o, err = q.OAuthClientCreate(c.Request.Context(), dbsqlc.OAuthClientCreateParams{ClientID: clientID, Name: in.Name,
 			SecretHash: hash, Scopes: slices.Compact(in.Scopes), CreatedBy: principal(c).CreatedBy()})

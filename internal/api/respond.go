@@ -87,7 +87,7 @@ func record(c *gin.Context, q *dbsqlc.Queries, action, objectKind, objectID stri
 			return err
 		}
 	}
-	return q.AuditInsert(c.Request.Context(), dbsqlc.AuditInsertParams{TenantID: p.TenantID, ActorKind: string(p.Kind),
+	return q.AuditLogInsert(c.Request.Context(), dbsqlc.AuditLogInsertParams{TenantID: p.TenantID, ActorKind: string(p.Kind),
 		ActorID: p.ActorID(), Action: action, ObjectKind: objectKind, ObjectID: objectID, Details: raw})
 }
 

@@ -23,7 +23,7 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func memberOut(m dbsqlc.MemberGetRow) User {
+func memberOut(m dbsqlc.MembershipGetMemberRow) User {
 	return User{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Disabled: m.DisabledAt != nil, CreatedAt: m.CreatedAt}
 }
 
@@ -44,9 +44,9 @@ func (s *server) listUsers(c *gin.Context) {
 	after, _ := uuid.Parse(cursor)
 	var out []User
 	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
-		rows, err := q.MemberList(c.Request.Context(), dbsqlc.MemberListParams{AfterID: after, MaxRows: limit})
+		rows, err := q.MembershipListMembers(c.Request.Context(), dbsqlc.MembershipListMembersParams{AfterID: after, MaxRows: limit})
 		for _, m := range rows {
-			out = append(out, memberOut(dbsqlc.MemberGetRow(m)))
+			out = append(out, memberOut(dbsqlc.MembershipGetMemberRow(m)))
 		}
 		return err
 	}) {
@@ -60,8 +60,11 @@ func (s *server) getUser(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var m dbsqlc.MemberGetRow
-	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) { m, err = q.MemberGet(c.Request.Context(), id); return err }) {
+	var m dbsqlc.MembershipGetMemberRow
+	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		m, err = q.MembershipGetMember(c.Request.Context(), id)
+		return err
+	}) {
 		c.JSON(http.StatusOK, memberOut(m))
 	}
 }
@@ -84,10 +87,10 @@ func (s *server) updateUser(c *gin.Context) {
 		writeValidation(c, fieldErrors{{Field: "role", Message: "must be one of viewer, editor, admin, owner"}})
 		return
 	}
-	var m dbsqlc.MemberGetRow
+	var m dbsqlc.MembershipGetMemberRow
 	if !s.inTenant(c, func(q *dbsqlc.Queries) error {
 		ctx := c.Request.Context()
-		current, err := q.MemberGet(ctx, id)
+		current, err := q.MembershipGetMember(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -101,7 +104,7 @@ func (s *server) updateUser(c *gin.Context) {
 		if _, err := q.MembershipUpdate(ctx, dbsqlc.MembershipUpdateParams{UserID: id, Role: in.Role, Disabled: in.Disabled}); err != nil {
 			return err
 		}
-		if m, err = q.MemberGet(ctx, id); err != nil {
+		if m, err = q.MembershipGetMember(ctx, id); err != nil {
 			return err
 		}
 		return record(c, q, "user.update", "user", id.String(), in)
@@ -118,7 +121,7 @@ func (s *server) removeUser(c *gin.Context) {
 	}
 	if s.inTenant(c, func(q *dbsqlc.Queries) error {
 		ctx := c.Request.Context()
-		current, err := q.MemberGet(ctx, id)
+		current, err := q.MembershipGetMember(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -44,7 +44,7 @@ func Invite(ctx context.Context, q *dbsqlc.Queries, by Principal, in NewInvitati
 	if !by.CanGrantRole(in.Role) {
 		return dbsqlc.AppInvitation{}, "", ErrRoleGrant
 	}
-	member, err := q.MemberExistsByEmail(ctx, in.Email)
+	member, err := q.MembershipExistsByEmail(ctx, in.Email)
 	if err != nil {
 		return dbsqlc.AppInvitation{}, "", fmt.Errorf("invite: %w", err)
 	}
@@ -150,7 +150,7 @@ func (s *Service) AcceptInvite(ctx context.Context, a Acceptance) (Accepted, err
 		if err != nil {
 			return err
 		}
-		if err := q.AuditInsert(ctx, dbsqlc.AuditInsertParams{TenantID: inv.TenantID, ActorKind: string(ActorUser),
+		if err := q.AuditLogInsert(ctx, dbsqlc.AuditLogInsertParams{TenantID: inv.TenantID, ActorKind: string(ActorUser),
 			ActorID: user.ID.String(), Action: "invitation.accept", ObjectKind: "user", ObjectID: user.ID.String(),
 			Details: details}); err != nil {
 			return err

@@ -73,7 +73,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		if !ok {
 			return Principal{}, ErrUnauthenticated
 		}
-		k, err := q.ApiKeyAuthenticate(ctx, prefix)
+		k, err := q.APIKeyAuthenticate(ctx, prefix)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Principal{}, ErrUnauthenticated
 		} else if err != nil {

@@ -137,7 +137,7 @@ func (e *Engine) Run(ctx context.Context) {
 	if len(abandoned) > 0 {
 		bg, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := dbsqlc.New(e.runner.pool).PollerRelease(bg, dbsqlc.PollerReleaseParams{Ids: abandoned, Owner: e.cfg.Owner}); err != nil {
+		if err := dbsqlc.New(e.runner.pool).CheckReleaseLeases(bg, dbsqlc.CheckReleaseLeasesParams{Ids: abandoned, Owner: e.cfg.Owner}); err != nil {
 			e.log.Warn("give back leases of abandoned runs", "checks", len(abandoned), "err", err)
 		}
 	}
@@ -145,7 +145,7 @@ func (e *Engine) Run(ctx context.Context) {
 
 // probe runs one claimed check and returns the run to store. It returns false when ctx ended during
 // the run: the outcome is then the cancellation, not the target's.
-func (e *Engine) probe(ctx context.Context, c dbsqlc.PollerClaimRow) (Run, bool) {
+func (e *Engine) probe(ctx context.Context, c dbsqlc.CheckClaimDueRow) (Run, bool) {
 	started := time.Now()
 	out := e.runner.prober.Probe(ctx, Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
 		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
@@ -160,7 +160,7 @@ func (e *Engine) probe(ctx context.Context, c dbsqlc.PollerClaimRow) (Run, bool)
 }
 
 // claim leases as many due checks as the concurrency limits allow.
-func (e *Engine) claim(ctx context.Context) ([]dbsqlc.PollerClaimRow, error) {
+func (e *Engine) claim(ctx context.Context) ([]dbsqlc.CheckClaimDueRow, error) {
 	e.mu.Lock()
 	free := min(e.cfg.Concurrency-e.running, e.cfg.Batch)
 	busy := []uuid.UUID{}
@@ -177,7 +177,7 @@ func (e *Engine) claim(ctx context.Context) ([]dbsqlc.PollerClaimRow, error) {
 	if e.cfg.Location != "" {
 		loc = &e.cfg.Location
 	}
-	claimed, err := dbsqlc.New(e.runner.pool).PollerClaim(ctx, dbsqlc.PollerClaimParams{Location: loc, BusyTenants: busy,
+	claimed, err := dbsqlc.New(e.runner.pool).CheckClaimDue(ctx, dbsqlc.CheckClaimDueParams{Location: loc, BusyTenants: busy,
 		MaxRows: int32(free), Owner: e.cfg.Owner, GraceSeconds: int32(e.cfg.LeaseGrace / time.Second)})
 	if err != nil {
 		return nil, err
@@ -285,7 +285,7 @@ func (e *TooSoonError) Error() string {
 // RunNow runs one check of tenant at once, outside its schedule, stores the result and returns it.
 // ErrNoCheck means the tenant has no such check; a *TooSoonError that it ran moments ago.
 func (r *Runner) RunNow(ctx context.Context, tenant uuid.UUID, id int64) (Run, error) {
-	c, err := dbsqlc.New(r.pool).PollerGetCheck(ctx, dbsqlc.PollerGetCheckParams{TenantID: tenant, ID: id})
+	c, err := dbsqlc.New(r.pool).CheckGetForRun(ctx, dbsqlc.CheckGetForRunParams{TenantID: tenant, ID: id})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Run{}, fmt.Errorf("%w: %d", ErrNoCheck, id)
 	} else if err != nil {
@@ -299,7 +299,7 @@ func (r *Runner) RunNow(ctx context.Context, tenant uuid.UUID, id int64) (Run, e
 	}
 	out := r.prober.Probe(ctx, Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
 		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
-	claim := dbsqlc.PollerClaimRow{ID: c.ID, TenantID: c.TenantID, Name: c.Name, Kind: c.Kind, Target: c.Target,
+	claim := dbsqlc.CheckClaimDueRow{ID: c.ID, TenantID: c.TenantID, Name: c.Name, Kind: c.Kind, Target: c.Target,
 		IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds, Settings: c.Settings, NextRunAt: c.NextRunAt,
 		Status: c.Status, HostName: c.HostName}
 	run := newRun(claim, started, out)

@@ -162,7 +162,7 @@ func TestDeadPollersChecksAreTakenOverInTheSameSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A poller claims every check and dies before running them.
-	dead, err := dbsqlc.New(w.d.Pool).PollerClaim(ctx, dbsqlc.PollerClaimParams{BusyTenants: []uuid.UUID{},
+	dead, err := dbsqlc.New(w.d.Pool).CheckClaimDue(ctx, dbsqlc.CheckClaimDueParams{BusyTenants: []uuid.UUID{},
 		MaxRows: 1000, Owner: "dead", GraceSeconds: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestPollerRunsOnlyItsLocation(t *testing.T) {
 	}
 	q := dbsqlc.New(w.d.Pool)
 	eu := "eu"
-	got, err := q.PollerClaim(ctx, dbsqlc.PollerClaimParams{Location: &eu, BusyTenants: []uuid.UUID{}, MaxRows: 10,
+	got, err := q.CheckClaimDue(ctx, dbsqlc.CheckClaimDueParams{Location: &eu, BusyTenants: []uuid.UUID{}, MaxRows: 10,
 		Owner: "eu-poller", GraceSeconds: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestPollerRunsOnlyItsLocation(t *testing.T) {
 	if len(names) != 2 || !(names[0] == "tcp 1" || names[1] == "tcp 1") || !(names[0] == "tcp 3" || names[1] == "tcp 3") {
 		t.Errorf("a poller in eu claimed %v, want tcp 1 (eu) and tcp 3 (unpinned)", names)
 	}
-	got, err = q.PollerClaim(ctx, dbsqlc.PollerClaimParams{BusyTenants: []uuid.UUID{}, MaxRows: 10, Owner: "anywhere",
+	got, err = q.CheckClaimDue(ctx, dbsqlc.CheckClaimDueParams{BusyTenants: []uuid.UUID{}, MaxRows: 10, Owner: "anywhere",
 		GraceSeconds: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestPollerRunsOnlyItsLocation(t *testing.T) {
 	if _, err := w.d.Pool.Exec(ctx, `UPDATE app.checks SET lease_owner = NULL, lease_expires_at = NULL`); err != nil {
 		t.Fatal(err)
 	}
-	got, err = q.PollerClaim(ctx, dbsqlc.PollerClaimParams{Location: &eu, BusyTenants: []uuid.UUID{w.tenant.ID},
+	got, err = q.CheckClaimDue(ctx, dbsqlc.CheckClaimDueParams{Location: &eu, BusyTenants: []uuid.UUID{w.tenant.ID},
 		MaxRows: 10, Owner: "eu-poller", GraceSeconds: 1})
 	if err != nil {
 		t.Fatal(err)

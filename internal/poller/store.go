@@ -43,7 +43,7 @@ type Run struct {
 }
 
 // newRun turns a probe's outcome into a run.
-func newRun(c dbsqlc.PollerClaimRow, started time.Time, out Outcome) Run {
+func newRun(c dbsqlc.CheckClaimDueRow, started time.Time, out Outcome) Run {
 	r := Run{CheckID: c.ID, Time: started, Status: "down", Reason: out.Reason, Detail: out.Detail, Metrics: out.Metrics,
 		tenant: c.TenantID, name: c.Name, host: c.HostName, previous: c.Status, slot: c.NextRunAt}
 	if out.Up {
@@ -124,7 +124,7 @@ func (s *store) writeEach(ctx context.Context, owner string, runs []Run) (kept [
 		refused++
 		s.log.Error("check result refused by the database; the check moves on to its next run", "check_id", r.CheckID,
 			"tenant", r.tenant, "err", err)
-		if _, err := dbsqlc.New(s.pool).PollerSkip(ctx, dbsqlc.PollerSkipParams{ID: r.CheckID, Owner: owner, Slot: r.slot,
+		if _, err := dbsqlc.New(s.pool).CheckSkipRun(ctx, dbsqlc.CheckSkipRunParams{ID: r.CheckID, Owner: owner, Slot: r.slot,
 			StartedAt: r.Time, NextRunAt: r.next}); err != nil {
 			if db.IsUnavailable(err) {
 				return kept, refused, err
@@ -148,7 +148,7 @@ func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, e
 			}
 		} else {
 			for _, r := range runs {
-				if err := q.PollerSetStatus(ctx, dbsqlc.PollerSetStatusParams{TenantID: r.tenant, ID: r.CheckID,
+				if err := q.CheckSetRunStatus(ctx, dbsqlc.CheckSetRunStatusParams{TenantID: r.tenant, ID: r.CheckID,
 					Status: r.Status, Reason: r.Reason, StartedAt: r.Time}); err != nil {
 					return fmt.Errorf("set the status of check %d: %w", r.CheckID, err)
 				}
@@ -169,7 +169,7 @@ func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, e
 			evs = append(evs, events.Event{Type: events.CheckResult, Tenant: r.tenant, CheckID: r.CheckID,
 				Status: r.Status, Reason: r.Reason, LatencyMS: r.LatencyMS, Time: r.Time})
 			if r.changed() {
-				id, err := q.PollerRecordEvent(ctx, dbsqlc.PollerRecordEventParams{TenantID: r.tenant, CheckID: r.CheckID,
+				id, err := q.CheckEventCreate(ctx, dbsqlc.CheckEventCreateParams{TenantID: r.tenant, CheckID: r.CheckID,
 					Time: r.Time, Status: r.Status, PreviousStatus: r.previous, Reason: r.Reason})
 				if err != nil {
 					return fmt.Errorf("record status change of check %d: %w", r.CheckID, err)
@@ -191,7 +191,7 @@ func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, e
 
 // complete releases the leases of runs and keeps those whose lease was still owner's.
 func complete(ctx context.Context, q *dbsqlc.Queries, owner string, runs []Run) ([]Run, error) {
-	p := dbsqlc.PollerCompleteParams{Owner: owner}
+	p := dbsqlc.CheckCompleteRunsParams{Owner: owner}
 	for _, r := range runs {
 		p.Ids = append(p.Ids, r.CheckID)
 		p.Slots = append(p.Slots, r.slot)
@@ -200,7 +200,7 @@ func complete(ctx context.Context, q *dbsqlc.Queries, owner string, runs []Run) 
 		p.StartedAt = append(p.StartedAt, r.Time)
 		p.NextRunAt = append(p.NextRunAt, r.next)
 	}
-	ids, err := q.PollerComplete(ctx, p)
+	ids, err := q.CheckCompleteRuns(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("complete %d runs: %w", len(runs), err)
 	}

@@ -43,7 +43,7 @@ func Delete(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := dbsqlc.New(tx)
 		for name, del := range map[string]func(context.Context, uuid.UUID) (int64, error){
-			"samples": q.SamplesDeleteByTenant, "check results": q.CheckResultsDeleteByTenant, "logs": q.LogsDeleteByTenant,
+			"samples": q.SamplesDeleteByTenant, "check results": q.CheckResultDeleteByTenant, "logs": q.LogDeleteByTenant,
 			"rollups": q.RollupsDeleteByTenant,
 		} {
 			if _, err := del(ctx, id); err != nil {

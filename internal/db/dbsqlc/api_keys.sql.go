@@ -12,13 +12,13 @@ import (
 	"github.com/google/uuid"
 )
 
-const apiKeyAuthenticate = `-- name: ApiKeyAuthenticate :one
+const aPIKeyAuthenticate = `-- name: APIKeyAuthenticate :one
 SELECT k.id, k.tenant_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, t.status AS tenant_status
   FROM app.api_keys k JOIN app.tenants t ON t.id = k.tenant_id
  WHERE k.prefix = $1
 `
 
-type ApiKeyAuthenticateRow struct {
+type APIKeyAuthenticateRow struct {
 	ID           int64
 	TenantID     uuid.UUID
 	SecretHash   []byte
@@ -29,9 +29,9 @@ type ApiKeyAuthenticateRow struct {
 }
 
 // System work at every request with an API key: no cache, so a revoked key stops at once.
-func (q *Queries) ApiKeyAuthenticate(ctx context.Context, prefix string) (ApiKeyAuthenticateRow, error) {
-	row := q.db.QueryRow(ctx, apiKeyAuthenticate, prefix)
-	var i ApiKeyAuthenticateRow
+func (q *Queries) APIKeyAuthenticate(ctx context.Context, prefix string) (APIKeyAuthenticateRow, error) {
+	row := q.db.QueryRow(ctx, aPIKeyAuthenticate, prefix)
+	var i APIKeyAuthenticateRow
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
@@ -44,13 +44,13 @@ func (q *Queries) ApiKeyAuthenticate(ctx context.Context, prefix string) (ApiKey
 	return i, err
 }
 
-const apiKeyCreate = `-- name: ApiKeyCreate :one
+const aPIKeyCreate = `-- name: APIKeyCreate :one
 INSERT INTO app.api_keys (tenant_id, name, prefix, secret_hash, scopes, created_by, expires_at)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6)
 RETURNING id, tenant_id, name, prefix, secret_hash, scopes, created_by, created_at, expires_at, last_used_at, revoked_at
 `
 
-type ApiKeyCreateParams struct {
+type APIKeyCreateParams struct {
 	Name       string
 	Prefix     string
 	SecretHash []byte
@@ -59,8 +59,8 @@ type ApiKeyCreateParams struct {
 	ExpiresAt  *time.Time
 }
 
-func (q *Queries) ApiKeyCreate(ctx context.Context, arg ApiKeyCreateParams) (AppApiKey, error) {
-	row := q.db.QueryRow(ctx, apiKeyCreate,
+func (q *Queries) APIKeyCreate(ctx context.Context, arg APIKeyCreateParams) (AppAPIKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyCreate,
 		arg.Name,
 		arg.Prefix,
 		arg.SecretHash,
@@ -68,7 +68,7 @@ func (q *Queries) ApiKeyCreate(ctx context.Context, arg ApiKeyCreateParams) (App
 		arg.CreatedBy,
 		arg.ExpiresAt,
 	)
-	var i AppApiKey
+	var i AppAPIKey
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
@@ -85,13 +85,13 @@ func (q *Queries) ApiKeyCreate(ctx context.Context, arg ApiKeyCreateParams) (App
 	return i, err
 }
 
-const apiKeyGetByID = `-- name: ApiKeyGetByID :one
+const aPIKeyGetByID = `-- name: APIKeyGetByID :one
 SELECT id, tenant_id, name, prefix, secret_hash, scopes, created_by, created_at, expires_at, last_used_at, revoked_at FROM app.api_keys WHERE id = $1
 `
 
-func (q *Queries) ApiKeyGetByID(ctx context.Context, id int64) (AppApiKey, error) {
-	row := q.db.QueryRow(ctx, apiKeyGetByID, id)
-	var i AppApiKey
+func (q *Queries) APIKeyGetByID(ctx context.Context, id int64) (AppAPIKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyGetByID, id)
+	var i AppAPIKey
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
@@ -108,24 +108,24 @@ func (q *Queries) ApiKeyGetByID(ctx context.Context, id int64) (AppApiKey, error
 	return i, err
 }
 
-const apiKeyList = `-- name: ApiKeyList :many
+const aPIKeyList = `-- name: APIKeyList :many
 SELECT id, tenant_id, name, prefix, secret_hash, scopes, created_by, created_at, expires_at, last_used_at, revoked_at FROM app.api_keys WHERE id > $1 ORDER BY id LIMIT $2
 `
 
-type ApiKeyListParams struct {
+type APIKeyListParams struct {
 	AfterID int64
 	MaxRows int32
 }
 
-func (q *Queries) ApiKeyList(ctx context.Context, arg ApiKeyListParams) ([]AppApiKey, error) {
-	rows, err := q.db.Query(ctx, apiKeyList, arg.AfterID, arg.MaxRows)
+func (q *Queries) APIKeyList(ctx context.Context, arg APIKeyListParams) ([]AppAPIKey, error) {
+	rows, err := q.db.Query(ctx, aPIKeyList, arg.AfterID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []AppApiKey{}
+	items := []AppAPIKey{}
 	for rows.Next() {
-		var i AppApiKey
+		var i AppAPIKey
 		if err := rows.Scan(
 			&i.ID,
 			&i.TenantID,
@@ -149,13 +149,13 @@ func (q *Queries) ApiKeyList(ctx context.Context, arg ApiKeyListParams) ([]AppAp
 	return items, nil
 }
 
-const apiKeyRevoke = `-- name: ApiKeyRevoke :one
+const aPIKeyRevoke = `-- name: APIKeyRevoke :one
 UPDATE app.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id, tenant_id, name, prefix, secret_hash, scopes, created_by, created_at, expires_at, last_used_at, revoked_at
 `
 
-func (q *Queries) ApiKeyRevoke(ctx context.Context, id int64) (AppApiKey, error) {
-	row := q.db.QueryRow(ctx, apiKeyRevoke, id)
-	var i AppApiKey
+func (q *Queries) APIKeyRevoke(ctx context.Context, id int64) (AppAPIKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyRevoke, id)
+	var i AppAPIKey
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,

@@ -11,12 +11,12 @@ import (
 	"github.com/google/uuid"
 )
 
-const auditInsert = `-- name: AuditInsert :exec
+const auditLogInsert = `-- name: AuditLogInsert :exec
 INSERT INTO app.audit_log (tenant_id, actor_kind, actor_id, action, object_kind, object_id, details)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 `
 
-type AuditInsertParams struct {
+type AuditLogInsertParams struct {
 	TenantID   uuid.UUID
 	ActorKind  string
 	ActorID    string
@@ -26,8 +26,8 @@ type AuditInsertParams struct {
 	Details    []byte
 }
 
-func (q *Queries) AuditInsert(ctx context.Context, arg AuditInsertParams) error {
-	_, err := q.db.Exec(ctx, auditInsert,
+func (q *Queries) AuditLogInsert(ctx context.Context, arg AuditLogInsertParams) error {
+	_, err := q.db.Exec(ctx, auditLogInsert,
 		arg.TenantID,
 		arg.ActorKind,
 		arg.ActorID,
@@ -39,21 +39,21 @@ func (q *Queries) AuditInsert(ctx context.Context, arg AuditInsertParams) error 
 	return err
 }
 
-const auditList = `-- name: AuditList :many
+const auditLogList = `-- name: AuditLogList :many
 SELECT id, tenant_id, time, actor_kind, actor_id, action, object_kind, object_id, details FROM app.audit_log
  WHERE ($1::bigint = 0 OR id < $1)
  ORDER BY id DESC
  LIMIT $2
 `
 
-type AuditListParams struct {
+type AuditLogListParams struct {
 	BeforeID int64
 	MaxRows  int32
 }
 
 // Newest first; the cursor is the last id seen.
-func (q *Queries) AuditList(ctx context.Context, arg AuditListParams) ([]AppAuditLog, error) {
-	rows, err := q.db.Query(ctx, auditList, arg.BeforeID, arg.MaxRows)
+func (q *Queries) AuditLogList(ctx context.Context, arg AuditLogListParams) ([]AppAuditLog, error) {
+	rows, err := q.db.Query(ctx, auditLogList, arg.BeforeID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,155 @@ package dbsqlc
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
+
+const checkClaimDue = `-- name: CheckClaimDue :many
+WITH due AS (
+    SELECT c.id
+      FROM app.checks c
+      JOIN app.tenants t ON t.id = c.tenant_id
+     WHERE c.enabled
+       AND c.next_run_at <= now()
+       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
+       AND (c.location IS NULL OR c.location = $3::text)
+       AND t.status = 'active'
+       AND c.tenant_id <> ALL ($4::uuid[])
+     ORDER BY c.next_run_at
+     LIMIT $5
+       FOR UPDATE OF c SKIP LOCKED
+)
+UPDATE app.checks c
+   SET lease_owner = $1::text,
+       lease_expires_at = now() + make_interval(secs => c.timeout_seconds + $2::int)
+  FROM due
+ WHERE c.id = due.id
+RETURNING c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
+          c.next_run_at, c.status,
+          coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name
+`
+
+type CheckClaimDueParams struct {
+	Owner        string
+	GraceSeconds int32
+	Location     *string
+	BusyTenants  []uuid.UUID
+	MaxRows      int32
+}
+
+type CheckClaimDueRow struct {
+	ID              int64
+	TenantID        uuid.UUID
+	Name            string
+	Kind            string
+	Target          string
+	IntervalSeconds int32
+	TimeoutSeconds  int32
+	Settings        []byte
+	NextRunAt       time.Time
+	Status          *string
+	HostName        string
+}
+
+// Claims up to max_rows due checks for owner: their lease lasts the check's timeout plus grace. Checks
+// pinned to another location, of suspended tenants or of busy tenants (at their concurrency limit) are
+// left for others. SKIP LOCKED lets replicas claim side by side without waiting for each other.
+func (q *Queries) CheckClaimDue(ctx context.Context, arg CheckClaimDueParams) ([]CheckClaimDueRow, error) {
+	rows, err := q.db.Query(ctx, checkClaimDue,
+		arg.Owner,
+		arg.GraceSeconds,
+		arg.Location,
+		arg.BusyTenants,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CheckClaimDueRow{}
+	for rows.Next() {
+		var i CheckClaimDueRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.Name,
+			&i.Kind,
+			&i.Target,
+			&i.IntervalSeconds,
+			&i.TimeoutSeconds,
+			&i.Settings,
+			&i.NextRunAt,
+			&i.Status,
+			&i.HostName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const checkCompleteRuns = `-- name: CheckCompleteRuns :many
+UPDATE app.checks c
+   SET status = CASE WHEN r.up THEN 'up' ELSE 'down' END,
+       status_reason = r.reason,
+       status_since = CASE WHEN c.status IS DISTINCT FROM (CASE WHEN r.up THEN 'up' ELSE 'down' END)
+                           THEN r.started_at ELSE c.status_since END,
+       last_run_at = r.started_at,
+       next_run_at = r.next_run_at,
+       lease_owner = NULL,
+       lease_expires_at = NULL
+  FROM (SELECT unnest($2::bigint[]) AS id, unnest($3::timestamptz[]) AS slot, unnest($4::boolean[]) AS up,
+               unnest($5::text[]) AS reason, unnest($6::timestamptz[]) AS started_at,
+               unnest($7::timestamptz[]) AS next_run_at) r
+ WHERE c.id = r.id AND c.lease_owner = $1::text AND c.next_run_at = r.slot
+RETURNING c.id
+`
+
+type CheckCompleteRunsParams struct {
+	Owner     string
+	Ids       []int64
+	Slots     []time.Time
+	Ups       []bool
+	Reasons   []string
+	StartedAt []time.Time
+	NextRunAt []time.Time
+}
+
+// Completes runs still leased by owner for the slot they claimed: stores the status and the next slot
+// and releases the lease. A run whose lease was lost (it ran past its lease and another poller claimed
+// the check) matches nothing, so its result is discarded and a slot is never stored twice.
+func (q *Queries) CheckCompleteRuns(ctx context.Context, arg CheckCompleteRunsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, checkCompleteRuns,
+		arg.Owner,
+		arg.Ids,
+		arg.Slots,
+		arg.Ups,
+		arg.Reasons,
+		arg.StartedAt,
+		arg.NextRunAt,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const checkCount = `-- name: CheckCount :one
 SELECT count(*) FROM app.checks
@@ -125,6 +273,57 @@ func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) 
 	return i, err
 }
 
+const checkGetForRun = `-- name: CheckGetForRun :one
+SELECT c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
+       c.next_run_at, c.status,
+       coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name,
+       c.last_run_at
+  FROM app.checks c
+ WHERE c.tenant_id = $1 AND c.id = $2
+`
+
+type CheckGetForRunParams struct {
+	TenantID uuid.UUID
+	ID       int64
+}
+
+type CheckGetForRunRow struct {
+	ID              int64
+	TenantID        uuid.UUID
+	Name            string
+	Kind            string
+	Target          string
+	IntervalSeconds int32
+	TimeoutSeconds  int32
+	Settings        []byte
+	NextRunAt       time.Time
+	Status          *string
+	HostName        string
+	LastRunAt       *time.Time
+}
+
+// One check for a run requested through the API (POST /checks/{id}/run); the caller has already
+// checked that it belongs to tenant.
+func (q *Queries) CheckGetForRun(ctx context.Context, arg CheckGetForRunParams) (CheckGetForRunRow, error) {
+	row := q.db.QueryRow(ctx, checkGetForRun, arg.TenantID, arg.ID)
+	var i CheckGetForRunRow
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.Name,
+		&i.Kind,
+		&i.Target,
+		&i.IntervalSeconds,
+		&i.TimeoutSeconds,
+		&i.Settings,
+		&i.NextRunAt,
+		&i.Status,
+		&i.HostName,
+		&i.LastRunAt,
+	)
+	return i, err
+}
+
 const checkList = `-- name: CheckList :many
 SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at FROM app.checks
  WHERE id > $1
@@ -187,51 +386,104 @@ func (q *Queries) CheckList(ctx context.Context, arg CheckListParams) ([]AppChec
 	return items, nil
 }
 
-const checkResultList = `-- name: CheckResultList :many
-SELECT time, status, latency, detail
-  FROM api.check_results
- WHERE check_id = $1 AND time < $2
- ORDER BY time DESC
- LIMIT $3
+const checkListKnownIDs = `-- name: CheckListKnownIDs :many
+SELECT id FROM app.checks WHERE id = ANY ($1::bigint[])
 `
 
-type CheckResultListParams struct {
-	CheckID int64
-	Before  time.Time
-	MaxRows int32
-}
-
-type CheckResultListRow struct {
-	Time    time.Time
-	Status  string
-	Latency *time.Duration
-	Detail  []byte
-}
-
-// A check's results, newest first, before a time (the page cursor).
-func (q *Queries) CheckResultList(ctx context.Context, arg CheckResultListParams) ([]CheckResultListRow, error) {
-	rows, err := q.db.Query(ctx, checkResultList, arg.CheckID, arg.Before, arg.MaxRows)
+// Those of the given ids that are checks of the current tenant.
+func (q *Queries) CheckListKnownIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, checkListKnownIDs, ids)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []CheckResultListRow{}
+	items := []int64{}
 	for rows.Next() {
-		var i CheckResultListRow
-		if err := rows.Scan(
-			&i.Time,
-			&i.Status,
-			&i.Latency,
-			&i.Detail,
-		); err != nil {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return items, nil
+}
+
+const checkReleaseLeases = `-- name: CheckReleaseLeases :exec
+UPDATE app.checks SET lease_owner = NULL, lease_expires_at = NULL
+ WHERE id = ANY ($1::bigint[]) AND lease_owner = $2::text
+`
+
+type CheckReleaseLeasesParams struct {
+	Ids   []int64
+	Owner string
+}
+
+// Gives back checks claimed but not run (the poller is shutting down), so another replica runs them now.
+func (q *Queries) CheckReleaseLeases(ctx context.Context, arg CheckReleaseLeasesParams) error {
+	_, err := q.db.Exec(ctx, checkReleaseLeases, arg.Ids, arg.Owner)
+	return err
+}
+
+const checkSetRunStatus = `-- name: CheckSetRunStatus :exec
+UPDATE app.checks
+   SET status = $1::text, status_reason = $2, last_run_at = $3::timestamptz,
+       status_since = CASE WHEN status IS DISTINCT FROM $1::text THEN $3 ELSE status_since END
+ WHERE tenant_id = $4 AND id = $5
+`
+
+type CheckSetRunStatusParams struct {
+	Status    string
+	Reason    string
+	StartedAt time.Time
+	TenantID  uuid.UUID
+	ID        int64
+}
+
+// Stores the status found by a run requested through the API, leaving the schedule alone.
+func (q *Queries) CheckSetRunStatus(ctx context.Context, arg CheckSetRunStatusParams) error {
+	_, err := q.db.Exec(ctx, checkSetRunStatus,
+		arg.Status,
+		arg.Reason,
+		arg.StartedAt,
+		arg.TenantID,
+		arg.ID,
+	)
+	return err
+}
+
+const checkSkipRun = `-- name: CheckSkipRun :execrows
+UPDATE app.checks
+   SET last_run_at = $1::timestamptz, next_run_at = $2::timestamptz,
+       lease_owner = NULL, lease_expires_at = NULL
+ WHERE id = $3 AND lease_owner = $4::text AND next_run_at = $5::timestamptz
+`
+
+type CheckSkipRunParams struct {
+	StartedAt time.Time
+	NextRunAt time.Time
+	ID        int64
+	Owner     string
+	Slot      time.Time
+}
+
+// Moves a run whose result the database refused on to the check's next slot and releases its lease,
+// leaving the status as it was, so that a check whose results cannot be stored never freezes. Like
+// CheckCompleteRuns, it does nothing to a check whose lease was lost.
+func (q *Queries) CheckSkipRun(ctx context.Context, arg CheckSkipRunParams) (int64, error) {
+	result, err := q.db.Exec(ctx, checkSkipRun,
+		arg.StartedAt,
+		arg.NextRunAt,
+		arg.ID,
+		arg.Owner,
+		arg.Slot,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const checkUpdate = `-- name: CheckUpdate :one

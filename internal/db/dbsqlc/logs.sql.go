@@ -8,7 +8,21 @@ package dbsqlc
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
+
+const logDeleteByTenant = `-- name: LogDeleteByTenant :execrows
+DELETE FROM ts.logs WHERE tenant_id = $1
+`
+
+func (q *Queries) LogDeleteByTenant(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, logDeleteByTenant, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
 
 const logSearch = `-- name: LogSearch :many
 SELECT l.time, l.host_id, coalesce(h.name, '')::text AS host, l.source, l.severity, l.message, l.attributes

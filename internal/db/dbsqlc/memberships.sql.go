@@ -12,98 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const memberExistsByEmail = `-- name: MemberExistsByEmail :one
-SELECT EXISTS (SELECT FROM app.memberships m JOIN app.users u ON u.id = m.user_id
-                WHERE lower(u.email) = lower($1))::boolean
-`
-
-// Under the tenant runner, which shows only the tenant's members: whether email is one of them.
-func (q *Queries) MemberExistsByEmail(ctx context.Context, email string) (bool, error) {
-	row := q.db.QueryRow(ctx, memberExistsByEmail, email)
-	var column_1 bool
-	err := row.Scan(&column_1)
-	return column_1, err
-}
-
-const memberGet = `-- name: MemberGet :one
-SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
-  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
- WHERE u.id = $1
-`
-
-type MemberGetRow struct {
-	ID         uuid.UUID
-	Email      string
-	Name       string
-	Role       string
-	DisabledAt *time.Time
-	CreatedAt  time.Time
-}
-
-func (q *Queries) MemberGet(ctx context.Context, userID uuid.UUID) (MemberGetRow, error) {
-	row := q.db.QueryRow(ctx, memberGet, userID)
-	var i MemberGetRow
-	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.Name,
-		&i.Role,
-		&i.DisabledAt,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
-const memberList = `-- name: MemberList :many
-SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
-  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
- WHERE u.id > $1
- ORDER BY u.id
- LIMIT $2
-`
-
-type MemberListParams struct {
-	AfterID uuid.UUID
-	MaxRows int32
-}
-
-type MemberListRow struct {
-	ID         uuid.UUID
-	Email      string
-	Name       string
-	Role       string
-	DisabledAt *time.Time
-	CreatedAt  time.Time
-}
-
-// The current tenant's members with their accounts, after the cursor user id.
-func (q *Queries) MemberList(ctx context.Context, arg MemberListParams) ([]MemberListRow, error) {
-	rows, err := q.db.Query(ctx, memberList, arg.AfterID, arg.MaxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []MemberListRow{}
-	for rows.Next() {
-		var i MemberListRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Email,
-			&i.Name,
-			&i.Role,
-			&i.DisabledAt,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const membershipAuthenticate = `-- name: MembershipAuthenticate :one
 SELECT m.role, (m.disabled_at IS NOT NULL)::boolean AS membership_disabled,
        (u.disabled_at IS NOT NULL)::boolean AS user_disabled,
@@ -187,6 +95,48 @@ func (q *Queries) MembershipDelete(ctx context.Context, userID uuid.UUID) (int64
 	return result.RowsAffected(), nil
 }
 
+const membershipExistsByEmail = `-- name: MembershipExistsByEmail :one
+SELECT EXISTS (SELECT FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+                WHERE lower(u.email) = lower($1))::boolean
+`
+
+// Under the tenant runner, which shows only the tenant's members: whether email is one of them.
+func (q *Queries) MembershipExistsByEmail(ctx context.Context, email string) (bool, error) {
+	row := q.db.QueryRow(ctx, membershipExistsByEmail, email)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const membershipGetMember = `-- name: MembershipGetMember :one
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
+  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+ WHERE u.id = $1
+`
+
+type MembershipGetMemberRow struct {
+	ID         uuid.UUID
+	Email      string
+	Name       string
+	Role       string
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+}
+
+func (q *Queries) MembershipGetMember(ctx context.Context, userID uuid.UUID) (MembershipGetMemberRow, error) {
+	row := q.db.QueryRow(ctx, membershipGetMember, userID)
+	var i MembershipGetMemberRow
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.Role,
+		&i.DisabledAt,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const membershipListByUser = `-- name: MembershipListByUser :many
 SELECT tenant_id, user_id, role, created_at, disabled_at FROM app.memberships WHERE user_id = $1 ORDER BY created_at
 `
@@ -206,6 +156,56 @@ func (q *Queries) MembershipListByUser(ctx context.Context, userID uuid.UUID) ([
 			&i.Role,
 			&i.CreatedAt,
 			&i.DisabledAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const membershipListMembers = `-- name: MembershipListMembers :many
+SELECT u.id, u.email, u.name, m.role, m.disabled_at, m.created_at
+  FROM app.memberships m JOIN app.users u ON u.id = m.user_id
+ WHERE u.id > $1
+ ORDER BY u.id
+ LIMIT $2
+`
+
+type MembershipListMembersParams struct {
+	AfterID uuid.UUID
+	MaxRows int32
+}
+
+type MembershipListMembersRow struct {
+	ID         uuid.UUID
+	Email      string
+	Name       string
+	Role       string
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+}
+
+// The current tenant's members with their accounts, after the cursor user id.
+func (q *Queries) MembershipListMembers(ctx context.Context, arg MembershipListMembersParams) ([]MembershipListMembersRow, error) {
+	rows, err := q.db.Query(ctx, membershipListMembers, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MembershipListMembersRow{}
+	for rows.Next() {
+		var i MembershipListMembersRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.Role,
+			&i.DisabledAt,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}

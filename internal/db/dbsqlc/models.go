@@ -97,7 +97,7 @@ type ApiSamples5m struct {
 	Last     float64
 }
 
-type AppApiKey struct {
+type AppAPIKey struct {
 	ID         int64
 	TenantID   uuid.UUID
 	Name       string
@@ -190,7 +190,7 @@ type AppMembership struct {
 	DisabledAt *time.Time
 }
 
-type AppOauthClient struct {
+type AppOAuthClient struct {
 	ID         int64
 	TenantID   uuid.UUID
 	ClientID   string

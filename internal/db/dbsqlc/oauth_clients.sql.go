@@ -58,7 +58,7 @@ type OAuthClientCreateParams struct {
 	CreatedBy  *uuid.UUID
 }
 
-func (q *Queries) OAuthClientCreate(ctx context.Context, arg OAuthClientCreateParams) (AppOauthClient, error) {
+func (q *Queries) OAuthClientCreate(ctx context.Context, arg OAuthClientCreateParams) (AppOAuthClient, error) {
 	row := q.db.QueryRow(ctx, oAuthClientCreate,
 		arg.ClientID,
 		arg.Name,
@@ -66,7 +66,7 @@ func (q *Queries) OAuthClientCreate(ctx context.Context, arg OAuthClientCreatePa
 		arg.Scopes,
 		arg.CreatedBy,
 	)
-	var i AppOauthClient
+	var i AppOAuthClient
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
@@ -85,9 +85,9 @@ const oAuthClientGetByID = `-- name: OAuthClientGetByID :one
 SELECT id, tenant_id, client_id, name, secret_hash, scopes, created_by, created_at, revoked_at FROM app.oauth_clients WHERE id = $1
 `
 
-func (q *Queries) OAuthClientGetByID(ctx context.Context, id int64) (AppOauthClient, error) {
+func (q *Queries) OAuthClientGetByID(ctx context.Context, id int64) (AppOAuthClient, error) {
 	row := q.db.QueryRow(ctx, oAuthClientGetByID, id)
-	var i AppOauthClient
+	var i AppOAuthClient
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
@@ -111,15 +111,15 @@ type OAuthClientListParams struct {
 	MaxRows int32
 }
 
-func (q *Queries) OAuthClientList(ctx context.Context, arg OAuthClientListParams) ([]AppOauthClient, error) {
+func (q *Queries) OAuthClientList(ctx context.Context, arg OAuthClientListParams) ([]AppOAuthClient, error) {
 	rows, err := q.db.Query(ctx, oAuthClientList, arg.AfterID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []AppOauthClient{}
+	items := []AppOAuthClient{}
 	for rows.Next() {
-		var i AppOauthClient
+		var i AppOAuthClient
 		if err := rows.Scan(
 			&i.ID,
 			&i.TenantID,
@@ -145,9 +145,9 @@ const oAuthClientRevoke = `-- name: OAuthClientRevoke :one
 UPDATE app.oauth_clients SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id, tenant_id, client_id, name, secret_hash, scopes, created_by, created_at, revoked_at
 `
 
-func (q *Queries) OAuthClientRevoke(ctx context.Context, id int64) (AppOauthClient, error) {
+func (q *Queries) OAuthClientRevoke(ctx context.Context, id int64) (AppOAuthClient, error) {
 	row := q.db.QueryRow(ctx, oAuthClientRevoke, id)
-	var i AppOauthClient
+	var i AppOAuthClient
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,

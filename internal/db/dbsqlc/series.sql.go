@@ -181,3 +181,126 @@ func (q *Queries) SeriesLookup(ctx context.Context, arg SeriesLookupParams) ([]S
 	}
 	return items, nil
 }
+
+const seriesMatch = `-- name: SeriesMatch :many
+SELECT s.id, s.name, h.name AS host, s.labels, count(*) OVER () AS matched
+  FROM app.series s LEFT JOIN app.hosts h ON h.id = s.host_id
+ WHERE (cardinality($1::bigint[]) = 0 OR s.id = ANY ($1::bigint[]))
+   AND ($2::text IS NULL OR s.name = $2)
+   AND ($3::text IS NULL OR h.name = $3)
+   AND ($4::jsonb IS NULL OR s.labels @> $4::jsonb)
+ ORDER BY s.id
+ LIMIT $5
+`
+
+type SeriesMatchParams struct {
+	Ids     []int64
+	Name    *string
+	Host    *string
+	Labels  []byte
+	MaxRows int32
+}
+
+type SeriesMatchRow struct {
+	ID      int64
+	Name    string
+	Host    *string
+	Labels  map[string]string
+	Matched int64
+}
+
+// The current tenant's series that match every given filter (each optional: no ids, a NULL name, …
+// match all), by id, at most @max_rows of them, each row with the number that match in all.
+func (q *Queries) SeriesMatch(ctx context.Context, arg SeriesMatchParams) ([]SeriesMatchRow, error) {
+	rows, err := q.db.Query(ctx, seriesMatch,
+		arg.Ids,
+		arg.Name,
+		arg.Host,
+		arg.Labels,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SeriesMatchRow{}
+	for rows.Next() {
+		var i SeriesMatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Host,
+			&i.Labels,
+			&i.Matched,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const seriesSearch = `-- name: SeriesSearch :many
+SELECT s.id, s.name, h.name AS host, s.labels
+  FROM app.series s LEFT JOIN app.hosts h ON h.id = s.host_id
+ WHERE s.id > $1
+   AND ($2::text IS NULL OR s.name = $2)
+   AND ($3::text IS NULL OR starts_with(s.name, $3))
+   AND ($4::text IS NULL OR h.name = $4)
+   AND ($5::jsonb IS NULL OR s.labels @> $5::jsonb)
+ ORDER BY s.id
+ LIMIT $6
+`
+
+type SeriesSearchParams struct {
+	AfterID    int64
+	Name       *string
+	NamePrefix *string
+	Host       *string
+	Labels     []byte
+	MaxRows    int32
+}
+
+type SeriesSearchRow struct {
+	ID     int64
+	Name   string
+	Host   *string
+	Labels map[string]string
+}
+
+// One page of the current tenant's series after the cursor id, by exact name or name prefix, host name
+// and labels (each optional).
+func (q *Queries) SeriesSearch(ctx context.Context, arg SeriesSearchParams) ([]SeriesSearchRow, error) {
+	rows, err := q.db.Query(ctx, seriesSearch,
+		arg.AfterID,
+		arg.Name,
+		arg.NamePrefix,
+		arg.Host,
+		arg.Labels,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SeriesSearchRow{}
+	for rows.Next() {
+		var i SeriesSearchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Host,
+			&i.Labels,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

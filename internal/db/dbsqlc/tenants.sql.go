@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -180,6 +181,57 @@ func (q *Queries) TenantList(ctx context.Context, arg TenantListParams) ([]AppTe
 		return nil, err
 	}
 	return items, nil
+}
+
+const tenantOverview = `-- name: TenantOverview :one
+SELECT (SELECT count(*) FROM app.hosts) AS hosts_total,
+       (SELECT count(*)
+          FROM app.hosts h
+         WHERE EXISTS (SELECT
+                         FROM app.series s
+                        CROSS JOIN LATERAL (SELECT 1 FROM api.samples x
+                                             WHERE x.series_id = s.id AND x.time >= $1
+                                             LIMIT 1) recent
+                        WHERE s.host_id = h.id)) AS hosts_reporting,
+       c.total AS checks_total, c.up AS checks_up, c.down AS checks_down, c.unknown AS checks_unknown,
+       c.disabled AS checks_disabled,
+       (SELECT count(*) FROM app.series) AS series
+  FROM (SELECT count(*) AS total,
+               count(*) FILTER (WHERE enabled AND status = 'up') AS up,
+               count(*) FILTER (WHERE enabled AND status = 'down') AS down,
+               count(*) FILTER (WHERE enabled AND status IS NULL) AS unknown,
+               count(*) FILTER (WHERE NOT enabled) AS disabled
+          FROM app.checks) c
+`
+
+type TenantOverviewRow struct {
+	HostsTotal     int64
+	HostsReporting int64
+	ChecksTotal    int64
+	ChecksUp       int64
+	ChecksDown     int64
+	ChecksUnknown  int64
+	ChecksDisabled int64
+	Series         int64
+}
+
+// The current tenant at a glance. A host reports when one of its series has a sample at or after
+// @reporting_since: per host, one index probe per series until one answers. Checks are counted by
+// app.checks.status; a disabled check counts as disabled whatever its last status.
+func (q *Queries) TenantOverview(ctx context.Context, reportingSince time.Time) (TenantOverviewRow, error) {
+	row := q.db.QueryRow(ctx, tenantOverview, reportingSince)
+	var i TenantOverviewRow
+	err := row.Scan(
+		&i.HostsTotal,
+		&i.HostsReporting,
+		&i.ChecksTotal,
+		&i.ChecksUp,
+		&i.ChecksDown,
+		&i.ChecksUnknown,
+		&i.ChecksDisabled,
+		&i.Series,
+	)
+	return i, err
 }
 
 const tenantSetStatus = `-- name: TenantSetStatus :one

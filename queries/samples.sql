@@ -1,27 +1,5 @@
--- name: SeriesMatch :many
--- The current tenant's series that match every given filter (each optional: no ids, a NULL name, …
--- match all), by id, at most @max_rows of them, each row with the number that match in all.
-SELECT s.id, s.name, h.name AS host, s.labels, count(*) OVER () AS matched
-  FROM app.series s LEFT JOIN app.hosts h ON h.id = s.host_id
- WHERE (cardinality(@ids::bigint[]) = 0 OR s.id = ANY (@ids::bigint[]))
-   AND (sqlc.narg(name)::text IS NULL OR s.name = sqlc.narg(name))
-   AND (sqlc.narg(host)::text IS NULL OR h.name = sqlc.narg(host))
-   AND (sqlc.narg(labels)::jsonb IS NULL OR s.labels @> sqlc.narg(labels)::jsonb)
- ORDER BY s.id
- LIMIT @max_rows;
-
--- name: SeriesSearch :many
--- One page of the current tenant's series after the cursor id, by exact name or name prefix, host name
--- and labels (each optional).
-SELECT s.id, s.name, h.name AS host, s.labels
-  FROM app.series s LEFT JOIN app.hosts h ON h.id = s.host_id
- WHERE s.id > @after_id
-   AND (sqlc.narg(name)::text IS NULL OR s.name = sqlc.narg(name))
-   AND (sqlc.narg(name_prefix)::text IS NULL OR starts_with(s.name, sqlc.narg(name_prefix)))
-   AND (sqlc.narg(host)::text IS NULL OR h.name = sqlc.narg(host))
-   AND (sqlc.narg(labels)::jsonb IS NULL OR s.labels @> sqlc.narg(labels)::jsonb)
- ORDER BY s.id
- LIMIT @max_rows;
+-- Samples (ts.samples and its rollups), read through the api views as the current tenant, except
+-- SamplesDeleteByTenant (operator work).
 
 -- name: SamplesRange :many
 -- The raw samples of the given series in [from_time, to_time), by series and time, at most @max_points
@@ -81,25 +59,5 @@ SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
  WHERE series_id = ANY (@series_ids::bigint[]) AND bucket >= @from_bucket AND bucket < @to_time
  GROUP BY series_id;
 
--- name: TenantOverview :one
--- The current tenant at a glance. A host reports when one of its series has a sample at or after
--- @reporting_since: per host, one index probe per series until one answers. Checks are counted by
--- app.checks.status; a disabled check counts as disabled whatever its last status.
-SELECT (SELECT count(*) FROM app.hosts) AS hosts_total,
-       (SELECT count(*)
-          FROM app.hosts h
-         WHERE EXISTS (SELECT
-                         FROM app.series s
-                        CROSS JOIN LATERAL (SELECT 1 FROM api.samples x
-                                             WHERE x.series_id = s.id AND x.time >= @reporting_since
-                                             LIMIT 1) recent
-                        WHERE s.host_id = h.id)) AS hosts_reporting,
-       c.total AS checks_total, c.up AS checks_up, c.down AS checks_down, c.unknown AS checks_unknown,
-       c.disabled AS checks_disabled,
-       (SELECT count(*) FROM app.series) AS series
-  FROM (SELECT count(*) AS total,
-               count(*) FILTER (WHERE enabled AND status = 'up') AS up,
-               count(*) FILTER (WHERE enabled AND status = 'down') AS down,
-               count(*) FILTER (WHERE enabled AND status IS NULL) AS unknown,
-               count(*) FILTER (WHERE NOT enabled) AS disabled
-          FROM app.checks) c;
+-- name: SamplesDeleteByTenant :execrows
+DELETE FROM ts.samples WHERE tenant_id = @tenant_id;

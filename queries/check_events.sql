@@ -1,10 +1,7 @@
--- The live stream's reads (GET /api/v1/stream), in a tenant transaction as infrawatch_api: row-level
--- security confines each to the current tenant. The latest samples of subscribed series come from
--- SamplesLatest (query.sql), their ids are checked with SeriesMatch.
-
--- name: CheckListKnownIDs :many
--- Those of the given ids that are checks of the current tenant.
-SELECT id FROM app.checks WHERE id = ANY (@ids::bigint[]);
+-- name: CheckEventCreate :one
+INSERT INTO app.check_events (tenant_id, check_id, time, status, previous_status, reason)
+VALUES (@tenant_id, @check_id, @time, @status, sqlc.narg(previous_status), @reason)
+RETURNING id;
 
 -- name: CheckEventListAfter :many
 -- The current tenant's status changes after @after_id and no older than @since, of the given checks
