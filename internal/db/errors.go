@@ -40,6 +40,9 @@ func Translate(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, done := errors.AsType[*Error](err); done {
+		return err // translated already
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &Error{Kind: ErrNotFound, Err: err}
 	}

@@ -64,7 +64,7 @@ func (r *TenantRunner) WithTenant(ctx context.Context, tenantID uuid.UUID, fn fu
 		if _, err := tx.Exec(ctx, tenantSetup, setup...); err != nil {
 			return fmt.Errorf("set tenant: %w", Translate(err))
 		}
-		return fn(dbsqlc.New(tx))
+		return fn(dbsqlc.New(translating{tx}))
 	})
 }
 
@@ -101,7 +101,7 @@ func (r *TenantRunner) WithTenantReadOnly(ctx context.Context, tenantID uuid.UUI
 	if err != nil {
 		return err
 	}
-	return fn(dbsqlc.New(&tenantPipeline{pool: r.pool, setup: setup, timeout: r.statementTimeout}))
+	return fn(dbsqlc.New(translating{&tenantPipeline{pool: r.pool, setup: setup, timeout: r.statementTimeout}}))
 }
 
 // tenantSetup sets the tenant, switches to role infrawatch_api and makes the settings $2 = $3, each for
