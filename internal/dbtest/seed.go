@@ -20,7 +20,7 @@ type Tenant struct {
 
 // SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
 // an invitation, an audit entry, a host, a check and a status event, a series, a
-// sample, a check result and a log line, written as the owner the way system work writes them.
+// sample, a check result, a log line, a channel and a notification, written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -80,6 +80,13 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO ts.logs (time, tenant_id, host_id, source, message)
 	                       VALUES ($1, $2, $3, 'syslog', 'hello')`, now, ten.ID, ten.HostID)
 	must("log line", err)
+	var channelID int64
+	must("channel", tx.QueryRow(ctx, `INSERT INTO app.channels (tenant_id, name, kind, settings)
+	                                  VALUES ($1, 'ops mail', 'email', '{"to": ["ops@example.test"]}') RETURNING id`,
+		ten.ID).Scan(&channelID))
+	_, err = tx.Exec(ctx, `INSERT INTO app.notifications (tenant_id, channel_id, kind, payload)
+	                       VALUES ($1, $2, 'test', '{}')`, ten.ID, channelID)
+	must("notification", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

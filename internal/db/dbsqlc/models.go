@@ -123,6 +123,19 @@ type AppAuditLog struct {
 	Details    []byte
 }
 
+type AppChannel struct {
+	ID        int64
+	TenantID  uuid.UUID
+	Name      string
+	Kind      string
+	Settings  []byte
+	Secrets   []byte
+	Enabled   bool
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 type AppCheck struct {
 	ID              int64
 	TenantID        uuid.UUID
@@ -188,6 +201,22 @@ type AppMembership struct {
 	Role       string
 	CreatedAt  time.Time
 	DisabledAt *time.Time
+}
+
+type AppNotification struct {
+	ID            int64
+	TenantID      uuid.UUID
+	AlertID       *int64
+	ChannelID     int64
+	Kind          string
+	Payload       []byte
+	CreatedAt     time.Time
+	State         string
+	Attempts      int32
+	NextAttemptAt time.Time
+	LeaseUntil    *time.Time
+	LastError     string
+	SentAt        *time.Time
 }
 
 type AppOAuthClient struct {

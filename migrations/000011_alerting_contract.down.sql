@@ -1,0 +1,2 @@
+DROP TABLE app.notifications;
+DROP TABLE app.channels;
