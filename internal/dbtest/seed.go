@@ -19,8 +19,8 @@ type Tenant struct {
 }
 
 // SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
-// an invitation, an audit entry, a host, a check and a status event, a series, a
-// sample, a check result, a log line, a channel and a notification, written as the owner the way system work writes them.
+// an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
+// a log line, a channel and a notification, written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
