@@ -186,7 +186,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(ctx, db.Config{URL: cfg.DatabaseURL, MaxConns: int32(cfg.MaxConns)})
+	pool, err := db.Open(ctx, db.Config{URL: cfg.DatabaseURL, MaxConns: cfg.MaxConns})
 	if err != nil {
 		return err
 	}
