@@ -175,7 +175,7 @@ type bench struct {
 }
 
 func newBench(ctx context.Context, pool *pgxpool.Pool, n int) (*bench, error) {
-	created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: "bench-" + uuid.NewString()[:8], AdminEmail: "bench@bench.invalid",
+	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "bench-" + uuid.NewString()[:8], AdminEmail: "bench@bench.invalid",
 		AdminPassword: "bench-password-long"})
 	if err != nil {
 		return nil, err
@@ -197,11 +197,11 @@ func newBench(ctx context.Context, pool *pgxpool.Pool, n int) (*bench, error) {
 	b.rawClock.Store(time.Now().Add(-48 * time.Hour).UnixMicro())
 	b.pushClock.Store(time.Now().Add(-20 * time.Minute).UnixMilli())
 
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, db.NewSystem(pool))
 	if err != nil {
 		return nil, err
 	}
-	authSvc, err := auth.NewService(pool, tokens)
+	authSvc, err := auth.NewService(db.NewSystem(pool), tokens)
 	if err != nil {
 		return nil, err
 	}

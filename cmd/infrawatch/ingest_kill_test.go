@@ -51,7 +51,7 @@ func TestKilledServerLosesNothingAcknowledged(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		ctx := context.Background()
 		d := dbtest.New(t, flavor)
-		created, err := tenant.Create(ctx, d.Pool, tenant.NewTenant{Name: "kill", AdminEmail: "k@kill.example", AdminPassword: "kill-password"})
+		created, err := tenant.Create(ctx, d.System(), tenant.NewTenant{Name: "kill", AdminEmail: "k@kill.example", AdminPassword: "kill-password"})
 		if err != nil {
 			t.Fatal(err)
 		}

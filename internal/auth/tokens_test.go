@@ -43,7 +43,7 @@ type tokenFixture struct {
 func setupTokens(t *testing.T) tokenFixture {
 	t.Helper()
 	d := dbtest.New(t, db.FlavorPostgres)
-	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.Pool)
+	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.System())
 	if err != nil {
 		t.Fatalf("NewTokens: %v", err)
 	}
@@ -426,7 +426,7 @@ func TestIssueHonoursConfig(t *testing.T) {
 	d := dbtest.New(t, db.FlavorPostgres)
 	ctx := context.Background()
 	cfg := auth.TokenConfig{Issuer: "https://iw.example", Audience: "iw-test", AccessTTL: time.Minute, Leeway: time.Second}
-	tokens, err := auth.NewTokens(ctx, cfg, d.Pool)
+	tokens, err := auth.NewTokens(ctx, cfg, d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestIssueHonoursConfig(t *testing.T) {
 	}
 
 	// The same keys under the default configuration: another issuer's and audience's token is refused.
-	defaults, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
+	defaults, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +453,7 @@ func TestIssueHonoursConfig(t *testing.T) {
 		t.Errorf("Verify under another issuer and audience: err = %v, want ErrInvalidToken", err)
 	}
 
-	if _, err := auth.NewTokens(ctx, auth.TokenConfig{AccessTTL: -time.Minute}, d.Pool); err == nil {
+	if _, err := auth.NewTokens(ctx, auth.TokenConfig{AccessTTL: -time.Minute}, d.System()); err == nil {
 		t.Error("NewTokens accepted a negative access TTL")
 	}
 }
@@ -463,7 +463,7 @@ func TestRotateSigningKey(t *testing.T) {
 	f := setupTokens(t)
 	ctx := context.Background()
 	// Another replica on the same database, which learns about the rotation only when it reloads.
-	replica, err := auth.NewTokens(ctx, auth.TokenConfig{}, f.d.Pool)
+	replica, err := auth.NewTokens(ctx, auth.TokenConfig{}, f.d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func TestRotateSigningKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kid, err := auth.RotateSigningKey(ctx, f.d.Pool)
+	kid, err := auth.RotateSigningKey(ctx, f.d.System())
 	if err != nil {
 		t.Fatalf("RotateSigningKey: %v", err)
 	}
@@ -519,7 +519,7 @@ func TestRetiredKeyStopsVerifying(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newKid, err := auth.RotateSigningKey(ctx, f.d.Pool)
+	newKid, err := auth.RotateSigningKey(ctx, f.d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,7 +584,7 @@ func TestNewTokensConcurrentStartCreatesOneKey(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			all[i], errs[i] = auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
+			all[i], errs[i] = auth.NewTokens(ctx, auth.TokenConfig{}, d.System())
 		}()
 	}
 	close(start)
@@ -624,7 +624,7 @@ func TestNewTokensConcurrentStartCreatesOneKey(t *testing.T) {
 // nothing but the exact token Issue produced is accepted.
 func FuzzVerify(f *testing.F) {
 	d := dbtest.New(f, db.FlavorPostgres)
-	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.Pool)
+	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.System())
 	if err != nil {
 		f.Fatal(err)
 	}

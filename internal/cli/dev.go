@@ -132,7 +132,7 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 	defer pool.Close()
 
 	if state.DemoTenantID == "" {
-		created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: "Demo", Slug: "demo", AdminEmail: "admin@demo.invalid"})
+		created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "Demo", Slug: "demo", AdminEmail: "admin@demo.invalid"})
 		if err != nil {
 			return fmt.Errorf("seed the demo tenant: %w", err)
 		}

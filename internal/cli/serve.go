@@ -206,11 +206,11 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 			"version", st.Version, "want", st.Latest, "dirty", st.Dirty)
 	}
 
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, db.NewSystem(pool))
 	if err != nil {
 		return fmt.Errorf("load token signing keys: %w", err)
 	}
-	authService, err := auth.NewService(pool, tokens)
+	authService, err := auth.NewService(db.NewSystem(pool), tokens)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 		Ingest:         ingester,
 		Checks:         runner,
 		Guard:          guard,
-		Operator:       tenant.NewOperator(pool),
+		Operator:       tenant.NewOperator(db.NewSystem(pool)),
 		OperatorToken:  cfg.OperatorToken,
 		TrustedProxies: cfg.TrustedProxies,
 		Stream:         hub,

@@ -31,7 +31,7 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: *name, Slug: *slug, AdminEmail: *email, AdminPassword: *password})
+	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: *name, Slug: *slug, AdminEmail: *email, AdminPassword: *password})
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func runKeys(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	kid, err := auth.RotateSigningKey(ctx, pool)
+	kid, err := auth.RotateSigningKey(ctx, db.NewSystem(pool))
 	if err != nil {
 		return err
 	}

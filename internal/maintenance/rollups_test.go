@@ -502,7 +502,7 @@ func TestRollupViewsShowOnlyTheCurrentTenantAndForgetDeletedTenants(t *testing.T
 		}
 
 		// Deleting tenant a deletes its rollups, materialized or not, and nothing of b's.
-		if err := tenant.Delete(ctx, d.Pool, a.ID); err != nil {
+		if err := tenant.Delete(ctx, d.System(), a.ID); err != nil {
 			t.Fatal(err)
 		}
 		for _, rollup := range dbtest.Rollups {
