@@ -47,7 +47,6 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	cfg.Roles = parseRoles(roles)
-	cfg.withRetentionDefaults()
 	cfg.DatabaseURL = "postgres://placeholder" // validated below, once the cluster is up
 	if err := cfg.Validate(); err != nil {
 		return err

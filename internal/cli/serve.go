@@ -101,7 +101,7 @@ func (c serveConfig) Validate() error {
 		return errors.New("--location must be at most 64 characters")
 	}
 	if err := c.Maintenance.Validate(); err != nil {
-		return fmt.Errorf("--retention-*, --compress-after: %s", strings.TrimPrefix(err.Error(), "maintenance: "))
+		return err
 	}
 	return db.Config{URL: c.DatabaseURL}.Validate()
 }
@@ -149,23 +149,8 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 	fs.IntVar(&cfg.Poller.Concurrency, "poller-concurrency", 256, "poller role: most checks running at once in this process")
 	fs.IntVar(&cfg.Poller.TenantConcurrency, "poller-tenant-concurrency", 64,
 		"poller role: most checks of one tenant running at once in this process")
-	r := &cfg.Maintenance.Retention
-	r.Samples, r.Samples5m, r.Samples1h, r.Samples1d, r.Logs = 30*day, 90*day, 730*day, 1825*day, 30*day
-	cfg.Maintenance.CompressAfter = 7 * day
-	fs.Var(days{&r.Samples}, "retention-raw", "how long raw samples and check results are kept (e.g. 30d); older pushes are refused")
-	fs.Var(days{&r.Samples5m}, "retention-5m", "how long the 5-minute rollup is kept")
-	fs.Var(days{&r.Samples1h}, "retention-1h", "how long the hourly rollups (samples, check availability) are kept")
-	fs.Var(days{&r.Samples1d}, "retention-1d", "how long the daily rollups (samples, check availability) are kept")
-	fs.Var(days{&r.Logs}, "retention-logs", "how long log lines are kept")
-	fs.Var(days{&cfg.Maintenance.CompressAfter}, "compress-after", "age after which raw chunks are compressed (timescale flavor)")
-}
-
-const day = 24 * time.Hour
-
-// withRetentionDefaults fills the check-result tiers from the sample tiers they share a flag with.
-func (c *serveConfig) withRetentionDefaults() {
-	r := &c.Maintenance.Retention
-	r.CheckResults, r.CheckResults1h, r.CheckResults1d = r.Samples, r.Samples1h, r.Samples1d
+	cfg.Maintenance = maintenance.DefaultConfig()
+	cfg.Maintenance.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -178,7 +163,6 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	cfg.Roles = parseRoles(roles)
-	cfg.withRetentionDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -266,8 +250,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	for _, role := range cfg.Roles {
 		switch role {
 		case "scheduler":
-			svc := maintenance.New(cfg.Maintenance, pool, log.With("role", role))
-			workers.Go(func() { svc.Run(workCtx) })
+			svc := maintenance.New(cfg.Maintenance, db.NewSystem(pool), log.With("role", role))
+			workers.Go(func() { _ = svc.Start(workCtx); <-workCtx.Done(); svc.Stop() })
 		case "ingest":
 			// The push routes are part of the HTTP server; their writer runs above.
 		case "poller":
