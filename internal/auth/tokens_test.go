@@ -10,6 +10,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -506,6 +508,55 @@ func TestRotateSigningKey(t *testing.T) {
 	}
 	if _, err := replica.Verify(fresh); err != nil {
 		t.Errorf("replica after Reload: %v", err)
+	}
+}
+
+// Every process reloads the signing keys on its own, so that a key rotated elsewhere verifies (and
+// signs) there too without a restart.
+func TestKeyReloaderPicksUpARotatedKey(t *testing.T) {
+	t.Parallel()
+	f := setupTokens(t)
+	ctx := context.Background()
+	replica, err := auth.NewTokens(ctx, auth.TokenConfig{}, f.d.System())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloader := auth.NewKeyReloader(replica, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tick, reloaded := reloader.ReloadByHand()
+	if err := reloader.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer reloader.Stop()
+
+	kid, err := auth.RotateSigningKey(ctx, f.d.System())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.tokens.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _, err := f.tokens.Issue(auth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, Tenant: f.tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Verify(fresh); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("replica before its reload: %v, want ErrInvalidToken", err)
+	}
+	tick <- time.Now()
+	select {
+	case err := <-reloaded:
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reload within 30 s of the tick")
+	}
+	if _, err := replica.Verify(fresh); err != nil {
+		t.Errorf("replica after its reload: %v", err)
+	}
+	signed, _, err := replica.Issue(auth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, Tenant: f.tenant})
+	if err != nil || headerOf(t, signed)["kid"] != kid {
+		t.Errorf("replica signs with %v (%v), want the rotated key %s", headerOf(t, signed)["kid"], err, kid)
 	}
 }
 
