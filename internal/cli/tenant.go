@@ -13,7 +13,8 @@ import (
 // runTenant creates a tenant and its owner and prints them as JSON, the password in the clear this once.
 func runTenant(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "tenant", "tenant create --name NAME --admin-email EMAIL [--admin-password P] [--slug S]")
-	databaseURL := fs.String("database-url", "", "PostgreSQL connection URL of the owning login (required)")
+	dbConfig := db.DefaultConfig()
+	dbConfig.AddURLFlag(fs)
 	name := fs.String("name", "", "the tenant's display name (required)")
 	slug := fs.String("slug", "", "the tenant's slug (default: derived from the name)")
 	email := fs.String("admin-email", "", "email of the tenant's first owner (required)")
@@ -26,7 +27,10 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	pool, err := db.Open(ctx, db.Config{URL: *databaseURL})
+	if err := dbConfig.Validate(); err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, dbConfig)
 	if err != nil {
 		return err
 	}
@@ -44,7 +48,8 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 // with older keys keep verifying until they expire.
 func runKeys(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "keys", "keys rotate")
-	databaseURL := fs.String("database-url", "", "PostgreSQL connection URL of the owning login (required)")
+	dbConfig := db.DefaultConfig()
+	dbConfig.AddURLFlag(fs)
 	action, args := splitAction(args)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -53,7 +58,10 @@ func runKeys(ctx context.Context, env *environment, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	pool, err := db.Open(ctx, db.Config{URL: *databaseURL})
+	if err := dbConfig.Validate(); err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, dbConfig)
 	if err != nil {
 		return err
 	}
