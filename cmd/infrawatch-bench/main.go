@@ -11,6 +11,9 @@
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
+//
+// It is the one command that imports the driver (pgx) outside internal/db, ingest, stream and events:
+// its baseline is a raw COPY, with none of infrawatch in the way (architecture_test.go allows it).
 package main
 
 import (
