@@ -125,11 +125,9 @@ var _ service.Service = (*Hub)(nil)
 // Start listens in a goroutine of its own until Stop, or Close.
 func (h *Hub) Start(ctx context.Context) error { return h.loop.Start(ctx) }
 
-// Stop closes the hub (see Close) and returns once it has let go of its connection.
-func (h *Hub) Stop() {
-	h.Close()
-	h.loop.Stop()
-}
+// Stop ends Run, which closes the hub (see Close), and returns once the hub has let go of its
+// connection.
+func (h *Hub) Stop() { h.loop.Stop() }
 
 // Subscription receives one tenant's events that its filter accepts. Events are shared between
 // subscribers: never modify one.
