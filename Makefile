@@ -5,7 +5,7 @@ SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: help run test bench bench-query bench-poller build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short bench bench-query bench-poller build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ run: prerequisites ## run everything locally (infrawatch dev): PostgreSQL under 
 
 test: prerequisites vet ## run every test against a real PostgreSQL (and TimescaleDB where installed)
 	go test $(GO_TEST_FLAGS) ./...
+
+test-short: ## the unit tests only, for a quick loop: no database, no real peers (snmpd, prometheus), no race detector
+	go test -short -count=1 ./...
 
 bench: prerequisites ## ingest benchmark: raw COPY vs HTTP ingest on a throwaway cluster (minutes; see cmd/infrawatch-bench)
 	go run ./cmd/infrawatch-bench

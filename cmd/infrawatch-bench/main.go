@@ -11,6 +11,9 @@
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
+//
+// It is the one command that imports the driver (pgx) outside internal/db, ingest, stream and events:
+// its baseline is a raw COPY, with none of infrawatch in the way (architecture_test.go allows it).
 package main
 
 import (
@@ -175,7 +178,7 @@ type bench struct {
 }
 
 func newBench(ctx context.Context, pool *pgxpool.Pool, n int) (*bench, error) {
-	created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: "bench-" + uuid.NewString()[:8], AdminEmail: "bench@bench.invalid",
+	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "bench-" + uuid.NewString()[:8], AdminEmail: "bench@bench.invalid",
 		AdminPassword: "bench-password-long"})
 	if err != nil {
 		return nil, err
@@ -197,11 +200,11 @@ func newBench(ctx context.Context, pool *pgxpool.Pool, n int) (*bench, error) {
 	b.rawClock.Store(time.Now().Add(-48 * time.Hour).UnixMicro())
 	b.pushClock.Store(time.Now().Add(-20 * time.Minute).UnixMilli())
 
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, db.NewSystem(pool))
 	if err != nil {
 		return nil, err
 	}
-	authSvc, err := auth.NewService(pool, tokens)
+	authSvc, err := auth.NewService(db.NewSystem(pool), tokens)
 	if err != nil {
 		return nil, err
 	}

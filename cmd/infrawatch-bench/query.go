@@ -232,7 +232,7 @@ type queryBench struct {
 }
 
 func (qb *queryBench) setup(ctx context.Context, n, dashboard int) error {
-	created, err := tenant.Create(ctx, qb.pool, tenant.NewTenant{Name: "bench-" + uuid.NewString()[:8], AdminEmail: "bench@bench.invalid",
+	created, err := tenant.Create(ctx, db.NewSystem(qb.pool), tenant.NewTenant{Name: "bench-" + uuid.NewString()[:8], AdminEmail: "bench@bench.invalid",
 		AdminPassword: "bench-password-long"})
 	if err != nil {
 		return err
@@ -274,11 +274,11 @@ func (qb *queryBench) setup(ctx context.Context, n, dashboard int) error {
 		}
 	}
 
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, qb.pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, db.NewSystem(qb.pool))
 	if err != nil {
 		return err
 	}
-	authSvc, err := auth.NewService(qb.pool, tokens)
+	authSvc, err := auth.NewService(db.NewSystem(qb.pool), tokens)
 	if err != nil {
 		return err
 	}

@@ -295,7 +295,7 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 		return err
 	}
 	defer pool.Close()
-	created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: "Bench", Slug: "bench", AdminEmail: "bench@bench.invalid"})
+	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "Bench", Slug: "bench", AdminEmail: "bench@bench.invalid"})
 	if err != nil {
 		return err
 	}

@@ -101,6 +101,9 @@ func (r *devRun) stop(t *testing.T) {
 var demoTenant = regexp.MustCompile(`demo tenant:\s+(\S+)`)
 
 func TestDevStartsOnAnEmptyDataDirAndReusesIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short runs unit tests only; this test starts infrawatch dev and its PostgreSQL")
+	}
 	bin := buildBinary(t)
 	// The PostgreSQL server runs as the postgres user when the tests run as root: it must reach the directory.
 	parent, err := os.MkdirTemp("", "infrawatch-dev-test-")

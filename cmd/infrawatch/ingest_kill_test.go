@@ -47,11 +47,14 @@ func startServe(t *testing.T, bin, url, listen string) *exec.Cmd {
 // The server is killed (SIGKILL) in the middle of a load. Every push that got a 2xx has all its samples
 // in the database; retrying every push that did not completes the data, and nothing is stored twice.
 func TestKilledServerLosesNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short runs unit tests only; this test builds and kills infrawatch serve on PostgreSQL")
+	}
 	bin := buildBinary(t)
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		ctx := context.Background()
 		d := dbtest.New(t, flavor)
-		created, err := tenant.Create(ctx, d.Pool, tenant.NewTenant{Name: "kill", AdminEmail: "k@kill.example", AdminPassword: "kill-password"})
+		created, err := tenant.Create(ctx, d.System(), tenant.NewTenant{Name: "kill", AdminEmail: "k@kill.example", AdminPassword: "kill-password"})
 		if err != nil {
 			t.Fatal(err)
 		}

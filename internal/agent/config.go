@@ -8,12 +8,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/infrawatch/infrawatch/internal/flagenv"
 )
 
 // Config is everything the agent needs. Sources in increasing priority: YAML file, INFRAWATCH_AGENT_*
@@ -112,7 +113,7 @@ func redact(s string) string {
 	return "<redacted>"
 }
 
-// labelFlag collects repeated --label k=v.
+// labelFlag adds --label k=v to a map, one label a time.
 type labelFlag map[string]string
 
 func (l labelFlag) String() string { return "" }
@@ -125,36 +126,70 @@ func (l labelFlag) Set(v string) error {
 	return nil
 }
 
-// LoadConfig parses args and getenv into a Config; file < environment < flags.
-func LoadConfig(name string, args []string, getenv func(string) string) (Config, error) {
+// labelsFlag adds --labels k=v,k=v (INFRAWATCH_AGENT_LABELS) to a map.
+type labelsFlag map[string]string
+
+func (l labelsFlag) String() string { return "" }
+func (l labelsFlag) Set(v string) error {
+	for _, kv := range splitList(v) {
+		if err := labelFlag(l).Set(kv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listFlag is a comma-separated list.
+type listFlag struct{ list *[]string }
+
+func (l listFlag) String() string {
+	if l.list == nil {
+		return ""
+	}
+	return strings.Join(*l.list, ",")
+}
+func (l listFlag) Set(v string) error { *l.list = splitList(v); return nil }
+
+// envPrefix starts the environment variable of every flag: --api-key is INFRAWATCH_AGENT_API_KEY.
+const envPrefix = "INFRAWATCH_AGENT_"
+
+// flags registers the agent's flags on a new flag set, bound to cfg (their defaults are cfg's values)
+// and, for --config, to path.
+func flags(name string, cfg *Config, path *string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var (
-		cfgPath    = fs.String("config", "", "YAML configuration file (env INFRAWATCH_AGENT_CONFIG)")
-		server     = fs.String("server", "", "infrawatch base URL, e.g. https://iw.example.com")
-		apiKey     = fs.String("api-key", "", "ingest API key (prefer the environment or the file: flags show in ps)")
-		interval   = fs.Duration("interval", 0, "collection interval (0: 10s)")
-		hostname   = fs.String("hostname", "", "host name to report (empty: the OS host name)")
-		collectors = fs.String("collectors", "", "comma-separated collectors (empty: all: "+strings.Join(AllCollectors, ",")+")")
-		spoolDir   = fs.String("spool-dir", "", "spool directory (empty: "+DefaultSpoolDir+")")
-		spoolMax   = fs.Int64("spool-max-bytes", 0, "spool size limit in bytes (0: 64 MiB)")
-		labels     = labelFlag{}
-	)
-	fs.Var(labels, "label", "host label key=value (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(path, "config", *path, "YAML configuration file")
+	fs.StringVar(&cfg.Server, "server", cfg.Server, "infrawatch base URL, e.g. https://iw.example.com")
+	fs.StringVar(&cfg.APIKey, "api-key", cfg.APIKey, "ingest API key (prefer the environment or the file: flags show in ps)")
+	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "collection interval (0: 10s)")
+	fs.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "host name to report (empty: the OS host name)")
+	fs.Var(listFlag{&cfg.Collectors}, "collectors", "comma-separated collectors (empty: all: "+strings.Join(AllCollectors, ",")+")")
+	fs.StringVar(&cfg.SpoolDir, "spool-dir", cfg.SpoolDir, "spool directory (empty: "+DefaultSpoolDir+")")
+	fs.Int64Var(&cfg.SpoolMaxBytes, "spool-max-bytes", cfg.SpoolMaxBytes, "spool size limit in bytes (0: 64 MiB)")
+	fs.Var(labelFlag(cfg.Labels), "label", "host label key=value (repeatable)")
+	fs.Var(labelsFlag(cfg.Labels), "labels", "host labels key=value,key=value")
+	return fs
+}
+
+// LoadConfig reads the configuration from the file (--config, or INFRAWATCH_AGENT_CONFIG), then the
+// INFRAWATCH_AGENT_<FLAG> variables (getenv; an empty one counts as unset), then the flags in args, each
+// over the one before; labels add up, the later source winning for a key.
+func LoadConfig(name string, args []string, getenv func(string) string) (Config, error) {
+	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
+	// The file's path first, to read the file before the variables and flags that override it.
+	var path string
+	first := flags(name, &Config{Labels: map[string]string{}}, &path)
+	if err := first.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
 	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	if first.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %v", first.Args())
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if path == "" {
+		path, _ = lookup(flagenv.Name(envPrefix, "config"))
+	}
 
 	cfg := defaultConfig()
-	path := *cfgPath
-	if path == "" {
-		path = getenv("INFRAWATCH_AGENT_CONFIG")
-	}
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -169,67 +204,16 @@ func LoadConfig(name string, args []string, getenv func(string) string) (Config,
 			cfg.Labels = map[string]string{}
 		}
 	}
-
-	env := func(k string) (string, bool) { v := getenv("INFRAWATCH_AGENT_" + k); return v, v != "" }
-	var errs []error
-	if v, ok := env("SERVER"); ok {
-		cfg.Server = v
-	}
-	if v, ok := env("API_KEY"); ok {
-		cfg.APIKey = v
-	}
-	if v, ok := env("INTERVAL"); ok {
-		d, err := time.ParseDuration(v)
-		errs = append(errs, wrapIf("INFRAWATCH_AGENT_INTERVAL", err))
-		cfg.Interval = d
-	}
-	if v, ok := env("HOSTNAME"); ok {
-		cfg.Hostname = v
-	}
-	if v, ok := env("LABELS"); ok {
-		for _, kv := range strings.Split(v, ",") {
-			errs = append(errs, wrapIf("INFRAWATCH_AGENT_LABELS", labelFlag(cfg.Labels).Set(strings.TrimSpace(kv))))
-		}
-	}
-	if v, ok := env("COLLECTORS"); ok {
-		cfg.Collectors = splitList(v)
-	}
-	if v, ok := env("SPOOL_DIR"); ok {
-		cfg.SpoolDir = v
-	}
-	if v, ok := env("SPOOL_MAX_BYTES"); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		errs = append(errs, wrapIf("INFRAWATCH_AGENT_SPOOL_MAX_BYTES", err))
-		cfg.SpoolMaxBytes = n
-	}
-	if err := errors.Join(errs...); err != nil {
+	// The variables before the flags, on one flag set: a flag given on the command line is set after
+	// its variable, and wins (or adds to the labels).
+	fs := flags(name, &cfg, &path)
+	if err := flagenv.Fill(fs, envPrefix, lookup); err != nil {
 		return Config{}, err
 	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("parse flags: %w", err)
+	}
 
-	if set["server"] {
-		cfg.Server = *server
-	}
-	if set["api-key"] {
-		cfg.APIKey = *apiKey
-	}
-	if set["interval"] {
-		cfg.Interval = *interval
-	}
-	if set["hostname"] {
-		cfg.Hostname = *hostname
-	}
-	if set["collectors"] {
-		cfg.Collectors = splitList(*collectors)
-	}
-	if set["spool-dir"] {
-		cfg.SpoolDir = *spoolDir
-	}
-	if set["spool-max-bytes"] {
-		cfg.SpoolMaxBytes = *spoolMax
-	}
-	for k, v := range labels {
-		cfg.Labels[k] = v
-	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
 	}
@@ -256,11 +240,4 @@ func splitList(v string) []string {
 		}
 	}
 	return out
-}
-
-func wrapIf(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

@@ -19,7 +19,8 @@ commands:
   once          collect one round and print the JSON that would be sent
   check-config  validate the configuration and print problems
 
-flags: --config --server --api-key --interval --hostname --label k=v --collectors --spool-dir --spool-max-bytes
+flags: --config --server --api-key --interval --hostname --label k=v --labels k=v,k=v --collectors --spool-dir
+       --spool-max-bytes
 environment: INFRAWATCH_AGENT_<FLAG> (e.g. INFRAWATCH_AGENT_API_KEY); flags win over env over the file
 `
 

@@ -78,11 +78,11 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.New(t, flavor)
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := auth.NewService(d.Pool, tokens)
+	svc, err := auth.NewService(d.System(), tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		Ingest:        ingester,
 		Checks:        poller.NewRunner(d.Pool, poller.NewProber(guard), ingester, log),
 		Guard:         guard,
-		Operator:      tenant.NewOperator(d.Pool),
+		Operator:      tenant.NewOperator(d.System()),
 		OperatorToken: operatorToken,
 		Limits:        limits,
 		Stream:        hub,
@@ -127,7 +127,7 @@ func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {
 	t.Helper()
 	ctx := context.Background()
 	owner := "owner@" + slug + ".example"
-	created, err := tenant.Create(ctx, w.d.Pool, tenant.NewTenant{Name: slug, AdminEmail: owner, AdminPassword: "owner-password-" + slug})
+	created, err := tenant.Create(ctx, w.d.System(), tenant.NewTenant{Name: slug, AdminEmail: owner, AdminPassword: "owner-password-" + slug})
 	if err != nil {
 		t.Fatal(err)
 	}

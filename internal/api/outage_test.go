@@ -52,7 +52,7 @@ func TestIngestSurvivesADatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: "outage", AdminEmail: "o@outage.example", AdminPassword: "outage-password"})
+	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "outage", AdminEmail: "o@outage.example", AdminPassword: "outage-password"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +61,11 @@ func TestIngestSurvivesADatabaseOutage(t *testing.T) {
 		created.TenantID, prefix, hash); err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, db.NewSystem(pool))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, _ := auth.NewService(pool, tokens)
+	svc, _ := auth.NewService(db.NewSystem(pool), tokens)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ingester := ingest.NewService(ingest.Config{Writer: ingest.WriterConfig{CommitTimeout: 3 * time.Second}}, pool, log, nil)
 	runCtx, stop := context.WithCancel(ctx)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -107,10 +106,9 @@ func (s *Service) AcceptInvite(ctx context.Context, a Acceptance) (Accepted, err
 		return Accepted{}, ErrUnauthenticated
 	}
 	var out Accepted
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
+	err := s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		inv, err := q.InvitationGetForUpdate(ctx, HashSecret(a.Token))
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return ErrUnauthenticated
 		} else if err != nil {
 			return err
@@ -138,7 +136,7 @@ func (s *Service) AcceptInvite(ctx context.Context, a Acceptance) (Accepted, err
 		}
 		if _, err := q.MembershipCreate(ctx, dbsqlc.MembershipCreateParams{TenantID: inv.TenantID, UserID: user.ID,
 			Role: inv.Role}); err != nil {
-			if errors.Is(db.Translate(err), db.ErrConflict) {
+			if errors.Is(err, db.ErrConflict) {
 				return ErrAlreadyMember
 			}
 			return err
@@ -177,7 +175,7 @@ func (s *Service) invitee(ctx context.Context, q *dbsqlc.Queries, inv dbsqlc.App
 	}
 	user, err := q.UserGetByEmail(ctx, inv.Email)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, db.ErrNotFound):
 		hash, err := HashPassword(a.Password)
 		if err != nil {
 			return dbsqlc.AppUser{}, err

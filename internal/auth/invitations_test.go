@@ -98,11 +98,11 @@ func TestMigration8ConvertsPendingInvitations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, db.NewSystem(pool))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := auth.NewService(pool, tokens)
+	svc, err := auth.NewService(db.NewSystem(pool), tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

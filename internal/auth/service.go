@@ -10,8 +10,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -35,23 +33,22 @@ const RefreshTTL = 30 * 24 * time.Hour
 // InviteTTL is how long an invitation can be accepted.
 const InviteTTL = 7 * 24 * time.Hour
 
-// Service authenticates callers and issues tokens. Everything it does is system work on the owner's
-// pool — a credential must be checked before any tenant is known — so it exposes narrow operations and
-// never the pool.
+// Service authenticates callers and issues tokens. Everything it does is system work — a credential
+// must be checked before any tenant is known — so it exposes narrow operations and never its runner.
 type Service struct {
-	pool   *pgxpool.Pool
+	sys    *db.System
 	tokens *Tokens
 	// dummyHash is verified against when an email is unknown, so a login takes as long for unknown users.
 	dummyHash string
 }
 
 // NewService returns the authentication service.
-func NewService(pool *pgxpool.Pool, tokens *Tokens) (*Service, error) {
+func NewService(sys *db.System, tokens *Tokens) (*Service, error) {
 	h, err := HashPassword("not a real password, only for timing")
 	if err != nil {
 		return nil, err
 	}
-	return &Service{pool: pool, tokens: tokens, dummyHash: h}, nil
+	return &Service{sys: sys, tokens: tokens, dummyHash: h}, nil
 }
 
 // TokenPair is what login and refresh return.
@@ -67,14 +64,14 @@ type TokenPair struct {
 // API keys and client tokens are checked against the database at every request, so revocation is
 // immediate; so is a user's role, so a demotion or a disabled membership takes effect at once.
 func (s *Service) Authenticate(ctx context.Context, credential string) (Principal, error) {
-	q := dbsqlc.New(s.pool)
+	q := s.sys.Queries()
 	if strings.HasPrefix(credential, apiKeyPrefix) {
 		prefix, secret, ok := splitAPIKey(credential)
 		if !ok {
 			return Principal{}, ErrUnauthenticated
 		}
 		k, err := q.APIKeyAuthenticate(ctx, prefix)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return Principal{}, ErrUnauthenticated
 		} else if err != nil {
 			return Principal{}, fmt.Errorf("authenticate API key: %w", err)
@@ -105,7 +102,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 			return Principal{}, ErrUnauthenticated
 		}
 		m, err := q.MembershipAuthenticate(ctx, dbsqlc.MembershipAuthenticateParams{TenantID: claims.Tenant, UserID: userID})
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return Principal{}, ErrUnauthenticated
 		} else if err != nil {
 			return Principal{}, fmt.Errorf("authenticate user: %w", err)
@@ -119,7 +116,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		return Principal{TenantID: claims.Tenant, Kind: ActorUser, UserID: userID, Role: m.Role, ExpiresAt: claims.ExpiresAt.Time}, nil
 	case "client":
 		c, err := q.OAuthClientAuthenticate(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return Principal{}, ErrUnauthenticated
 		} else if err != nil {
 			return Principal{}, fmt.Errorf("authenticate client: %w", err)
@@ -145,9 +142,9 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 // Login checks an email and password and issues a token pair for one of the user's tenants: tenantID
 // when given, else the only tenant the user belongs to.
 func (s *Service) Login(ctx context.Context, email, password string, tenantID *uuid.UUID) (TokenPair, error) {
-	q := dbsqlc.New(s.pool)
+	q := s.sys.Queries()
 	user, err := q.UserGetByEmail(ctx, email)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && user.PasswordHash == nil) {
+	if errors.Is(err, db.ErrNotFound) || (err == nil && user.PasswordHash == nil) {
 		_ = VerifyPassword(s.dummyHash, password)
 		return TokenPair{}, ErrUnauthenticated
 	} else if err != nil {
@@ -215,10 +212,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	}
 	var pair TokenPair
 	var reused bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
+	err := s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		rt, err := q.RefreshTokenGetForUpdate(ctx, HashSecret(refreshToken))
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return ErrUnauthenticated
 		} else if err != nil {
 			return err
@@ -236,7 +232,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 			return ErrUnauthenticated
 		}
 		m, err := q.MembershipAuthenticate(ctx, dbsqlc.MembershipAuthenticateParams{TenantID: rt.TenantID, UserID: *rt.UserID})
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (m.MembershipDisabled || m.UserDisabled)) {
+		if errors.Is(err, db.ErrNotFound) || (err == nil && (m.MembershipDisabled || m.UserDisabled)) {
 			return ErrUnauthenticated
 		} else if err != nil {
 			return err
@@ -261,9 +257,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 
 // Logout revokes the refresh token's family. An unknown token is not an error: the caller is out either way.
 func (s *Service) Logout(ctx context.Context, refreshToken string) error {
-	q := dbsqlc.New(s.pool)
+	q := s.sys.Queries()
 	rt, err := q.RefreshTokenGetForUpdate(ctx, HashSecret(refreshToken))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("logout: %w", err)
@@ -275,11 +271,10 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 // ChangePassword sets a user's new password after checking the old one, and revokes all their refresh
 // tokens, so every other session ends when its access token expires.
 func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, oldPassword, newPassword string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
+	return s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		user, err := q.UserGetByID(ctx, userID)
 		if err != nil {
-			return fmt.Errorf("change password: %w", db.Translate(err))
+			return fmt.Errorf("change password: %w", err)
 		}
 		if user.PasswordHash == nil || VerifyPassword(*user.PasswordHash, oldPassword) != nil {
 			return ErrUnauthenticated
@@ -302,8 +297,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, oldPassw
 // ClientCredentials implements the OAuth2 client credentials grant: an access token carrying the
 // requested scopes (all of the client's when none are requested). No refresh token, as RFC 6749 advises.
 func (s *Service) ClientCredentials(ctx context.Context, clientID, secret string, requested []string) (TokenPair, error) {
-	c, err := dbsqlc.New(s.pool).OAuthClientAuthenticate(ctx, clientID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	c, err := s.sys.Queries().OAuthClientAuthenticate(ctx, clientID)
+	if errors.Is(err, db.ErrNotFound) {
 		secretMatches(secret, make([]byte, 32))
 		return TokenPair{}, ErrUnauthenticated
 	} else if err != nil {

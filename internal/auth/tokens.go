@@ -12,7 +12,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -115,7 +114,7 @@ func (k signingKey) usable(now time.Time) bool {
 // file, query the database or dial out. Keys change only through NewTokens and Reload.
 type Tokens struct {
 	cfg    TokenConfig
-	pool   *pgxpool.Pool
+	sys    *db.System
 	parser *jwt.Parser
 
 	mu     sync.RWMutex
@@ -123,15 +122,15 @@ type Tokens struct {
 	signer signingKey            // the newest usable key
 }
 
-// NewTokens loads the signing keys through the owner's pool, creating the first key when there is none.
-func NewTokens(ctx context.Context, cfg TokenConfig, pool *pgxpool.Pool) (*Tokens, error) {
+// NewTokens loads the signing keys, creating the first key when there is none.
+func NewTokens(ctx context.Context, cfg TokenConfig, sys *db.System) (*Tokens, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	t := &Tokens{
-		cfg:  cfg,
-		pool: pool,
+		cfg: cfg,
+		sys: sys,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 			jwt.WithIssuer(cfg.Issuer),
@@ -153,12 +152,12 @@ func NewTokens(ctx context.Context, cfg TokenConfig, pool *pgxpool.Pool) (*Token
 // verifying, and a retired one stops, without a restart. When no key is usable any more (all retired) it
 // creates one, as NewTokens does.
 func (t *Tokens) Reload(ctx context.Context) error {
-	rows, err := dbsqlc.New(t.pool).SigningKeyListUsable(ctx)
+	rows, err := t.sys.Queries().SigningKeyListUsable(ctx)
 	if err != nil {
-		return fmt.Errorf("list signing keys: %w", db.Translate(err))
+		return fmt.Errorf("list signing keys: %w", err)
 	}
 	if len(rows) == 0 {
-		if rows, err = createFirstSigningKey(ctx, t.pool); err != nil {
+		if rows, err = createFirstSigningKey(ctx, t.sys); err != nil {
 			return err
 		}
 	}
@@ -183,38 +182,37 @@ func (t *Tokens) Reload(ctx context.Context) error {
 
 // createFirstSigningKey creates a key when the table has no usable one and returns the usable keys. The
 // advisory lock and the second look under it make replicas that start together agree on one key.
-func createFirstSigningKey(ctx context.Context, pool *pgxpool.Pool) ([]dbsqlc.SigningKeyListUsableRow, error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("create first signing key: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-	q := dbsqlc.New(tx)
-	if err := q.SigningKeyLock(ctx, signingKeyLockKey); err != nil {
-		return nil, fmt.Errorf("create first signing key: lock: %w", err)
-	}
-	rows, err := q.SigningKeyListUsable(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("create first signing key: list: %w", db.Translate(err))
-	}
-	if len(rows) == 0 {
+func createFirstSigningKey(ctx context.Context, sys *db.System) ([]dbsqlc.SigningKeyListUsableRow, error) {
+	var rows []dbsqlc.SigningKeyListUsableRow
+	err := sys.InTx(ctx, func(q *dbsqlc.Queries) error {
+		if err := q.SigningKeyLock(ctx, signingKeyLockKey); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		var err error
+		if rows, err = q.SigningKeyListUsable(ctx); err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		if len(rows) > 0 {
+			return nil
+		}
 		if _, err := insertSigningKey(ctx, q); err != nil {
-			return nil, fmt.Errorf("create first signing key: %w", err)
+			return err
 		}
 		if rows, err = q.SigningKeyListUsable(ctx); err != nil {
-			return nil, fmt.Errorf("create first signing key: list: %w", db.Translate(err))
+			return fmt.Errorf("list: %w", err)
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("create first signing key: commit: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create first signing key: %w", err)
 	}
 	return rows, nil
 }
 
 // RotateSigningKey adds a new signing key, which signs from the next Reload on in every replica. The old
 // keys keep verifying until they are retired, so rotation logs nobody out.
-func RotateSigningKey(ctx context.Context, pool *pgxpool.Pool) (kid string, err error) {
-	kid, err = insertSigningKey(ctx, dbsqlc.New(pool))
+func RotateSigningKey(ctx context.Context, sys *db.System) (kid string, err error) {
+	kid, err = insertSigningKey(ctx, sys.Queries())
 	if err != nil {
 		return "", fmt.Errorf("rotate signing key: %w", err)
 	}
@@ -233,7 +231,7 @@ func insertSigningKey(ctx context.Context, q *dbsqlc.Queries) (string, error) {
 	}
 	row, err := q.SigningKeyCreate(ctx, dbsqlc.SigningKeyCreateParams{Kid: hex.EncodeToString(id[:]), PrivateKey: private.Seed()})
 	if err != nil {
-		return "", fmt.Errorf("store signing key: %w", db.Translate(err))
+		return "", fmt.Errorf("store signing key: %w", err)
 	}
 	return row.Kid, nil
 }

@@ -10,6 +10,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,7 +45,7 @@ type tokenFixture struct {
 func setupTokens(t *testing.T) tokenFixture {
 	t.Helper()
 	d := dbtest.New(t, db.FlavorPostgres)
-	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.Pool)
+	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.System())
 	if err != nil {
 		t.Fatalf("NewTokens: %v", err)
 	}
@@ -426,7 +428,7 @@ func TestIssueHonoursConfig(t *testing.T) {
 	d := dbtest.New(t, db.FlavorPostgres)
 	ctx := context.Background()
 	cfg := auth.TokenConfig{Issuer: "https://iw.example", Audience: "iw-test", AccessTTL: time.Minute, Leeway: time.Second}
-	tokens, err := auth.NewTokens(ctx, cfg, d.Pool)
+	tokens, err := auth.NewTokens(ctx, cfg, d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +447,7 @@ func TestIssueHonoursConfig(t *testing.T) {
 	}
 
 	// The same keys under the default configuration: another issuer's and audience's token is refused.
-	defaults, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
+	defaults, err := auth.NewTokens(ctx, auth.TokenConfig{}, d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +455,7 @@ func TestIssueHonoursConfig(t *testing.T) {
 		t.Errorf("Verify under another issuer and audience: err = %v, want ErrInvalidToken", err)
 	}
 
-	if _, err := auth.NewTokens(ctx, auth.TokenConfig{AccessTTL: -time.Minute}, d.Pool); err == nil {
+	if _, err := auth.NewTokens(ctx, auth.TokenConfig{AccessTTL: -time.Minute}, d.System()); err == nil {
 		t.Error("NewTokens accepted a negative access TTL")
 	}
 }
@@ -463,7 +465,7 @@ func TestRotateSigningKey(t *testing.T) {
 	f := setupTokens(t)
 	ctx := context.Background()
 	// Another replica on the same database, which learns about the rotation only when it reloads.
-	replica, err := auth.NewTokens(ctx, auth.TokenConfig{}, f.d.Pool)
+	replica, err := auth.NewTokens(ctx, auth.TokenConfig{}, f.d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +475,7 @@ func TestRotateSigningKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kid, err := auth.RotateSigningKey(ctx, f.d.Pool)
+	kid, err := auth.RotateSigningKey(ctx, f.d.System())
 	if err != nil {
 		t.Fatalf("RotateSigningKey: %v", err)
 	}
@@ -509,6 +511,55 @@ func TestRotateSigningKey(t *testing.T) {
 	}
 }
 
+// Every process reloads the signing keys on its own, so that a key rotated elsewhere verifies (and
+// signs) there too without a restart.
+func TestKeyReloaderPicksUpARotatedKey(t *testing.T) {
+	t.Parallel()
+	f := setupTokens(t)
+	ctx := context.Background()
+	replica, err := auth.NewTokens(ctx, auth.TokenConfig{}, f.d.System())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloader := auth.NewKeyReloader(replica, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tick, reloaded := reloader.ReloadByHand()
+	if err := reloader.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer reloader.Stop()
+
+	kid, err := auth.RotateSigningKey(ctx, f.d.System())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.tokens.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _, err := f.tokens.Issue(auth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, Tenant: f.tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Verify(fresh); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("replica before its reload: %v, want ErrInvalidToken", err)
+	}
+	tick <- time.Now()
+	select {
+	case err := <-reloaded:
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reload within 30 s of the tick")
+	}
+	if _, err := replica.Verify(fresh); err != nil {
+		t.Errorf("replica after its reload: %v", err)
+	}
+	signed, _, err := replica.Issue(auth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, Tenant: f.tenant})
+	if err != nil || headerOf(t, signed)["kid"] != kid {
+		t.Errorf("replica signs with %v (%v), want the rotated key %s", headerOf(t, signed)["kid"], err, kid)
+	}
+}
+
 func TestRetiredKeyStopsVerifying(t *testing.T) {
 	t.Parallel()
 	f := setupTokens(t)
@@ -519,7 +570,7 @@ func TestRetiredKeyStopsVerifying(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newKid, err := auth.RotateSigningKey(ctx, f.d.Pool)
+	newKid, err := auth.RotateSigningKey(ctx, f.d.System())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,7 +635,7 @@ func TestNewTokensConcurrentStartCreatesOneKey(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			all[i], errs[i] = auth.NewTokens(ctx, auth.TokenConfig{}, d.Pool)
+			all[i], errs[i] = auth.NewTokens(ctx, auth.TokenConfig{}, d.System())
 		}()
 	}
 	close(start)
@@ -624,7 +675,7 @@ func TestNewTokensConcurrentStartCreatesOneKey(t *testing.T) {
 // nothing but the exact token Issue produced is accepted.
 func FuzzVerify(f *testing.F) {
 	d := dbtest.New(f, db.FlavorPostgres)
-	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.Pool)
+	tokens, err := auth.NewTokens(context.Background(), auth.TokenConfig{}, d.System())
 	if err != nil {
 		f.Fatal(err)
 	}

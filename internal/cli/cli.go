@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/infrawatch/infrawatch/internal/flagenv"
 )
 
 // command is one subcommand of infrawatch.
@@ -104,7 +108,7 @@ func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
 			if f.DefValue != "" {
 				def = fmt.Sprintf(" (default %q)", f.DefValue)
 			}
-			from := " [" + envName(f.Name) + "]"
+			from := " [" + flagenv.Name(envPrefix, f.Name) + "]"
 			if oneShotFlags[f.Name] {
 				from = ""
 			}
@@ -113,6 +117,9 @@ func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// envPrefix starts the environment variable of every flag: --database-url is INFRAWATCH_DATABASE_URL.
+const envPrefix = "INFRAWATCH_"
 
 // oneShotFlags answer a single invocation and are never read from the environment: an INFRAWATCH_YES
 // left in a shell must not confirm a later `migrate down`.
@@ -127,24 +134,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		return errUsage
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || oneShotFlags[f.Name] || err != nil {
-			return
-		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if setErr := fs.Set(f.Name, v); setErr != nil {
-				err = fmt.Errorf("environment variable %s: %w", envName(f.Name), setErr)
-			}
-		}
-	})
-	return err
-}
-
-func envName(flagName string) string {
-	return "INFRAWATCH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	return flagenv.Fill(fs, envPrefix, os.LookupEnv, slices.Collect(maps.Keys(oneShotFlags))...)
 }
 
 // newLogger returns a JSON logger (text when human is true, for `infrawatch dev`).

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/google/uuid"
 
 	"github.com/infrawatch/infrawatch/internal/agent"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/pgcluster"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -32,14 +32,14 @@ type devState struct {
 const devDatabase = "infrawatch"
 
 func runDev(ctx context.Context, env *environment, args []string) error {
-	var cfg serveConfig
+	cfg := defaultServeConfig()
 	cfg.AllowPrivateTargets = true // checks of this machine are the point of the demo
 	var roles string
 	fs := newFlagSet(env, "dev", "dev [flags]\n\n"+
 		"Runs everything on this machine: a PostgreSQL cluster of its own under --data-dir (created on the first\n"+
 		"run, reused after), migrated (timescale flavor when TimescaleDB is installed), a demo tenant with an\n"+
 		"admin user, and the server with every role. Ctrl-C stops all of it.")
-	addCommonFlags(fs, &cfg, &roles)
+	cfg.addFlags(fs, &roles)
 	dataDir := fs.String("data-dir", "./.infrawatch", "directory for the local PostgreSQL cluster and dev state")
 	pgPort := fs.Int("pg-port", 0, "port for the local PostgreSQL on 127.0.0.1 (0: the one used last time, or a free one)")
 	withAgent := fs.Bool("with-agent", true, "also run infrawatch-agent for this machine, pushing to this server as the demo tenant")
@@ -47,8 +47,7 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	cfg.Roles = parseRoles(roles)
-	cfg.withRetentionDefaults()
-	cfg.DatabaseURL = "postgres://placeholder" // validated below, once the cluster is up
+	cfg.DB.URL = "postgres://placeholder" // set below, once the cluster is up
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -116,30 +115,36 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 		}()
 	}
 	adminURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", state.PostgresPort)
-	cfg.DatabaseURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", state.PostgresPort, devDatabase)
+	cfg.DB.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", state.PostgresPort, devDatabase)
 
-	if err := createDatabaseIfMissing(ctx, adminURL, devDatabase); err != nil {
-		return err
+	if err := db.NewAdmin(adminURL).EnsureDatabase(ctx, devDatabase); err != nil {
+		return fmt.Errorf("the local PostgreSQL: %w", err)
 	}
-	flavor, err := db.NewMigrator(cfg.DatabaseURL).Up(ctx, "")
+	flavor, err := db.NewMigrator(cfg.DB.URL).Up(ctx, "")
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(ctx, db.Config{URL: cfg.DatabaseURL, MaxConns: int32(cfg.MaxConns)})
+	pool, err := db.Open(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 
 	if state.DemoTenantID == "" {
-		created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: "Demo", Slug: "demo", AdminEmail: "admin@demo.invalid"})
+		created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "Demo", Slug: "demo", AdminEmail: "admin@demo.invalid"})
 		if err != nil {
 			return fmt.Errorf("seed the demo tenant: %w", err)
 		}
 		state.DemoTenantID, state.DemoEmail, state.DemoPassword = created.TenantID.String(), created.AdminEmail, created.AdminPassword
 	}
+	demoTenant, err := uuid.Parse(state.DemoTenantID)
+	if err != nil {
+		return fmt.Errorf("%s: demo_tenant_id: %w", statePath, err)
+	}
+	// The demo tenant's checks and key are made as the tenant, as its admin would through the API.
+	asDemo := db.NewTenantRunner(pool)
 	if *withAgent && state.AgentKey == "" {
-		if state.AgentKey, err = createIngestKey(ctx, pool, state.DemoTenantID); err != nil {
+		if state.AgentKey, err = createIngestKey(ctx, asDemo, demoTenant); err != nil {
 			return fmt.Errorf("create the agent's ingest key: %w", err)
 		}
 	}
@@ -149,7 +154,7 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 
 	return serve(ctx, cfg, pool, log, func(addr string) {
 		if !state.DemoChecks {
-			if err := createDemoChecks(ctx, pool, state.DemoTenantID, addr, state.PostgresPort); err != nil {
+			if err := createDemoChecks(ctx, asDemo, demoTenant, addr, state.PostgresPort); err != nil {
 				log.Warn("create the demo checks", "err", err)
 			} else if state.DemoChecks = true; writeDevState(statePath, state) != nil {
 				log.Warn("remember that the demo checks exist", "path", statePath)
@@ -166,7 +171,7 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 			"                (curl -s http://%[2]s/api/v1/auth/login -d '{\"email\":\"%[5]s\",\"password\":\"%[6]s\"}')\n"+
 			"  data:         %s\n"+
 			"Ctrl-C stops the server and PostgreSQL; the next run reuses the data.\n\n",
-			flavor, addr, cfg.DatabaseURL, state.DemoTenantID, state.DemoEmail, state.DemoPassword, dir)
+			flavor, addr, cfg.DB.URL, state.DemoTenantID, state.DemoEmail, state.DemoPassword, dir)
 	})
 }
 
@@ -191,45 +196,35 @@ func portIfFree(port int) (int, bool) {
 	return port, err == nil && free
 }
 
-func createDatabaseIfMissing(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect to the local PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
+// createDemoChecks gives the demo tenant checks of this machine, whose first runs come within 30 s:
+// its own health endpoint over HTTP, ICMP to 127.0.0.1 and TCP to the local PostgreSQL.
+func createDemoChecks(ctx context.Context, tenants *db.TenantRunner, tenantID uuid.UUID, addr string, pgPort int) error {
+	return tenants.WithTenant(ctx, tenantID, func(q *dbsqlc.Queries) error {
+		for _, c := range []dbsqlc.CheckCreateParams{
+			{Name: "infrawatch health", Kind: "http", Target: "http://" + addr + "/healthz", Settings: []byte(`{"body_contains": "ok"}`)},
+			{Name: "ping localhost", Kind: "icmp", Target: "127.0.0.1", Settings: []byte(`{}`)},
+			{Name: "local PostgreSQL port", Kind: "tcp", Target: fmt.Sprintf("127.0.0.1:%d", pgPort), Settings: []byte(`{}`)},
+		} {
+			c.IntervalSeconds, c.TimeoutSeconds, c.Enabled = 30, 5, true
+			if _, err := q.CheckCreate(ctx, c); err != nil {
+				return fmt.Errorf("check %q: %w", c.Name, err)
+			}
+		}
 		return nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return nil
-}
-
-// createDemoChecks gives the demo tenant checks of this machine, due at once, so results show within a
-// minute: its own health endpoint over HTTP, ICMP to 127.0.0.1 and TCP to the local PostgreSQL.
-func createDemoChecks(ctx context.Context, pool *pgxpool.Pool, tenantID, addr string, pgPort int) error {
-	_, err := pool.Exec(ctx, `
-	    INSERT INTO app.checks (tenant_id, name, kind, target, interval_seconds, timeout_seconds, settings)
-	    VALUES ($1, 'infrawatch health', 'http', $2, 30, 5, '{"body_contains": "ok"}'),
-	           ($1, 'ping localhost', 'icmp', '127.0.0.1', 30, 5, '{}'),
-	           ($1, 'local PostgreSQL port', 'tcp', $3, 30, 5, '{}')`,
-		tenantID, "http://"+addr+"/healthz", fmt.Sprintf("127.0.0.1:%d", pgPort))
-	return err
+	})
 }
 
 // createIngestKey makes an ingest-scoped API key for the demo tenant's built-in agent.
-func createIngestKey(ctx context.Context, pool *pgxpool.Pool, tenantID string) (string, error) {
+func createIngestKey(ctx context.Context, tenants *db.TenantRunner, tenantID uuid.UUID) (string, error) {
 	key, prefix, hash, err := auth.NewAPIKey()
 	if err != nil {
 		return "", err
 	}
-	_, err = pool.Exec(ctx, `INSERT INTO app.api_keys (tenant_id, name, prefix, secret_hash, scopes)
-	                         VALUES ($1, 'infrawatch dev agent', $2, $3, '{ingest}')`, tenantID, prefix, hash)
+	err = tenants.WithTenant(ctx, tenantID, func(q *dbsqlc.Queries) error {
+		_, err := q.APIKeyCreate(ctx, dbsqlc.APIKeyCreateParams{Name: "infrawatch dev agent", Prefix: prefix, SecretHash: hash,
+			Scopes: []string{"ingest"}})
+		return err
+	})
 	return key, err
 }
 

@@ -17,7 +17,8 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 		"  down    revert every migration, or the last --steps N; this deletes data. On a terminal it asks\n"+
 		"          first; --yes skips the question\n"+
 		"  status  print the storage flavor, the schema version and whether the schema is dirty")
-	databaseURL := fs.String("database-url", "", "PostgreSQL connection URL of the owning login (required)")
+	dbConfig := db.DefaultConfig()
+	dbConfig.AddURLFlag(fs)
 	flavorFlag := fs.String("flavor", "", "storage flavor for up on a new database: timescale or postgres (empty: detect)")
 	steps := fs.Int("steps", 0, "down: revert only the last N migrations (0 means all)")
 	yes := fs.Bool("yes", false, "down: do not ask for confirmation")
@@ -36,10 +37,10 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := (db.Config{URL: *databaseURL}).Validate(); err != nil {
+	if err := dbConfig.Validate(); err != nil {
 		return err
 	}
-	m := db.NewMigrator(*databaseURL)
+	m := db.NewMigrator(dbConfig.URL)
 
 	switch action {
 	case "up":
@@ -67,7 +68,7 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 			what = fmt.Sprintf("the last %d migration(s)", *steps)
 		}
 		if env.stdinIsTerm && !*yes {
-			fmt.Fprintf(env.stdout, "This reverts %s of %s.\nType yes to continue: ", what, db.RedactURL(*databaseURL))
+			fmt.Fprintf(env.stdout, "This reverts %s of %s.\nType yes to continue: ", what, db.RedactURL(dbConfig.URL))
 			answer, _ := bufio.NewReader(env.stdin).ReadString('\n')
 			if strings.TrimSpace(answer) != "yes" {
 				return errors.New("not confirmed; nothing changed")

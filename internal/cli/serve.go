@@ -11,10 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
@@ -22,39 +19,53 @@ import (
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
-// Roles a serve process can take. Every role is stateless; run any number of replicas of each.
-var allRoles = []string{"api", "ingest", "poller", "alerter", "scheduler"}
+// Roles a serve process can take; README § Topology says how many replicas of each may run.
+var allRoles = []string{"api", "ingest", "poller", "scheduler", "alerter", "notifier"}
 
-// serveConfig is what `infrawatch serve` (and `infrawatch dev`) run with.
+// serveConfig is what `infrawatch serve` (and `infrawatch dev`) run with. The settings of a package
+// are its Config, which registers its own flags with its own defaults.
 type serveConfig struct {
 	Listen          string
-	DatabaseURL     string
 	Roles           []string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	DB              db.Config
+	Maintenance     maintenance.Config
+
+	// The API's settings.
 	// HTTP bounds how long clients may take to send a request and how long idle connections stay open.
 	HTTP api.HTTPTimeouts
-	// MaxConns caps the database pool.
-	MaxConns int
 	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
 	OperatorToken string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client; empty: none.
 	TrustedProxies []netip.Prefix
+	// HeavyReads bound the heavy reads (ranges, log searches, check results, series) per tenant and in all.
+	HeavyReads api.HeavyReadLimits
+
+	// The checks' settings.
 	// AllowPrivateTargets lets checks reach loopback, private and link-local addresses (self-hosted
 	// mode); off, the poller refuses them (SaaS mode).
 	AllowPrivateTargets bool
-	// StatementTimeout bounds each statement of a tenant's request (the tenant runner's statement_timeout).
-	StatementTimeout time.Duration
-	// HeavyReads bound the heavy reads (ranges, log searches, check results, series) per tenant and in all.
-	HeavyReads api.HeavyReadLimits
 	// Poller configures the poller role.
 	Poller poller.Config
-	// Maintenance configures the scheduler role's storage upkeep: retention and compression.
-	Maintenance maintenance.Config
+}
+
+// defaultServeConfig is the configuration before flags.
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		Listen:          "127.0.0.1:8080",
+		LogLevel:        "info",
+		ShutdownTimeout: 20 * time.Second,
+		DB:              db.DefaultConfig(),
+		Maintenance:     maintenance.DefaultConfig(),
+		HTTP:            api.DefaultHTTPTimeouts,
+		Poller:          poller.Config{Concurrency: 256, TenantConcurrency: 64},
+	}
 }
 
 // minOperatorTokenLength keeps the operator token out of reach of guessing.
@@ -75,9 +86,6 @@ func (c serveConfig) Validate() error {
 			return fmt.Errorf("--roles: unknown role %q (known: %s)", r, strings.Join(allRoles, ","))
 		}
 	}
-	if c.MaxConns < 4 {
-		return fmt.Errorf("--database-max-conns must be at least 4, got %d", c.MaxConns)
-	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout must be positive")
 	}
@@ -87,9 +95,6 @@ func (c serveConfig) Validate() error {
 	}
 	if c.HTTP.Read <= 0 || c.HTTP.Idle <= 0 {
 		return errors.New("--read-timeout and --idle-timeout must be positive")
-	}
-	if c.StatementTimeout < 100*time.Millisecond {
-		return fmt.Errorf("--statement-timeout must be at least 100ms, got %s", c.StatementTimeout)
 	}
 	if c.HeavyReads.PerTenant < 0 || c.HeavyReads.Total < 0 {
 		return errors.New("--heavy-reads-per-tenant and --heavy-reads must be zero (the default) or more")
@@ -101,10 +106,13 @@ func (c serveConfig) Validate() error {
 		return errors.New("--location must be at most 64 characters")
 	}
 	if err := c.Maintenance.Validate(); err != nil {
-		return fmt.Errorf("--retention-*, --compress-after: %s", strings.TrimPrefix(err.Error(), "maintenance: "))
+		return err
 	}
-	return db.Config{URL: c.DatabaseURL}.Validate()
+	return c.DB.Validate()
 }
+
+// has says whether the process runs role.
+func (c serveConfig) has(role string) bool { return slices.Contains(c.Roles, role) }
 
 func parseRoles(s string) []string {
 	if strings.TrimSpace(s) == "" || strings.TrimSpace(s) == "all" {
@@ -119,66 +127,48 @@ func parseRoles(s string) []string {
 	return roles
 }
 
-// addCommonFlags registers the flags every server command shares.
-func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
-	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address for the HTTP server (health, metrics and API)")
-	fs.StringVar(roles, "roles", "all", "comma-separated roles to run: "+strings.Join(allRoles, ",")+"; all means every role")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second,
+// addFlags registers the flags every server command shares: serve's own, then each package's.
+func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address for the HTTP server (health, metrics and API)")
+	fs.StringVar(roles, "roles", "all", "comma-separated roles to run: "+strings.Join(allRoles, ",")+
+		"; all means every role. Every process serves health and metrics; api serves the REST API, ingest the push routes")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout,
 		"how long a graceful shutdown waits for requests and workers to finish")
-	fs.DurationVar(&cfg.HTTP.Read, "read-timeout", api.DefaultHTTPTimeouts.Read,
+	c.DB.AddFlags(fs)
+	c.Maintenance.AddFlags(fs)
+
+	fs.DurationVar(&c.HTTP.Read, "read-timeout", c.HTTP.Read,
 		"most time a client may take to send a request, headers and body (a 16 MiB push needs 2.3 Mbit/s at 60s)")
-	fs.DurationVar(&cfg.HTTP.Idle, "idle-timeout", api.DefaultHTTPTimeouts.Idle,
-		"how long an idle keep-alive connection stays open")
-	fs.IntVar(&cfg.MaxConns, "database-max-conns", 20,
-		"most connections to the database; ingest writers take 2, the rest serve requests and lookups")
-	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
+	fs.DurationVar(&c.HTTP.Idle, "idle-timeout", c.HTTP.Idle, "how long an idle keep-alive connection stays open")
+	fs.StringVar(&c.OperatorToken, "operator-token", c.OperatorToken,
 		"secret of at least 32 characters that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
-	fs.Var(networks{&cfg.TrustedProxies}, "trusted-proxies",
+	fs.Var(networks{&c.TrustedProxies}, "trusted-proxies",
 		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
-	fs.BoolVar(&cfg.AllowPrivateTargets, "allow-private-targets", cfg.AllowPrivateTargets,
-		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
-	fs.DurationVar(&cfg.StatementTimeout, "statement-timeout", db.DefaultStatementTimeout,
-		"longest a statement of a tenant's request may run in the database; past it the request answers 422")
-	fs.IntVar(&cfg.HeavyReads.PerTenant, "heavy-reads-per-tenant", 0,
+	fs.IntVar(&c.HeavyReads.PerTenant, "heavy-reads-per-tenant", c.HeavyReads.PerTenant,
 		"most heavy reads (ranges, log searches, check results, series) of one tenant at once in this process; 0: 4, or a quarter of --database-max-conns when less")
-	fs.IntVar(&cfg.HeavyReads.Total, "heavy-reads", 0,
+	fs.IntVar(&c.HeavyReads.Total, "heavy-reads", c.HeavyReads.Total,
 		"most heavy reads of all tenants at once in this process; 0: half of --database-max-conns")
-	fs.StringVar(&cfg.Poller.Location, "location", "",
+
+	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", c.AllowPrivateTargets,
+		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
+	fs.StringVar(&c.Poller.Location, "location", c.Poller.Location,
 		"poller role: run only checks pinned to this location, besides unpinned ones (empty: unpinned checks only)")
-	fs.IntVar(&cfg.Poller.Concurrency, "poller-concurrency", 256, "poller role: most checks running at once in this process")
-	fs.IntVar(&cfg.Poller.TenantConcurrency, "poller-tenant-concurrency", 64,
+	fs.IntVar(&c.Poller.Concurrency, "poller-concurrency", c.Poller.Concurrency, "poller role: most checks running at once in this process")
+	fs.IntVar(&c.Poller.TenantConcurrency, "poller-tenant-concurrency", c.Poller.TenantConcurrency,
 		"poller role: most checks of one tenant running at once in this process")
-	r := &cfg.Maintenance.Retention
-	r.Samples, r.Samples5m, r.Samples1h, r.Samples1d, r.Logs = 30*day, 90*day, 730*day, 1825*day, 30*day
-	cfg.Maintenance.CompressAfter = 7 * day
-	fs.Var(days{&r.Samples}, "retention-raw", "how long raw samples and check results are kept (e.g. 30d); older pushes are refused")
-	fs.Var(days{&r.Samples5m}, "retention-5m", "how long the 5-minute rollup is kept")
-	fs.Var(days{&r.Samples1h}, "retention-1h", "how long the hourly rollups (samples, check availability) are kept")
-	fs.Var(days{&r.Samples1d}, "retention-1d", "how long the daily rollups (samples, check availability) are kept")
-	fs.Var(days{&r.Logs}, "retention-logs", "how long log lines are kept")
-	fs.Var(days{&cfg.Maintenance.CompressAfter}, "compress-after", "age after which raw chunks are compressed (timescale flavor)")
-}
-
-const day = 24 * time.Hour
-
-// withRetentionDefaults fills the check-result tiers from the sample tiers they share a flag with.
-func (c *serveConfig) withRetentionDefaults() {
-	r := &c.Maintenance.Retention
-	r.CheckResults, r.CheckResults1h, r.CheckResults1d = r.Samples, r.Samples1h, r.Samples1d
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
-	var cfg serveConfig
+	cfg := defaultServeConfig()
 	var roles string
 	fs := newFlagSet(env, "serve", "serve [flags]")
-	addCommonFlags(fs, &cfg, &roles)
-	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection URL of the owning login (required)")
+	cfg.addFlags(fs, &roles)
+	cfg.DB.AddURLFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg.Roles = parseRoles(roles)
-	cfg.withRetentionDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -186,7 +176,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(ctx, db.Config{URL: cfg.DatabaseURL, MaxConns: int32(cfg.MaxConns)})
+	pool, err := db.Open(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
@@ -195,8 +185,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 }
 
 // serve runs the HTTP server and the workers of the configured roles until ctx ends, then shuts down
-// gracefully. ready, if not nil, is called once the listener is open.
-func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.Logger, ready func(addr string)) error {
+// gracefully: the HTTP server first, then the workers in the reverse order of their start. ready, if
+// not nil, is called once the listener is open and the workers run.
+func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger, ready func(addr string)) error {
 	st, err := db.ReadStatus(ctx, pool)
 	if err != nil {
 		return err
@@ -206,36 +197,66 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 			"version", st.Version, "want", st.Latest, "dirty", st.Dirty)
 	}
 
-	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, pool)
+	// The dependencies.
+	system := db.NewSystem(pool)
+	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, system)
 	if err != nil {
 		return fmt.Errorf("load token signing keys: %w", err)
 	}
-	authService, err := auth.NewService(pool, tokens)
+	authService, err := auth.NewService(system, tokens)
 	if err != nil {
 		return err
 	}
 	registry := api.NewRegistry()
-	// Pushed samples and the samples checks measure go through one ingest service and its writer.
-	samples := ingest.NewService(ingest.Config{RawRetention: cfg.Maintenance.Retention.Samples}, pool, log.With("role", "ingest"), registry)
-	var ingester *ingest.Service
-	if slices.Contains(cfg.Roles, "ingest") {
-		ingester = samples
-	}
+	// Pushed samples and the samples checks measure (the poller's, and a check run now through the
+	// API) go through one ingest service and its writer. Samples older than the raw retention are
+	// refused: maintenance would drop them.
+	ingestConfig := ingest.DefaultConfig()
+	ingestConfig.RawRetention = cfg.Maintenance.Retention.Samples
+	samples := ingest.NewService(ingestConfig, pool, log.With("role", "ingest"), registry)
 	guard := &poller.Guard{AllowPrivate: cfg.AllowPrivateTargets}
 	runner := poller.NewRunner(pool, poller.NewProber(guard), samples, log.With("role", "poller"))
-	var hub *stream.Hub // the live stream's LISTEN connection; without the api role /api/v1/stream answers 503
-	if slices.Contains(cfg.Roles, "api") {
-		hub = stream.New(stream.Config{}, pool, log.With("role", "api"), registry)
+
+	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
+	// push routes, the poller and run-now write through, stops last.
+	var workers service.Group
+	if cfg.has("api") || cfg.has("ingest") || cfg.has("poller") {
+		workers = append(workers, service.Named{Name: "samples writer", Service: samples})
+	}
+	// A key rotated by `infrawatch keys rotate` or another replica becomes usable here within a minute.
+	workers = append(workers, service.Named{Name: "signing key reloader", Service: auth.NewKeyReloader(tokens, log)})
+	var hub *stream.Hub // the live stream's LISTEN connection, for the API's /api/v1/stream
+	if cfg.has("api") {
+		hub = stream.New(stream.DefaultConfig(), pool, log.With("role", "api"), registry)
+		workers = append(workers, service.Named{Name: "stream hub", Service: hub})
+	}
+	if cfg.has("poller") {
+		engine := poller.New(cfg.Poller, runner, log.With("role", "poller"), registry)
+		workers = append(workers, service.Named{Name: "poller", Service: &service.Loop{Run: engine.Run}})
+	}
+	if cfg.has("scheduler") {
+		workers = append(workers, service.Named{Name: "maintenance",
+			Service: maintenance.New(cfg.Maintenance, system, log.With("role", "scheduler"))})
+	}
+	for _, role := range []string{"alerter", "notifier"} {
+		if cfg.has(role) {
+			log.Info("role has nothing to run yet", "role", role)
+		}
+	}
+
+	var ingester *ingest.Service // the push routes, with the ingest role only
+	if cfg.has("ingest") {
+		ingester = samples
 	}
 	handler := api.NewHandler(api.Deps{
 		Log:            log,
-		Tenants:        db.NewTenantRunner(pool).WithStatementTimeout(cfg.StatementTimeout),
+		Tenants:        db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout),
 		HeavyReads:     cfg.HeavyReads,
 		Auth:           authService,
 		Ingest:         ingester,
 		Checks:         runner,
 		Guard:          guard,
-		Operator:       tenant.NewOperator(pool),
+		Operator:       tenant.NewOperator(system),
 		OperatorToken:  cfg.OperatorToken,
 		TrustedProxies: cfg.TrustedProxies,
 		Stream:         hub,
@@ -251,39 +272,21 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-
-	workCtx, stopWork := context.WithCancel(context.Background())
-	defer stopWork()
-	var workers sync.WaitGroup
-	// A key rotated by `infrawatch keys rotate` or another replica becomes usable here within a minute.
-	workers.Go(func() { reloadKeys(workCtx, tokens, log) })
-	// The samples writer stops last, after the HTTP server and the poller, so pushes in flight and the
-	// poller's last results are still written.
-	writerCtx, stopWriter := context.WithCancel(context.Background())
-	defer stopWriter()
-	writerDone := make(chan struct{})
-	go func() { samples.Run(writerCtx); close(writerDone) }()
-	for _, role := range cfg.Roles {
-		switch role {
-		case "scheduler":
-			svc := maintenance.New(cfg.Maintenance, pool, log.With("role", role))
-			workers.Go(func() { svc.Run(workCtx) })
-		case "ingest":
-			// The push routes are part of the HTTP server; their writer runs above.
-		case "poller":
-			engine := poller.New(cfg.Poller, runner, log.With("role", role), registry)
-			workers.Go(func() { engine.Run(workCtx) })
-		case "api":
-			// The API routes are part of the HTTP server, which every process runs; the stream hub runs here.
-			workers.Go(func() { hub.Run(workCtx) })
-		default:
-			log.Info("role has nothing to run yet", "role", role)
-		}
+	// The workers run until they are stopped, not until ctx ends: the HTTP server shuts down first, and
+	// the pushes and check runs it finishes still reach the writer.
+	if err := workers.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return err
 	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("infrawatch serving", "addr", ln.Addr().String(), "roles", strings.Join(cfg.Roles, ","), "flavor", st.Flavor)
+	names := make([]string, len(workers))
+	for i, w := range workers {
+		names[i] = w.Name
+	}
+	log.Info("infrawatch serving", "addr", ln.Addr().String(), "roles", strings.Join(cfg.Roles, ","),
+		"workers", strings.Join(names, ","), "flavor", st.Flavor)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -298,11 +301,10 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	if shutErr := srv.Shutdown(shutdownCtx); shutErr != nil && err == nil {
 		err = fmt.Errorf("shut down HTTP server: %w", shutErr)
 	}
-	stopWork()
-	done := make(chan struct{})
-	go func() { workers.Wait(); stopWriter(); <-writerDone; close(done) }()
+	stopped := make(chan struct{})
+	go func() { workers.Stop(); close(stopped) }()
 	select {
-	case <-done:
+	case <-stopped:
 	case <-shutdownCtx.Done():
 		log.Warn("workers did not stop within the shutdown timeout")
 	}
@@ -310,17 +312,4 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 		err = nil
 	}
 	return err
-}
-
-func reloadKeys(ctx context.Context, tokens *auth.Tokens, log *slog.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Minute):
-		}
-		if err := tokens.Reload(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("reload token signing keys", "err", err)
-		}
-	}
 }

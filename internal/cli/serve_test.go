@@ -1,10 +1,21 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/dbtest"
 )
 
 func TestNetworksFlag(t *testing.T) {
@@ -36,5 +47,108 @@ func TestServeRefusesAShortOperatorToken(t *testing.T) {
 	code, _, stderr := run(t, "serve", "--database-url", "postgres://nobody@127.0.0.1:1/none", "--operator-token", "only-24-characters-long!")
 	if code != 1 || !strings.Contains(stderr, "--operator-token must be at least 32 characters") {
 		t.Fatalf("serve with a 24-character operator token: exit %d, %q; want 1 and a message asking for 32 characters", code, stderr)
+	}
+}
+
+// lockedBuffer is a log destination the server writes from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// --roles decides what a process runs: every process serves health and metrics and reloads the signing
+// keys; the samples writer runs for the roles that write samples (the push routes of ingest, the
+// poller's results, a check run now through the API); the stream hub for api, the poller engine for
+// poller, maintenance for scheduler; alerter and notifier are accepted and say they have nothing to run
+// yet. The push routes answer with ingest only.
+func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	for _, tc := range []struct {
+		roles, workers string
+		push           int // status of a push without a credential
+	}{
+		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance", http.StatusUnauthorized},
+		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound},
+		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized},
+		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound},
+		{"scheduler,alerter,notifier", "signing key reloader,maintenance", http.StatusNotFound},
+	} {
+		t.Run(tc.roles, func(t *testing.T) {
+			cfg := defaultServeConfig()
+			cfg.Listen, cfg.Roles, cfg.DB.URL = "127.0.0.1:0", parseRoles(tc.roles), d.URL
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			logs := &lockedBuffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			addr, done := make(chan string, 1), make(chan error, 1)
+			go func() {
+				done <- serve(ctx, cfg, d.Pool, slog.New(slog.NewJSONHandler(logs, nil)), func(a string) { addr <- a })
+			}()
+			var base string
+			select {
+			case a := <-addr:
+				base = "http://" + a
+			case err := <-done:
+				t.Fatalf("serve returned before serving: %v", err)
+			case <-time.After(time.Minute):
+				t.Fatal("serve did not listen within a minute")
+			}
+			for _, probe := range []struct {
+				method, path string
+				want         int
+			}{{"GET", "/healthz", http.StatusOK}, {"GET", "/metrics", http.StatusOK}, {"POST", "/api/v1/ingest", tc.push}} {
+				req, _ := http.NewRequest(probe.method, base+probe.path, strings.NewReader("{}"))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != probe.want {
+					t.Errorf("%s %s = %d, want %d", probe.method, probe.path, resp.StatusCode, probe.want)
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+
+			var workers string
+			var idle []string
+			for _, line := range logs.lines() {
+				switch line["msg"] {
+				case "infrawatch serving":
+					workers, _ = line["workers"].(string)
+				case "role has nothing to run yet":
+					idle = append(idle, fmt.Sprint(line["role"]))
+				}
+			}
+			if workers != tc.workers {
+				t.Errorf("workers %q, want %q", workers, tc.workers)
+			}
+			if want := slices.DeleteFunc(parseRoles(tc.roles), func(r string) bool { return r != "alerter" && r != "notifier" }); !slices.Equal(idle, want) {
+				t.Errorf("roles with nothing to run logged: %v, want %v", idle, want)
+			}
+		})
 	}
 }

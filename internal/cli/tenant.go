@@ -13,7 +13,8 @@ import (
 // runTenant creates a tenant and its owner and prints them as JSON, the password in the clear this once.
 func runTenant(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "tenant", "tenant create --name NAME --admin-email EMAIL [--admin-password P] [--slug S]")
-	databaseURL := fs.String("database-url", "", "PostgreSQL connection URL of the owning login (required)")
+	dbConfig := db.DefaultConfig()
+	dbConfig.AddURLFlag(fs)
 	name := fs.String("name", "", "the tenant's display name (required)")
 	slug := fs.String("slug", "", "the tenant's slug (default: derived from the name)")
 	email := fs.String("admin-email", "", "email of the tenant's first owner (required)")
@@ -26,12 +27,15 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	pool, err := db.Open(ctx, db.Config{URL: *databaseURL})
+	if err := dbConfig.Validate(); err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, dbConfig)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	created, err := tenant.Create(ctx, pool, tenant.NewTenant{Name: *name, Slug: *slug, AdminEmail: *email, AdminPassword: *password})
+	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: *name, Slug: *slug, AdminEmail: *email, AdminPassword: *password})
 	if err != nil {
 		return err
 	}
@@ -44,7 +48,8 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 // with older keys keep verifying until they expire.
 func runKeys(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "keys", "keys rotate")
-	databaseURL := fs.String("database-url", "", "PostgreSQL connection URL of the owning login (required)")
+	dbConfig := db.DefaultConfig()
+	dbConfig.AddURLFlag(fs)
 	action, args := splitAction(args)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -53,12 +58,15 @@ func runKeys(ctx context.Context, env *environment, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	pool, err := db.Open(ctx, db.Config{URL: *databaseURL})
+	if err := dbConfig.Validate(); err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, dbConfig)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	kid, err := auth.RotateSigningKey(ctx, pool)
+	kid, err := auth.RotateSigningKey(ctx, db.NewSystem(pool))
 	if err != nil {
 		return err
 	}

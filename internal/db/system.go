@@ -23,7 +23,7 @@ type System struct {
 }
 
 // NewSystem wraps the owner's pool. Only the process wiring and tests call it.
-func NewSystem(pool *pgxpool.Pool) *System { return &System{pool: pool} }
+func NewSystem(pool *Pool) *System { return &System{pool: pool} }
 
 // Queries runs each statement on its own, outside any transaction.
 func (s *System) Queries() *dbsqlc.Queries { return dbsqlc.New(translating{s.pool}) }

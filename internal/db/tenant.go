@@ -22,13 +22,8 @@ type TenantRunner struct {
 	statementTimeout time.Duration
 }
 
-// DefaultStatementTimeout bounds each statement a tenant's request runs, unless the process sets
-// another (serve --statement-timeout): long enough for a dashboard over years of rollups, short enough
-// that one expensive request cannot hold a connection of the shared pool for long.
-const DefaultStatementTimeout = 10 * time.Second
-
 // NewTenantRunner wraps the owner's pool, with DefaultStatementTimeout. Only the process wiring calls it.
-func NewTenantRunner(pool *pgxpool.Pool) *TenantRunner {
+func NewTenantRunner(pool *Pool) *TenantRunner {
 	return &TenantRunner{pool: pool, statementTimeout: DefaultStatementTimeout}
 }
 

@@ -8,6 +8,9 @@
 // Each test binary migrates once per storage flavor into a template database; every test then gets its own
 // database copied from the template, so tests run in parallel. A package that uses dbtest calls Main from
 // its TestMain.
+//
+// Under `go test -short` (make test-short, the quick loop of unit tests) every test that asks for a
+// database is skipped, with a message saying so.
 package dbtest
 
 import (
@@ -22,9 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/infrawatch/infrawatch/internal/db"
 )
 
@@ -34,6 +34,7 @@ const EnvDatabaseURL = "INFRAWATCH_TEST_DATABASE_URL"
 // server is the PostgreSQL server of this test binary.
 type server struct {
 	adminURL  string // superuser connection to a maintenance database
+	admin     *db.Admin
 	source    string // where the server came from, for messages
 	logFile   string // the server's log, when the harness started the server itself
 	flavors   []db.Flavor
@@ -62,8 +63,14 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// skipShort is the message of a test skipped under -short.
+const skipShort = "dbtest: -short runs unit tests only; this test needs PostgreSQL (run it without -short, e.g. make test)"
+
 func get(t testing.TB) *server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip(skipShort)
+	}
 	if !inMain {
 		t.Fatal("dbtest: call dbtest.Main(m) from this package's TestMain")
 	}
@@ -93,6 +100,7 @@ func start() (*server, error) {
 		}
 		s.adminURL, s.source, s.stop, s.logFile = url, "a throwaway cluster from the local server binaries", stop, logFile
 	}
+	s.admin = db.NewAdmin(s.adminURL)
 	flavors, err := availableFlavors(ctx, s.adminURL)
 	if err != nil {
 		s.stop()
@@ -103,19 +111,11 @@ func start() (*server, error) {
 }
 
 func availableFlavors(ctx context.Context, adminURL string) ([]db.Flavor, error) {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return nil, fmt.Errorf("connect to test server: %w", db.Redact(err))
-	}
-	defer conn.Close(ctx)
-	var available bool
-	var preload string
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb'),
-	                                 current_setting('shared_preload_libraries')`).Scan(&available, &preload)
+	usable, _, err := db.NewAdmin(adminURL).TimescaleUsable(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("detect TimescaleDB on test server: %w", err)
 	}
-	if available && strings.Contains(preload, "timescaledb") {
+	if usable {
 		return []db.Flavor{db.FlavorTimescale, db.FlavorPostgres}, nil
 	}
 	return []db.Flavor{db.FlavorPostgres}, nil
@@ -124,12 +124,8 @@ func availableFlavors(ctx context.Context, adminURL string) ([]db.Flavor, error)
 func (s *server) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if conn, err := pgx.Connect(ctx, s.adminURL); err == nil {
-		for _, name := range s.templates {
-			_, _ = conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" IS_TEMPLATE false")
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		}
-		conn.Close(ctx)
+	for _, name := range s.templates {
+		_ = s.admin.DropDatabase(ctx, name)
 	}
 	s.stop()
 }
@@ -159,10 +155,13 @@ func ForEachFlavor(t *testing.T, fn func(t *testing.T, flavor db.Flavor)) {
 // DB is a migrated database of its own for one test, dropped when the test ends.
 type DB struct {
 	Name   string
-	URL    string        // connects as the owning login (a superuser on the harness's own server)
-	Pool   *pgxpool.Pool // the owner's pool, as system work (ingest, maintenance) uses it
+	URL    string   // connects as the owning login (a superuser on the harness's own server)
+	Pool   *db.Pool // the owner's pool, as the process wiring holds it; tests may run any SQL on it
 	Flavor db.Flavor
 }
+
+// System is the system runner over the database, as system work (auth, tenants, maintenance) gets it.
+func (d *DB) System() *db.System { return db.NewSystem(d.Pool) }
 
 // New creates a database for t from the flavor's template, migrated to the newest version.
 func New(t testing.TB, flavor db.Flavor) *DB {
@@ -171,7 +170,7 @@ func New(t testing.TB, flavor db.Flavor) *DB {
 	tpl := s.template(t, flavor)
 	name := fmt.Sprintf("%s_%s_%d", s.prefix, flavor, s.counter.Add(1))
 	ctx := context.Background()
-	s.exec(t, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tpl}.Sanitize())
+	s.do(t, func(ctx context.Context) error { return s.admin.CreateDatabase(ctx, name, tpl) })
 	d := &DB{Name: name, URL: s.urlFor(t, name), Flavor: flavor}
 	pool, err := db.Open(ctx, db.Config{URL: d.URL})
 	if err != nil {
@@ -180,7 +179,7 @@ func New(t testing.TB, flavor db.Flavor) *DB {
 	d.Pool = pool
 	t.Cleanup(func() {
 		pool.Close()
-		s.exec(t, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		s.do(t, func(ctx context.Context) error { return s.admin.DropDatabase(ctx, name) })
 	})
 	return d
 }
@@ -191,8 +190,8 @@ func NewEmpty(t testing.TB) (name, url string) {
 	t.Helper()
 	s := get(t)
 	name = fmt.Sprintf("%s_empty_%d", s.prefix, s.counter.Add(1))
-	s.exec(t, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	t.Cleanup(func() { s.exec(t, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)") })
+	s.do(t, func(ctx context.Context) error { return s.admin.CreateDatabase(ctx, name, "") })
+	t.Cleanup(func() { s.do(t, func(ctx context.Context) error { return s.admin.DropDatabase(ctx, name) }) })
 	return name, s.urlFor(t, name)
 }
 
@@ -204,7 +203,7 @@ func (s *server) template(t testing.TB, flavor db.Flavor) string {
 		return name
 	}
 	name := fmt.Sprintf("%s_tpl_%s", s.prefix, flavor)
-	s.exec(t, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	s.do(t, func(ctx context.Context) error { return s.admin.CreateDatabase(ctx, name, "") })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if _, err := db.NewMigrator(s.urlFor(t, name)).Up(ctx, flavor); err != nil {
@@ -213,25 +212,19 @@ func (s *server) template(t testing.TB, flavor db.Flavor) string {
 	if flavor == db.FlavorTimescale {
 		pauseRollupPolicies(ctx, t, s.urlFor(t, name))
 	}
-	// No connections to a template: TimescaleDB's job scheduler would otherwise hold one open and
-	// CREATE DATABASE … TEMPLATE would refuse to copy it.
-	s.exec(t, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
-	s.exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+name+"'")
+	s.do(t, func(ctx context.Context) error { return s.admin.MakeTemplate(ctx, name) })
 	s.templates[flavor] = name
 	return name
 }
 
-func (s *server) exec(t testing.TB, sql string) {
+// do runs one statement of the server's admin (creating, copying, dropping a database), failing t with
+// the end of the server's log when it does not work.
+func (s *server) do(t testing.TB, statement func(ctx context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.adminURL)
-	if err != nil {
-		t.Fatalf("dbtest: connect to test server: %v%s", db.Redact(err), s.logTail())
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("dbtest: %s: %v", sql, err)
+	if err := statement(ctx); err != nil {
+		t.Fatalf("dbtest: %v%s", err, s.logTail())
 	}
 }
 

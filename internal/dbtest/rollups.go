@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/infrawatch/infrawatch/internal/db"
 )
 
@@ -19,12 +17,12 @@ var Rollups = []string{"ts.samples_5m", "ts.samples_1h", "ts.samples_1d", "ts.ch
 // Tests materialize with MaterializeRollups, or run a policy with CALL run_job.
 func pauseRollupPolicies(ctx context.Context, t testing.TB, url string) {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, url)
+	pool, err := db.Open(ctx, db.Config{URL: url, MaxConns: 1})
 	if err != nil {
-		t.Fatalf("dbtest: connect to template: %v", db.Redact(err))
+		t.Fatalf("dbtest: connect to template: %v", err)
 	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs
 	                          WHERE proc_name = 'policy_refresh_continuous_aggregate'`)
 	if err != nil {
 		t.Fatalf("dbtest: pause the rollups' refresh policies: %v", err)
@@ -49,17 +47,10 @@ func MaterializeRollups(t testing.TB, d *DB, upto time.Time) {
 		return
 	}
 	for range 1000 {
-		rows, err := d.Pool.Query(ctx, "SELECT backlog FROM infrawatch.refresh_rollups($1)", upto)
+		var backlog bool
+		err := d.Pool.QueryRow(ctx, "SELECT coalesce(bool_or(backlog), false) FROM infrawatch.refresh_rollups($1)", upto).Scan(&backlog)
 		if err != nil {
 			t.Fatalf("refresh rollups: %v", err)
-		}
-		backlogs, err := pgx.CollectRows(rows, pgx.RowTo[bool])
-		if err != nil {
-			t.Fatalf("refresh rollups: %v", err)
-		}
-		backlog := false
-		for _, b := range backlogs {
-			backlog = backlog || b
 		}
 		if !backlog {
 			return

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/ory/dockertest/v3"
 
+	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/pgcluster"
 )
 
@@ -40,13 +40,7 @@ func startDocker(ctx context.Context) (string, func(), error) {
 	}
 	_ = res.Expire(30 * 60)
 	url := fmt.Sprintf("postgres://postgres:infrawatch@%s/postgres?sslmode=disable", res.GetHostPort("5432/tcp"))
-	err = pool.Retry(func() error {
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			return err
-		}
-		return conn.Close(ctx)
-	})
+	err = pool.Retry(func() error { return db.NewAdmin(url).Ping(ctx) })
 	if err != nil {
 		_ = pool.Purge(res)
 		return "", nil, fmt.Errorf("TimescaleDB container did not become ready: %w", err)

@@ -17,25 +17,49 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/service"
 )
 
-// Config holds the ingest limits that are the same for every tenant.
+// Config holds the ingest limits that are the same for every tenant. Zero fields take DefaultConfig's
+// values. Ingest has no flags of its own: the raw retention is --retention-raw, maintenance's.
 type Config struct {
 	Writer WriterConfig
-	// RawRetention is how far back a sample may be; older ones are refused. Zero means 30 days.
+	// RawRetention is how far back a sample may be; older ones are refused. The process sets it to the
+	// raw retention of maintenance, which would drop them.
 	RawRetention time.Duration
-	// MaxFuture is how far ahead of the server's clock a sample may be. Zero means 10 minutes.
+	// MaxFuture is how far ahead of the server's clock a sample may be.
 	MaxFuture time.Duration
 }
 
+// DefaultConfig holds ingest's defaults; the raw retention is maintenance's default.
+func DefaultConfig() Config {
+	return Config{
+		Writer:       WriterConfig{Writers: 2, MaxBatchRows: 10_000, MaxQueuedRows: 500_000, CommitTimeout: 30 * time.Second},
+		RawRetention: maintenance.DefaultConfig().Retention.Samples,
+		MaxFuture:    10 * time.Minute,
+	}
+}
+
 func (c Config) withDefaults() Config {
+	def := DefaultConfig()
 	if c.RawRetention <= 0 {
-		c.RawRetention = 30 * 24 * time.Hour
+		c.RawRetention = def.RawRetention
 	}
 	if c.MaxFuture <= 0 {
-		c.MaxFuture = 10 * time.Minute
+		c.MaxFuture = def.MaxFuture
 	}
+	c.Writer = c.Writer.withDefaults()
 	return c
+}
+
+// Validate reports settings that cannot work; zero is the default everywhere, negative is wrong.
+func (c Config) Validate() error {
+	w := c.Writer
+	if c.RawRetention < 0 || c.MaxFuture < 0 || w.Writers < 0 || w.MaxBatchRows < 0 || w.MaxQueuedRows < 0 || w.CommitTimeout < 0 {
+		return errors.New("ingest: retention, future, writers, batch, queue and commit timeout must not be negative")
+	}
+	return nil
 }
 
 // RateLimitedError says a tenant pushes faster than its ingest rate; RetryAfter says when to retry.
@@ -64,6 +88,7 @@ type Service struct {
 	resolver *resolver
 	m        *serviceMetrics
 	now      func() time.Time
+	loop     service.Loop
 
 	mu      sync.Mutex
 	tenants map[uuid.UUID]*tenantState
@@ -79,14 +104,26 @@ type tenantState struct {
 // limitsTTL is how long a tenant's limits are used before they are read again.
 const limitsTTL = 30 * time.Second
 
-// NewService returns the ingest service; Run starts its writer.
+var _ service.Service = (*Service)(nil)
+
+// NewService returns the ingest service; Start starts its writer. pool is the owner's: the writer COPYs
+// through it.
 func NewService(cfg Config, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *Service {
 	cfg = cfg.withDefaults()
-	return &Service{cfg: cfg, pool: pool, writer: NewWriter(cfg.Writer, pool, log, reg), resolver: newResolver(pool),
+	s := &Service{cfg: cfg, pool: pool, writer: NewWriter(cfg.Writer, pool, log, reg), resolver: newResolver(pool),
 		m: newServiceMetrics(reg), now: time.Now, tenants: map[uuid.UUID]*tenantState{}}
+	s.loop.Run = s.writer.Run
+	return s
 }
 
-// Run runs the group-commit writer until ctx ends.
+// Start starts the group-commit writer. Writes wait for it: start it before anything writes, and stop
+// it after (a process starts it first and stops it last).
+func (s *Service) Start(ctx context.Context) error { return s.loop.Start(ctx) }
+
+// Stop stops the writer once it has written what is queued, and returns then.
+func (s *Service) Stop() { s.loop.Stop() }
+
+// Run runs the group-commit writer until ctx ends, as Start does in a goroutine of its own.
 func (s *Service) Run(ctx context.Context) { s.writer.Run(ctx) }
 
 // Result is what a push achieved: how many samples were committed and why the others were not.

@@ -12,17 +12,61 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
+	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/service"
 )
 
 // startService runs an ingest service on d until the test ends, as one process would.
 func startService(t *testing.T, d *dbtest.DB) *Service {
 	t.Helper()
 	s := NewService(Config{}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
 	return s
+}
+
+// The service is a worker of the process: it writes between Start and Stop, and Stop returns once what
+// was acknowledged is stored.
+func TestServiceWritesBetweenStartAndStop(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	ten := dbtest.SeedTenant(t, d, "acme")
+	var s service.Service = NewService(DefaultConfig(), d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx := context.Background()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Millisecond).UnixMilli()
+	res, err := s.(*Service).Write(ctx, ten.ID, "json", []Series{{Name: "lifecycle", Host: "web-1",
+		Samples: []Sample{{TimeMs: now - 2000, Value: 1}, {TimeMs: now - 1000, Value: 2}, {TimeMs: now, Value: 3}}}}, nil, nil)
+	if err != nil || res.Accepted != 3 {
+		t.Fatalf("push: %+v, %v; want 3 accepted", res, err)
+	}
+	s.Stop()
+	s.Stop() // a second Stop does nothing
+	var n int
+	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM ts.samples s JOIN app.series r ON r.id = s.series_id
+	                                 WHERE r.name = 'lifecycle' AND s.tenant_id = $1`, ten.ID).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("stored samples: %d (%v), want 3", n, err)
+	}
+}
+
+// Samples older than the raw retention are refused: the retention maintenance keeps, which is the one
+// copy of that default.
+func TestDefaultConfigRefusesWhatMaintenanceDrops(t *testing.T) {
+	cfg := DefaultConfig()
+	if want := maintenance.DefaultConfig().Retention.Samples; cfg.RawRetention != want {
+		t.Errorf("DefaultConfig().RawRetention = %s, want maintenance's raw retention %s", cfg.RawRetention, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("DefaultConfig().Validate() = %v", err)
+	}
+	bad := cfg
+	bad.Writer.Writers = -1
+	if err := bad.Validate(); err == nil {
+		t.Error("Validate() accepts a negative number of writers")
+	}
 }
 
 // Two ingest services (two processes) take concurrent pushes of new series for one tenant: together

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,30 +42,31 @@ type request struct {
 	done chan error // receives exactly one result
 }
 
-// WriterConfig tunes the group-commit writer.
+// WriterConfig tunes the group-commit writer. Zero fields take the values of DefaultConfig().Writer.
 type WriterConfig struct {
-	// Writers is the number of concurrent COPY transactions. Zero means 2.
+	// Writers is the number of concurrent COPY transactions.
 	Writers int
-	// MaxBatchRows caps the rows merged into one transaction. Zero means 10,000.
+	// MaxBatchRows caps the rows merged into one transaction.
 	MaxBatchRows int
-	// MaxQueuedRows bounds the rows waiting for a writer; beyond it Submit answers ErrBusy. Zero means 500,000.
+	// MaxQueuedRows bounds the rows waiting for a writer; beyond it Submit answers ErrBusy.
 	MaxQueuedRows int
-	// CommitTimeout bounds one transaction. Zero means 30 seconds.
+	// CommitTimeout bounds one transaction.
 	CommitTimeout time.Duration
 }
 
 func (c WriterConfig) withDefaults() WriterConfig {
+	def := DefaultConfig().Writer
 	if c.Writers <= 0 {
-		c.Writers = 2
+		c.Writers = def.Writers
 	}
 	if c.MaxBatchRows <= 0 {
-		c.MaxBatchRows = 10_000
+		c.MaxBatchRows = def.MaxBatchRows
 	}
 	if c.MaxQueuedRows <= 0 {
-		c.MaxQueuedRows = 500_000
+		c.MaxQueuedRows = def.MaxQueuedRows
 	}
 	if c.CommitTimeout <= 0 {
-		c.CommitTimeout = 30 * time.Second
+		c.CommitTimeout = def.CommitTimeout
 	}
 	return c
 }
@@ -243,10 +243,7 @@ func samplesEvents(batch []*request, now time.Time) []events.Event {
 	return evs
 }
 
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
-}
+func isUniqueViolation(err error) bool { return errors.Is(db.Translate(err), db.ErrConflict) }
 
 type writerMetrics struct {
 	queued           prometheus.Gauge

@@ -18,7 +18,7 @@ func TestPassCreatesPartitionsAheadAndHonoursTheLock(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		ctx := context.Background()
 		d := dbtest.New(t, flavor)
-		svc := maintenance.New(maintenance.Config{Ahead: 20 * 24 * time.Hour}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := maintenance.New(maintenance.Config{Ahead: 20 * 24 * time.Hour}, d.System(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 		partitionsAt := func(at time.Time) int {
 			var n int
@@ -58,37 +58,5 @@ func TestPassCreatesPartitionsAheadAndHonoursTheLock(t *testing.T) {
 		if got := partitionsAt(in15Days); got != want {
 			t.Errorf("partitions of ts.samples covering 15 days ahead = %d, want %d", got, want)
 		}
-	})
-}
-
-// Run does a storage pass and a refresh at once, and returns when its context ends.
-func TestRunPassesAndRefreshesUntilCancelled(t *testing.T) {
-	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
-		ctx, cancel := context.WithCancel(context.Background())
-		d := dbtest.New(t, flavor)
-		svc := maintenance.New(maintenance.Config{CompressAfter: 2 * 24 * time.Hour}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		done := make(chan struct{})
-		go func() {
-			svc.Run(ctx)
-			close(done)
-		}()
-		// The storage pass moves the compression policy (timescale flavor); the refresh stamps the rollups
-		// (postgres flavor).
-		query := `SELECT count(*) FROM infrawatch.rollups WHERE refreshed_at IS NOT NULL`
-		if flavor == db.FlavorTimescale {
-			query = `SELECT count(*) FROM timescaledb_information.jobs
-			          WHERE proc_name = 'policy_compression' AND (config->>'compress_after')::interval = '48 hours'`
-		}
-		deadline := time.Now().Add(time.Minute)
-		for n := 0; n < 3; time.Sleep(20 * time.Millisecond) {
-			if err := d.Pool.QueryRow(ctx, query).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after a minute of Run, %q counts %d, want at least 3", query, n)
-			}
-		}
-		cancel()
-		<-done
 	})
 }

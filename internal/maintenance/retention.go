@@ -10,7 +10,7 @@ import (
 
 const day = 24 * time.Hour
 
-// RetentionConfig says how long each kind of data is kept. Zero means the default given with each field.
+// RetentionConfig says how long each kind of data is kept. Zero means the default of DefaultConfig.
 //
 // Data goes in whole chunks or partitions (a day for raw data and 5-minute rollups, a week for hourly
 // ones, 30 days for daily ones), so what is kept reaches back at least the configured time and less than
@@ -18,44 +18,45 @@ const day = 24 * time.Hour
 // what long-range queries read, and in the timescale flavor its refresh window must stay inside the data
 // of the tier below.
 type RetentionConfig struct {
-	Samples        time.Duration // raw samples; 30 days. Ingest should refuse older samples (see ingest.Config.RawRetention).
-	Samples5m      time.Duration // ts.samples_5m; 90 days
-	Samples1h      time.Duration // ts.samples_1h; 2 years (730 days)
-	Samples1d      time.Duration // ts.samples_1d; 5 years (1825 days)
-	CheckResults   time.Duration // raw check results; 30 days
-	CheckResults1h time.Duration // ts.check_results_1h; 2 years (730 days)
-	CheckResults1d time.Duration // ts.check_results_1d; 5 years (1825 days)
-	Logs           time.Duration // ts.logs; 30 days
+	Samples        time.Duration // raw samples (--retention-raw); ingest refuses older samples (ingest.Config.RawRetention)
+	Samples5m      time.Duration // ts.samples_5m (--retention-5m)
+	Samples1h      time.Duration // ts.samples_1h (--retention-1h)
+	Samples1d      time.Duration // ts.samples_1d (--retention-1d)
+	CheckResults   time.Duration // raw check results (--retention-raw)
+	CheckResults1h time.Duration // ts.check_results_1h (--retention-1h)
+	CheckResults1d time.Duration // ts.check_results_1d (--retention-1d)
+	Logs           time.Duration // ts.logs (--retention-logs)
 }
 
 func (r RetentionConfig) withDefaults() RetentionConfig {
-	for _, f := range []struct {
-		field *time.Duration
-		def   time.Duration
-	}{
-		{&r.Samples, 30 * day}, {&r.Samples5m, 90 * day}, {&r.Samples1h, 730 * day}, {&r.Samples1d, 1825 * day},
-		{&r.CheckResults, 30 * day}, {&r.CheckResults1h, 730 * day}, {&r.CheckResults1d, 1825 * day},
-		{&r.Logs, 30 * day},
+	def := DefaultConfig().Retention
+	for _, f := range []struct{ field, def *time.Duration }{
+		{&r.Samples, &def.Samples}, {&r.Samples5m, &def.Samples5m}, {&r.Samples1h, &def.Samples1h},
+		{&r.Samples1d, &def.Samples1d}, {&r.CheckResults, &def.CheckResults}, {&r.CheckResults1h, &def.CheckResults1h},
+		{&r.CheckResults1d, &def.CheckResults1d}, {&r.Logs, &def.Logs},
 	} {
 		if *f.field == 0 {
-			*f.field = f.def
+			*f.field = *f.def
 		}
 	}
 	return r
 }
 
-// retained is how long one relation keeps its data.
+// retained is how long one relation keeps its data, and the flag that says so.
 type retained struct {
 	relation string
+	flag     string
 	keep     time.Duration
 }
 
+func (r retained) String() string { return fmt.Sprintf("--%s (%s)", r.flag, formatDays(r.keep)) }
+
 func (r RetentionConfig) relations() []retained {
 	return []retained{
-		{"ts.samples", r.Samples}, {"ts.samples_5m", r.Samples5m}, {"ts.samples_1h", r.Samples1h},
-		{"ts.samples_1d", r.Samples1d}, {"ts.check_results", r.CheckResults},
-		{"ts.check_results_1h", r.CheckResults1h}, {"ts.check_results_1d", r.CheckResults1d},
-		{"ts.logs", r.Logs},
+		{"ts.samples", "retention-raw", r.Samples}, {"ts.samples_5m", "retention-5m", r.Samples5m},
+		{"ts.samples_1h", "retention-1h", r.Samples1h}, {"ts.samples_1d", "retention-1d", r.Samples1d},
+		{"ts.check_results", "retention-raw", r.CheckResults}, {"ts.check_results_1h", "retention-1h", r.CheckResults1h},
+		{"ts.check_results_1d", "retention-1d", r.CheckResults1d}, {"ts.logs", "retention-logs", r.Logs},
 	}
 }
 
@@ -63,24 +64,23 @@ func (r RetentionConfig) relations() []retained {
 // hourly tiers keep at least 3 days, so that the daily tiers' refresh windows (2 days and 3 hours at the
 // least, for TimescaleDB's two buckets) fit in them.
 func (r RetentionConfig) validate() error {
-	for _, rel := range r.relations() {
-		if rel.keep < day {
-			return fmt.Errorf("maintenance: retention of %s (%s) must be at least a day", rel.relation, rel.keep)
+	rel := r.relations()
+	for _, x := range rel {
+		if x.keep < day {
+			return fmt.Errorf("%s must be at least a day (%s)", x, x.relation)
 		}
 	}
-	for _, rel := range []retained{{"ts.samples_1h", r.Samples1h}, {"ts.check_results_1h", r.CheckResults1h}} {
-		if rel.keep < 3*day {
-			return fmt.Errorf("maintenance: retention of %s (%s) must be at least 3 days", rel.relation, rel.keep)
+	samples, samples5m, samples1h, samples1d := rel[0], rel[1], rel[2], rel[3]
+	results, results1h, results1d := rel[4], rel[5], rel[6]
+	for _, x := range []retained{samples1h, results1h} {
+		if x.keep < 3*day {
+			return fmt.Errorf("%s must be at least 3 days (%s)", x, x.relation)
 		}
 	}
-	for _, chain := range [][]retained{
-		{{"ts.samples", r.Samples}, {"ts.samples_5m", r.Samples5m}, {"ts.samples_1h", r.Samples1h}, {"ts.samples_1d", r.Samples1d}},
-		{{"ts.check_results", r.CheckResults}, {"ts.check_results_1h", r.CheckResults1h}, {"ts.check_results_1d", r.CheckResults1d}},
-	} {
+	for _, chain := range [][]retained{{samples, samples5m, samples1h, samples1d}, {results, results1h, results1d}} {
 		for i := 1; i < len(chain); i++ {
 			if finer, coarser := chain[i-1], chain[i]; coarser.keep < finer.keep {
-				return fmt.Errorf("maintenance: retention of %s (%s) must be at least that of %s (%s), which it is built from",
-					coarser.relation, coarser.keep, finer.relation, finer.keep)
+				return fmt.Errorf("%s must be at least %s: %s is built from %s", coarser, finer, coarser.relation, finer.relation)
 			}
 		}
 	}
@@ -94,11 +94,11 @@ func (r RetentionConfig) validate() error {
 // it would empty the rollup there.
 func (r RetentionConfig) refreshStarts() []retained {
 	return []retained{
-		{"ts.samples_5m", r.Samples},
-		{"ts.samples_1h", min(r.Samples+day, r.Samples5m)},
-		{"ts.samples_1d", min(r.Samples+2*day, r.Samples1h)},
-		{"ts.check_results_1h", r.CheckResults},
-		{"ts.check_results_1d", min(r.CheckResults+day, r.CheckResults1h)},
+		{relation: "ts.samples_5m", keep: r.Samples},
+		{relation: "ts.samples_1h", keep: min(r.Samples+day, r.Samples5m)},
+		{relation: "ts.samples_1d", keep: min(r.Samples+2*day, r.Samples1h)},
+		{relation: "ts.check_results_1h", keep: r.CheckResults},
+		{relation: "ts.check_results_1d", keep: min(r.CheckResults+day, r.CheckResults1h)},
 	}
 }
 

@@ -29,12 +29,12 @@ func TestConfigValidate(t *testing.T) {
 		{"negative", maintenance.Config{RefreshInterval: -time.Minute}, "must not be negative"},
 		{"ahead too short", maintenance.Config{Interval: 5 * day}, "ahead"},
 		{"5m shorter than raw", maintenance.Config{Retention: maintenance.RetentionConfig{Samples: 100 * day}},
-			"retention of ts.samples_5m (2160h0m0s) must be at least that of ts.samples (2400h0m0s)"},
+			"--retention-5m (90d) must be at least --retention-raw (100d): ts.samples_5m is built from ts.samples"},
 		{"1d shorter than 1h", maintenance.Config{Retention: maintenance.RetentionConfig{CheckResults1d: 365 * day}},
-			"retention of ts.check_results_1d"},
-		{"under a day", maintenance.Config{Retention: maintenance.RetentionConfig{Logs: time.Hour}}, "ts.logs (1h0m0s) must be at least a day"},
+			"--retention-1d (365d) must be at least --retention-1h (730d): ts.check_results_1d is built from ts.check_results_1h"},
+		{"under a day", maintenance.Config{Retention: maintenance.RetentionConfig{Logs: time.Hour}}, "--retention-logs (1h0m0s) must be at least a day (ts.logs)"},
 		{"hourly tier under 3 days", maintenance.Config{Retention: maintenance.RetentionConfig{
-			Samples: day, Samples5m: day, Samples1h: 2 * day}}, "ts.samples_1h (48h0m0s) must be at least 3 days"},
+			Samples: day, Samples5m: day, Samples1h: 2 * day}}, "--retention-1h (2d) must be at least 3 days (ts.samples_1h)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -58,7 +58,7 @@ func TestRetentionDropsWhatIsOlderThanEachTierKeeps(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		svc := maintenance.New(cfg, d.Pool, discard)
+		svc := maintenance.New(cfg, d.System(), discard)
 
 		// Rows at these ages, each well inside a retention or more than a chunk (a day, a week or 30
 		// days) beyond it.

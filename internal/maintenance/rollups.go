@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
@@ -23,8 +21,7 @@ func (s *Service) RefreshOnce(ctx context.Context) (ran bool, err error) {
 	defer cancel()
 	for {
 		backlog := false
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			q := dbsqlc.New(tx)
+		err := s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 			locked, err := q.MaintenanceTryLock(ctx, LockKey)
 			if err != nil || !locked {
 				return err

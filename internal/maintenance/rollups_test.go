@@ -364,7 +364,7 @@ func TestRollupsMatchTheRawRows(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		ctx := context.Background()
 		d := dbtest.New(t, flavor)
-		svc := maintenance.New(maintenance.Config{}, d.Pool, discard)
+		svc := maintenance.New(maintenance.Config{}, d.System(), discard)
 		a, b := uuid.New(), uuid.New()
 		now := time.Now()
 		samples, results := generate(now, a, b)
@@ -445,7 +445,7 @@ func TestRollupViewsShowOnlyTheCurrentTenantAndForgetDeletedTenants(t *testing.T
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		ctx := context.Background()
 		d := dbtest.New(t, flavor)
-		svc := maintenance.New(maintenance.Config{}, d.Pool, discard)
+		svc := maintenance.New(maintenance.Config{}, d.System(), discard)
 		a := dbtest.SeedTenant(t, d, "tenant-a")
 		b := dbtest.SeedTenant(t, d, "tenant-b")
 
@@ -502,7 +502,7 @@ func TestRollupViewsShowOnlyTheCurrentTenantAndForgetDeletedTenants(t *testing.T
 		}
 
 		// Deleting tenant a deletes its rollups, materialized or not, and nothing of b's.
-		if err := tenant.Delete(ctx, d.Pool, a.ID); err != nil {
+		if err := tenant.Delete(ctx, d.System(), a.ID); err != nil {
 			t.Fatal(err)
 		}
 		for _, rollup := range dbtest.Rollups {

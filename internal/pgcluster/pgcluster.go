@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/infrawatch/infrawatch/internal/db"
 )
 
 // Config says where a cluster lives and how it starts.
@@ -241,9 +241,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		err := db.NewAdmin(c.URL("postgres")).Ping(ctx)
 		if err == nil {
-			conn.Close(ctx)
 			return nil
 		}
 		select {

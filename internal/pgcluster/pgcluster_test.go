@@ -19,6 +19,9 @@ import (
 // thread when a goroutine locked to it returns without unlocking (as network-namespace code does). A
 // server started from such a thread must outlive it.
 func TestServerOutlivesTheThreadThatStartedIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short runs unit tests only; this test starts PostgreSQL")
+	}
 	binDir, err := FindBinDir()
 	if err != nil {
 		t.Skipf("no PostgreSQL server binaries: %v", err)

@@ -49,6 +49,9 @@ func (b *lockedBuffer) String() string {
 // left out.
 func startSNMPD(t testing.TB) *snmpAgent {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short runs unit tests only; the SNMP probe tests run a real snmpd")
+	}
 	bin, err := exec.LookPath("snmpd")
 	if err != nil {
 		bin = "/usr/sbin/snmpd"

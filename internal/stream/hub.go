@@ -27,6 +27,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/events"
+	"github.com/infrawatch/infrawatch/internal/service"
 )
 
 // Errors of Subscribe.
@@ -41,48 +42,64 @@ var (
 // find it in pg_stat_activity.
 const ApplicationName = "infrawatch stream hub"
 
-// Config tunes a Hub.
+// Config tunes a Hub. Zero fields take DefaultConfig's values. The hub has no flags.
 type Config struct {
-	// Buffer is how many events may wait for one subscriber before it starts missing them. Zero means 256.
+	// Buffer is how many events may wait for one subscriber before it starts missing them.
 	Buffer int
 	// MaxPerTenant caps one tenant's subscriptions in this process; beyond it Subscribe answers
-	// ErrTooManyStreams. Zero means 100.
+	// ErrTooManyStreams.
 	MaxPerTenant int
 	// MinBackoff and MaxBackoff bound the wait before reconnecting after the connection failed: it starts
-	// at MinBackoff, doubles at each failure up to MaxBackoff, with jitter. Zero means 250 ms and 15 s.
+	// at MinBackoff, doubles at each failure up to MaxBackoff, with jitter.
 	MinBackoff, MaxBackoff time.Duration
 	// PingInterval is how long the connection may stay silent before the hub pings the server, so that
-	// a connection that died without a word is noticed. Zero means 30 s.
+	// a connection that died without a word is noticed.
 	PingInterval time.Duration
 }
 
+// DefaultConfig holds the hub's defaults.
+func DefaultConfig() Config {
+	return Config{Buffer: 256, MaxPerTenant: 100, MinBackoff: 250 * time.Millisecond, MaxBackoff: 15 * time.Second,
+		PingInterval: 30 * time.Second}
+}
+
 func (c Config) withDefaults() Config {
+	def := DefaultConfig()
 	if c.Buffer <= 0 {
-		c.Buffer = 256
+		c.Buffer = def.Buffer
 	}
 	if c.MaxPerTenant <= 0 {
-		c.MaxPerTenant = 100
+		c.MaxPerTenant = def.MaxPerTenant
 	}
 	if c.MinBackoff <= 0 {
-		c.MinBackoff = 250 * time.Millisecond
+		c.MinBackoff = def.MinBackoff
 	}
 	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 15 * time.Second
+		c.MaxBackoff = def.MaxBackoff
 	}
 	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
 	if c.PingInterval <= 0 {
-		c.PingInterval = 30 * time.Second
+		c.PingInterval = def.PingInterval
 	}
 	return c
 }
 
-// Hub listens for events and hands them to subscribers by tenant. Run keeps it listening; Subscribe
-// and Close may be called from any goroutine.
+// Validate reports settings that cannot work; zero is the default everywhere, negative is wrong.
+func (c Config) Validate() error {
+	if c.Buffer < 0 || c.MaxPerTenant < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 || c.PingInterval < 0 {
+		return errors.New("stream: buffer, streams per tenant, backoffs and ping interval must not be negative")
+	}
+	return nil
+}
+
+// Hub listens for events and hands them to subscribers by tenant. It listens between Start and Stop
+// (Run is the same loop, blocking); Subscribe and Close may be called from any goroutine.
 type Hub struct {
 	cfg        Config
 	connConfig *pgx.ConnConfig
 	log        *slog.Logger
 	m          *metrics
+	loop       service.Loop
 
 	mu        sync.Mutex
 	tenants   map[uuid.UUID]map[*Subscription]struct{}
@@ -97,9 +114,20 @@ type Hub struct {
 func New(cfg Config, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *Hub {
 	cc := pool.Config().ConnConfig.Copy()
 	cc.RuntimeParams["application_name"] = ApplicationName
-	return &Hub{cfg: cfg.withDefaults(), connConfig: cc, log: log, m: newMetrics(reg),
+	h := &Hub{cfg: cfg.withDefaults(), connConfig: cc, log: log, m: newMetrics(reg),
 		tenants: map[uuid.UUID]map[*Subscription]struct{}{}, changed: make(chan struct{}), closing: make(chan struct{})}
+	h.loop.Run = h.Run
+	return h
 }
+
+var _ service.Service = (*Hub)(nil)
+
+// Start listens in a goroutine of its own until Stop, or Close.
+func (h *Hub) Start(ctx context.Context) error { return h.loop.Start(ctx) }
+
+// Stop ends Run, which closes the hub (see Close), and returns once the hub has let go of its
+// connection.
+func (h *Hub) Stop() { h.loop.Stop() }
 
 // Subscription receives one tenant's events that its filter accepts. Events are shared between
 // subscribers: never modify one.

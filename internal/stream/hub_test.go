@@ -15,6 +15,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
+	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
 )
 
@@ -30,16 +31,43 @@ func startHub(t *testing.T, cfg stream.Config) (*stream.Hub, *pgxpool.Pool) {
 	d := dbtest.New(t, db.FlavorPostgres)
 	cfg.MinBackoff, cfg.MaxBackoff = 10*time.Millisecond, 100*time.Millisecond
 	hub := stream.New(cfg, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { hub.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitCtx, stop := context.WithTimeout(ctx, guard)
+	if err := hub.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hub.Stop)
+	waitCtx, stop := context.WithTimeout(context.Background(), guard)
 	defer stop()
 	if err := hub.WaitListening(waitCtx); err != nil {
 		t.Fatalf("the hub does not listen: %v", err)
 	}
 	return hub, d.Pool
+}
+
+// The hub is a worker of the process: it listens between Start and Stop, and Stop ends every stream.
+func TestHubListensBetweenStartAndStop(t *testing.T) {
+	hub, pool := startHub(t, stream.DefaultConfig())
+	var _ service.Service = hub
+	tenant := uuid.New()
+	sub := subscribe(t, hub, tenant, nil)
+	publish(t, pool, result(tenant, 1))
+	select {
+	case ev := <-sub.Events():
+		if ev.CheckID != 1 {
+			t.Fatalf("event %+v, want check 1's", ev)
+		}
+	case <-time.After(guard):
+		t.Fatal("no event while started")
+	}
+	hub.Stop()
+	select {
+	case <-sub.Done():
+	default:
+		t.Fatal("Stop returned with a stream still open")
+	}
+	if _, err := hub.Subscribe(tenant, nil); !errors.Is(err, stream.ErrClosed) {
+		t.Errorf("Subscribe after Stop: %v, want ErrClosed", err)
+	}
+	hub.Stop() // a second Stop does nothing
 }
 
 // publish plays a producer: it publishes evs in a transaction of its own and commits.

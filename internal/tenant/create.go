@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
@@ -54,7 +52,7 @@ func Slugify(name string) string {
 
 // Create makes the tenant, its owner user (or reuses the user with that email, who keeps their
 // password) and the membership, in one transaction.
-func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, error) {
+func Create(ctx context.Context, sys *db.System, nt NewTenant) (Created, error) {
 	if nt.Slug == "" {
 		nt.Slug = Slugify(nt.Name)
 	}
@@ -73,14 +71,12 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 		}
 	}
 	out := Created{Slug: nt.Slug, AdminEmail: nt.AdminEmail}
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
+	err := sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		t, err := q.TenantCreate(ctx, dbsqlc.TenantCreateParams{Slug: nt.Slug, Name: nt.Name})
-		if err != nil {
-			if errors.Is(db.Translate(err), db.ErrConflict) {
-				return fmt.Errorf("create tenant: the slug %q is taken: %w", nt.Slug, db.ErrConflict)
-			}
-			return fmt.Errorf("create tenant: %w", db.Translate(err))
+		if errors.Is(err, db.ErrConflict) {
+			return fmt.Errorf("create tenant: the slug %q is taken: %w", nt.Slug, db.ErrConflict)
+		} else if err != nil {
+			return fmt.Errorf("create tenant: %w", err)
 		}
 		out.TenantID = t.ID
 
@@ -88,7 +84,7 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 		switch {
 		case err == nil:
 			out.AdminPassword = "" // an existing user keeps the password they have
-		case errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, db.ErrNotFound):
 			password := nt.AdminPassword
 			if password == "" {
 				if password, err = auth.RandomSecret(18); err != nil {
@@ -101,14 +97,14 @@ func Create(ctx context.Context, pool *pgxpool.Pool, nt NewTenant) (Created, err
 			}
 			user, err = q.UserCreate(ctx, dbsqlc.UserCreateParams{Email: nt.AdminEmail, Name: "", PasswordHash: hash})
 			if err != nil {
-				return fmt.Errorf("create admin user: %w", db.Translate(err))
+				return fmt.Errorf("create admin user: %w", err)
 			}
 			out.AdminPassword = password
 		default:
 			return fmt.Errorf("look up admin user: %w", err)
 		}
 		if _, err := q.MembershipCreate(ctx, dbsqlc.MembershipCreateParams{TenantID: t.ID, UserID: user.ID, Role: "owner"}); err != nil {
-			return fmt.Errorf("make %s owner: %w", nt.AdminEmail, db.Translate(err))
+			return fmt.Errorf("make %s owner: %w", nt.AdminEmail, err)
 		}
 		return nil
 	})

@@ -18,7 +18,7 @@ func TestCreateMakesTenantOwnerAndMembership(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.New(t, db.FlavorPostgres)
 
-	first, err := tenant.Create(ctx, d.Pool, tenant.NewTenant{Name: "Acme Corp. (EU)", AdminEmail: "Ops@Acme.example"})
+	first, err := tenant.Create(ctx, d.System(), tenant.NewTenant{Name: "Acme Corp. (EU)", AdminEmail: "Ops@Acme.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestCreateMakesTenantOwnerAndMembership(t *testing.T) {
 	}
 
 	// The same person creating a second tenant keeps their account and password.
-	second, err := tenant.Create(ctx, d.Pool, tenant.NewTenant{Name: "Acme Labs", AdminEmail: "ops@acme.example"})
+	second, err := tenant.Create(ctx, d.System(), tenant.NewTenant{Name: "Acme Labs", AdminEmail: "ops@acme.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestCreateMakesTenantOwnerAndMembership(t *testing.T) {
 		{Name: "!!!", AdminEmail: "x@acme.example"},
 		{Name: "Fine", AdminEmail: "not-an-email"},
 	} {
-		if _, err := tenant.Create(ctx, d.Pool, bad); err == nil || !strings.Contains(err.Error(), "create tenant") {
+		if _, err := tenant.Create(ctx, d.System(), bad); err == nil || !strings.Contains(err.Error(), "create tenant") {
 			t.Errorf("Create(%+v) = %v, want a refusal that says why", bad, err)
 		}
 	}

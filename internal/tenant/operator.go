@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -14,34 +12,32 @@ import (
 
 // Operator manages tenants on behalf of the platform operator, across tenants, as the owning login.
 type Operator struct {
-	pool *pgxpool.Pool
+	sys *db.System
 }
 
 // NewOperator returns the operator's tenant service.
-func NewOperator(pool *pgxpool.Pool) *Operator { return &Operator{pool: pool} }
+func NewOperator(sys *db.System) *Operator { return &Operator{sys: sys} }
 
 // Create makes a tenant and its first owner; see Create.
 func (o *Operator) Create(ctx context.Context, nt NewTenant) (Created, error) {
-	return Create(ctx, o.pool, nt)
+	return Create(ctx, o.sys, nt)
 }
 
 // List returns tenants after the cursor id.
 func (o *Operator) List(ctx context.Context, after uuid.UUID, limit int32) ([]dbsqlc.AppTenant, error) {
-	return dbsqlc.New(o.pool).TenantList(ctx, dbsqlc.TenantListParams{AfterID: after, MaxRows: limit})
+	return o.sys.Queries().TenantList(ctx, dbsqlc.TenantListParams{AfterID: after, MaxRows: limit})
 }
 
 // SetStatus suspends ("suspended") or resumes ("active") a tenant. A suspended tenant's credentials are
 // refused with 403 at the next request.
 func (o *Operator) SetStatus(ctx context.Context, id uuid.UUID, status string) (dbsqlc.AppTenant, error) {
-	t, err := dbsqlc.New(o.pool).TenantSetStatus(ctx, dbsqlc.TenantSetStatusParams{ID: id, Status: status})
-	return t, db.Translate(err)
+	return o.sys.Queries().TenantSetStatus(ctx, dbsqlc.TenantSetStatusParams{ID: id, Status: status})
 }
 
 // Delete removes a tenant and all its data — configuration through the foreign keys' cascades, time
 // series and their rollups explicitly — in one transaction.
-func Delete(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
+func Delete(ctx context.Context, sys *db.System, id uuid.UUID) error {
+	return sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		for name, del := range map[string]func(context.Context, uuid.UUID) (int64, error){
 			"samples": q.SamplesDeleteByTenant, "check results": q.CheckResultDeleteByTenant, "logs": q.LogDeleteByTenant,
 			"rollups": q.RollupsDeleteByTenant,
@@ -55,11 +51,11 @@ func Delete(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) error {
 			return fmt.Errorf("delete tenant: %w", err)
 		}
 		if n == 0 {
-			return &db.Error{Kind: db.ErrNotFound, Err: pgx.ErrNoRows}
+			return fmt.Errorf("delete tenant %s: %w", id, db.ErrNotFound)
 		}
 		return nil
 	})
 }
 
 // Delete removes a tenant and all its data; see Delete.
-func (o *Operator) Delete(ctx context.Context, id uuid.UUID) error { return Delete(ctx, o.pool, id) }
+func (o *Operator) Delete(ctx context.Context, id uuid.UUID) error { return Delete(ctx, o.sys, id) }
