@@ -181,7 +181,7 @@ func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, e
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "check_results"}, resultColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy %d check results: %w", len(rows), err)
 		}
-		return events.Publish(ctx, tx, evs...)
+		return events.Publish(ctx, q, evs...)
 	})
 	if err != nil {
 		return nil, err
