@@ -18,6 +18,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
@@ -94,11 +95,8 @@ func (c serveConfig) Validate() error {
 	if c.HeavyReads.PerTenant < 0 || c.HeavyReads.Total < 0 {
 		return errors.New("--heavy-reads-per-tenant and --heavy-reads must be zero (the default) or more")
 	}
-	if c.Poller.Concurrency < 1 || c.Poller.TenantConcurrency < 1 {
-		return errors.New("--poller-concurrency and --poller-tenant-concurrency must be at least 1")
-	}
-	if len(c.Poller.Location) > 64 {
-		return errors.New("--location must be at most 64 characters")
+	if err := c.Poller.Validate(); err != nil {
+		return err
 	}
 	if err := c.Maintenance.Validate(); err != nil {
 		return fmt.Errorf("--retention-*, --compress-after: %s", strings.TrimPrefix(err.Error(), "maintenance: "))
@@ -144,11 +142,7 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 		"most heavy reads (ranges, log searches, check results, series) of one tenant at once in this process; 0: 4, or a quarter of --database-max-conns when less")
 	fs.IntVar(&cfg.HeavyReads.Total, "heavy-reads", 0,
 		"most heavy reads of all tenants at once in this process; 0: half of --database-max-conns")
-	fs.StringVar(&cfg.Poller.Location, "location", "",
-		"poller role: run only checks pinned to this location, besides unpinned ones (empty: unpinned checks only)")
-	fs.IntVar(&cfg.Poller.Concurrency, "poller-concurrency", 256, "poller role: most checks running at once in this process")
-	fs.IntVar(&cfg.Poller.TenantConcurrency, "poller-tenant-concurrency", 64,
-		"poller role: most checks of one tenant running at once in this process")
+	cfg.Poller.AddFlags(fs)
 	r := &cfg.Maintenance.Retention
 	r.Samples, r.Samples5m, r.Samples1h, r.Samples1d, r.Logs = 30*day, 90*day, 730*day, 1825*day, 30*day
 	cfg.Maintenance.CompressAfter = 7 * day
@@ -221,8 +215,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	if slices.Contains(cfg.Roles, "ingest") {
 		ingester = samples
 	}
-	guard := &poller.Guard{AllowPrivate: cfg.AllowPrivateTargets}
-	runner := poller.NewRunner(pool, poller.NewProber(guard), samples, log.With("role", "poller"))
+	guard := &checks.Guard{AllowPrivate: cfg.AllowPrivateTargets}
+	runner := poller.NewRunner(db.NewSystem(pool), checks.NewProber(guard), samples, log.With("role", "poller"))
 	var hub *stream.Hub // the live stream's LISTEN connection; without the api role /api/v1/stream answers 503
 	if slices.Contains(cfg.Roles, "api") {
 		hub = stream.New(stream.Config{}, pool, log.With("role", "api"), registry)

@@ -3,7 +3,7 @@
 // The ICMP tests need Linux: they build network namespaces with ip(8) and join them with setns(2).
 // Network rule: they send only to 127.0.0.0/8, ::1, or hosts inside namespaces they create.
 
-package poller
+package checks
 
 import (
 	"context"
@@ -378,6 +378,9 @@ func TestICMPLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("warm-up run down: %q", out.Reason)
 	}
 	readers := icmpReaders()
+	if readers < 1 {
+		t.Fatal("no goroutine reads an ICMP socket after a run; icmpReaders looks for the wrong function")
+	}
 	before := runtime.NumGoroutine()
 	p.Probe(t.Context(), icmpCheck("127.0.0.1", `{"count":2,"interval_ms":100}`))
 	timedOut := icmpCheck("127.0.0.1", `{"count":20,"interval_ms":100}`)
@@ -418,7 +421,7 @@ func icmpReaders() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "poller.(*icmpSocket).read(")
+			return strings.Count(string(buf[:n]), "checks.(*icmpSocket).read(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
@@ -589,7 +592,7 @@ func TestICMPSocketFailure(t *testing.T) {
 // apart) costs against loopback, and what 2,000 such checks a minute would take of one core. Each
 // check lasts two seconds, so fix the count rather than the time, and leave -race off:
 //
-//	go test ./internal/poller -run '^$' -bench ICMPLoopback -benchtime 2000x
+//	go test ./internal/checks -run '^$' -bench ICMPLoopback -benchtime 2000x
 func BenchmarkICMPLoopback(b *testing.B) {
 	p := NewProber(&Guard{AllowPrivate: true})
 	var n atomic.Uint32

@@ -1,4 +1,4 @@
-package poller
+package checks
 
 import (
 	"context"
@@ -112,18 +112,25 @@ func TestGuardRefusesForbiddenHosts(t *testing.T) {
 			if _, err := g.Resolve(ctx, host); !errors.Is(err, ErrForbiddenTarget) {
 				t.Errorf("Resolve(%q) = %v, want an error wrapping ErrForbiddenTarget", host, err)
 			}
-			if err := g.CheckTarget(ctx, "icmp", host, ""); !errors.Is(err, ErrForbiddenTarget) {
-				t.Errorf("CheckTarget(icmp, %q) = %v, want ErrForbiddenTarget", host, err)
+			if ps := g.CheckEndpoints(ctx, "icmp", host, nil); !refused(ps, "target") {
+				t.Errorf("CheckEndpoints(icmp, %q) = %v, want the target refused", host, ps)
 			}
 			hostport := net.JoinHostPort(strings.Trim(host, "[]"), "80")
-			if err := g.CheckTarget(ctx, "tcp", hostport, ""); !errors.Is(err, ErrForbiddenTarget) {
-				t.Errorf("CheckTarget(tcp, %q) = %v, want ErrForbiddenTarget", hostport, err)
+			if ps := g.CheckEndpoints(ctx, "tcp", hostport, nil); !refused(ps, "target") {
+				t.Errorf("CheckEndpoints(tcp, %q) = %v, want the target refused", hostport, ps)
 			}
-			if err := g.CheckTarget(ctx, "dns", "example.com", hostport); !errors.Is(err, ErrForbiddenTarget) {
-				t.Errorf("CheckTarget(dns, server %q) = %v, want ErrForbiddenTarget", hostport, err)
+			server, _ := json.Marshal(map[string]string{"server": hostport})
+			if ps := g.CheckEndpoints(ctx, "dns", "example.com", server); !refused(ps, "settings.server") {
+				t.Errorf("CheckEndpoints(dns, server %q) = %v, want settings.server refused", hostport, ps)
 			}
 		})
 	}
+}
+
+// refused says whether the guard's problems are one refusal of field, in the guard's words.
+func refused(ps []Problem, field string) bool {
+	return len(ps) == 1 && ps[0].Field == field && strings.HasPrefix(ps[0].Message, "is not allowed: ") &&
+		strings.Contains(ps[0].Message, ErrForbiddenTarget.Error())
 }
 
 func TestGuardRefusesForbiddenURLs(t *testing.T) {
@@ -143,8 +150,8 @@ func TestGuardRefusesForbiddenURLs(t *testing.T) {
 		"http://localhost:8080/",
 		"http://LOCALHOST./",
 	} {
-		if err := g.CheckTarget(context.Background(), "http", target, ""); !errors.Is(err, ErrForbiddenTarget) {
-			t.Errorf("CheckTarget(http, %q) = %v, want ErrForbiddenTarget", target, err)
+		if ps := g.CheckEndpoints(context.Background(), "http", target, nil); !refused(ps, "target") {
+			t.Errorf("CheckEndpoints(http, %q) = %v, want the target refused", target, ps)
 		}
 	}
 }
@@ -162,8 +169,8 @@ func TestGuardAllowsPublicAddresses(t *testing.T) {
 	if err != nil || len(addrs) != 1 || addrs[0] != netip.MustParseAddr("203.0.113.10") {
 		t.Errorf("Resolve(3405803786) = %v, %v; want [203.0.113.10]", addrs, err)
 	}
-	if err := g.CheckTarget(context.Background(), "http", "https://203.0.113.10/health", ""); err != nil {
-		t.Errorf("CheckTarget(http, public literal) = %v", err)
+	if ps := g.CheckEndpoints(context.Background(), "http", "https://203.0.113.10/health", nil); len(ps) != 0 {
+		t.Errorf("CheckEndpoints(http, public literal) = %v", ps)
 	}
 }
 
@@ -175,8 +182,8 @@ func TestGuardAllowPrivateAllowsEverything(t *testing.T) {
 		if _, err := g.Resolve(ctx, host); err != nil {
 			t.Errorf("Resolve(%q) = %v, want allowed", host, err)
 		}
-		if err := g.CheckTarget(ctx, "icmp", host, ""); err != nil {
-			t.Errorf("CheckTarget(icmp, %q) = %v, want allowed", host, err)
+		if ps := g.CheckEndpoints(ctx, "icmp", host, nil); len(ps) != 0 {
+			t.Errorf("CheckEndpoints(icmp, %q) = %v, want allowed", host, ps)
 		}
 	}
 	for _, s := range []string{"127.0.0.1", "::1", "169.254.169.254", "10.0.0.1", "fe80::1"} {
@@ -184,8 +191,8 @@ func TestGuardAllowPrivateAllowsEverything(t *testing.T) {
 			t.Errorf("CheckAddr(%s) = %v, want allowed", s, err)
 		}
 	}
-	if err := g.CheckTarget(ctx, "http", "http://127.0.0.1:8080/", ""); err != nil {
-		t.Errorf("CheckTarget(http, loopback) = %v, want allowed", err)
+	if ps := g.CheckEndpoints(ctx, "http", "http://127.0.0.1:8080/", nil); len(ps) != 0 {
+		t.Errorf("CheckEndpoints(http, loopback) = %v, want allowed", ps)
 	}
 }
 
