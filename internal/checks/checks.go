@@ -15,10 +15,12 @@
 //  1. Write its file: a type implementing Kind, its settings type with every setting bounded (settings
 //     are stored with the check and quoted in reasons), and its tests beside it. Kinds without secrets
 //     embed noSecrets.
-//  2. Register it: add it to registry and to the compile-time assertion list below.
+//  2. Register it: add it to registry and to the compile-time assertion list below, and to the names
+//     TestRegistry expects.
 //  3. Allow it in the database: a migration that replaces the CHECK on app.checks.kind
-//     (app.checks_kind_check, created in migrations/000003_inventory.up.sql), its down migration
-//     putting the old list back.
+//     (checks_kind_check, created in migrations/000003_inventory.up.sql), its down migration putting
+//     the old list back; internal/poller's TestDatabaseAllowsExactlyTheRegisteredKinds fails until
+//     the two agree.
 //  4. Document it: the Checks section of README.md and the kind enum and settings schema of
 //     internal/api/openapi.json.
 package checks
