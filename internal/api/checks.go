@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
 	"github.com/google/uuid"
 
 	"github.com/infrawatch/infrawatch/internal/checks"
