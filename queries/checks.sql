@@ -33,16 +33,18 @@ DELETE FROM app.checks WHERE id = @id;
 SELECT count(*) FROM app.checks;
 
 -- name: CheckClaimDue :many
--- Claims up to max_rows due checks for owner: their lease lasts the check's timeout plus grace. Checks
--- pinned to another location, of suspended tenants or of busy tenants (at their concurrency limit) are
--- left for others. SKIP LOCKED lets replicas claim side by side without waiting for each other.
+-- Claims up to max_rows checks due at @now for owner: their lease lasts the check's timeout plus grace.
+-- Checks pinned to another location, of suspended tenants or of busy tenants (at their concurrency
+-- limit) are left for others. SKIP LOCKED lets replicas claim side by side without waiting for each
+-- other. A NULL @now is the database's now(), as pollers claim; tests pass the time of the clock they
+-- drive.
 WITH due AS (
     SELECT c.id
       FROM app.checks c
       JOIN app.tenants t ON t.id = c.tenant_id
      WHERE c.enabled
-       AND c.next_run_at <= now()
-       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
+       AND c.next_run_at <= coalesce(sqlc.narg(now)::timestamptz, now())
+       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < coalesce(sqlc.narg(now)::timestamptz, now()))
        AND (c.location IS NULL OR c.location = sqlc.narg(location)::text)
        AND t.status = 'active'
        AND c.tenant_id <> ALL (@busy_tenants::uuid[])
@@ -52,7 +54,8 @@ WITH due AS (
 )
 UPDATE app.checks c
    SET lease_owner = @owner::text,
-       lease_expires_at = now() + make_interval(secs => c.timeout_seconds + @grace_seconds::int)
+       lease_expires_at = coalesce(sqlc.narg(now)::timestamptz, now())
+                          + make_interval(secs => c.timeout_seconds + @grace_seconds::int)
   FROM due
  WHERE c.id = due.id
 RETURNING c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,

@@ -36,8 +36,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/pgcluster"
@@ -154,8 +153,8 @@ func benchHTTP(ctx context.Context, duration time.Duration, rounds, concurrency 
 	}
 	defer stopBB()
 
-	prober := poller.NewProber(&poller.Guard{AllowPrivate: true})
-	check := poller.Check{ID: 1, Kind: "http", Target: target, Timeout: 5 * time.Second, Settings: json.RawMessage(`{}`)}
+	prober := checks.NewProber(&checks.Guard{AllowPrivate: true})
+	check := checks.Check{ID: 1, Kind: "http", Target: target, Timeout: 5 * time.Second, Settings: json.RawMessage(`{}`)}
 	ours := func() httpRound {
 		return load(duration, concurrency, selfCPU, func() bool { return prober.Probe(ctx, check).Up })
 	}
@@ -320,19 +319,32 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 		settings = `{"version": "2c", "community": "bench"}`
 		peer = "one snmpd (net-snmp) on " + addr
 	}
-	if err := insertChecks(ctx, pool, created.TenantID.String(), kind, settings, n, targets); err != nil {
+	checkTargets := make([]string, n)
+	for i := range checkTargets {
+		checkTargets[i] = targets(i)
+	}
+	// Spread over the minute, as the API's first-run jitter would.
+	if _, err := pool.Exec(ctx, `
+	    INSERT INTO app.checks (tenant_id, name, kind, target, interval_seconds, timeout_seconds, settings, next_run_at)
+	    SELECT $1, $2 || ' ' || i, $2, t, 60, 10, $3::jsonb, now() + (i * 60.0 / $4) * interval '1 second'
+	      FROM unnest($5::text[]) WITH ORDINALITY AS u(t, i)`, created.TenantID.String(), kind, settings, n, checkTargets); err != nil {
 		return err
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	samples := ingest.NewService(ingest.Config{}, pool, log, nil)
-	runner := poller.NewRunner(pool, poller.NewProber(&poller.Guard{AllowPrivate: true}), samples, log)
-	engine := poller.New(poller.Config{Concurrency: 1024, TenantConcurrency: 1024}, runner, log, nil)
+	runner := poller.NewRunner(db.NewSystem(pool), checks.NewProber(&checks.Guard{AllowPrivate: true}), samples, log)
+	cfg := poller.DefaultConfig()
+	cfg.Concurrency, cfg.TenantConcurrency = 1024, 1024
+	engine := poller.New(cfg, runner, log, nil)
 	writerCtx, stopWriter := context.WithCancel(ctx)
-	runCtx, stop := context.WithCancel(ctx)
-	var writer, wg sync.WaitGroup
+	var writer sync.WaitGroup
 	writer.Go(func() { samples.Run(writerCtx) })
-	wg.Go(func() { engine.Run(runCtx) })
+	if err := engine.Start(ctx); err != nil {
+		stopWriter()
+		writer.Wait()
+		return err
+	}
 
 	const warmup = 30 * time.Second
 	time.Sleep(warmup)
@@ -341,8 +353,7 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 	cpu, to := selfCPU()-cpu0, time.Now()
 	// Runs that started in the window finish and are stored; a stopping engine would abandon them.
 	time.Sleep(15 * time.Second)
-	stop()
-	wg.Wait() // the engine stores its last runs before the samples writer stops
+	engine.Stop() // the engine stores its last runs before the samples writer stops
 	stopWriter()
 	writer.Wait()
 
@@ -360,19 +371,6 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 	fmt.Println("|---|---:|---:|---:|---:|---:|---|")
 	fmt.Printf("| %s | %d | %d | %.0f | %.2f s | %.1f %% | %s |\n\n", kind, runs, up, perMinute, cpu.Seconds(), share, goal)
 	return nil
-}
-
-func insertChecks(ctx context.Context, pool *pgxpool.Pool, tenantID, kind, settings string, n int, target func(int) string) error {
-	targets := make([]string, n)
-	for i := range targets {
-		targets[i] = target(i)
-	}
-	// Spread over the minute, as the API's first-run jitter would.
-	_, err := pool.Exec(ctx, `
-	    INSERT INTO app.checks (tenant_id, name, kind, target, interval_seconds, timeout_seconds, settings, next_run_at)
-	    SELECT $1, $2 || ' ' || i, $2, t, 60, 10, $3::jsonb, now() + (i * 60.0 / $4) * interval '1 second'
-	      FROM unnest($5::text[]) WITH ORDINALITY AS u(t, i)`, tenantID, kind, settings, n, targets)
-	return err
 }
 
 // startSNMPD runs net-snmp's snmpd on a free loopback port with a v2c community.
@@ -406,9 +404,9 @@ func startSNMPD() (string, func(), error) {
 		return "", nil, err
 	}
 	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }
-	prober := poller.NewProber(&poller.Guard{AllowPrivate: true})
+	prober := checks.NewProber(&checks.Guard{AllowPrivate: true})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		out := prober.Probe(context.Background(), poller.Check{ID: 1, Kind: "snmp", Target: addr, Timeout: time.Second,
+		out := prober.Probe(context.Background(), checks.Check{ID: 1, Kind: "snmp", Target: addr, Timeout: time.Second,
 			Settings: json.RawMessage(`{"version":"2c","community":"bench","interfaces":false,"oids":[".1.3.6.1.2.1.1.3.0"]}`)})
 		if out.Up {
 			return addr, stop, nil
@@ -430,7 +428,7 @@ func freeUDPPort() (int, error) {
 }
 
 func createDatabase(ctx context.Context, url, name string) error {
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := db.Open(ctx, db.Config{URL: url})
 	if err != nil {
 		return err
 	}

@@ -1,19 +1,30 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
-	"github.com/infrawatch/infrawatch/internal/poller"
 )
+
+// CheckRunner runs a check at once on a user's request (POST /checks/{id}/run); the poller's Runner is
+// the one the process wires.
+type CheckRunner interface {
+	// RunNowForTenant runs check id of tenant, stores its result and returns it: db.ErrNotFound when the
+	// tenant has no such check, a *checks.TooSoonError when it ran moments ago.
+	RunNowForTenant(ctx context.Context, tenant uuid.UUID, id int64) (checks.Result, error)
+}
 
 // Check is a check as the API shows it; secret settings are masked.
 type Check struct {
@@ -43,33 +54,41 @@ const secretMask = "********"
 
 func checkOut(ch dbsqlc.AppCheck) Check {
 	return Check{ID: ch.ID, Name: ch.Name, Kind: ch.Kind, Target: ch.Target, IntervalSeconds: ch.IntervalSeconds,
-		TimeoutSeconds: ch.TimeoutSeconds, Location: ch.Location, HostID: ch.HostID, Settings: maskSecrets(ch.Settings),
+		TimeoutSeconds: ch.TimeoutSeconds, Location: ch.Location, HostID: ch.HostID, Settings: maskSecrets(ch.Kind, ch.Settings),
 		Enabled: ch.Enabled, Status: ch.Status, StatusReason: ch.StatusReason, StatusSince: ch.StatusSince,
 		LastRunAt: ch.LastRunAt, NextRunAt: ch.NextRunAt, CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt}
 }
 
-// eachSecret calls fn with every secret of a settings object — the settings of poller.SecretSettings
-// and every value of poller.SecretHeaders — named as the API names fields (settings.community,
-// settings.headers.Authorization), and puts back what fn returns.
-func eachSecret(settings map[string]json.RawMessage, fn func(field string, value json.RawMessage) json.RawMessage) {
-	for _, k := range poller.SecretSettings {
-		if v, ok := settings[k]; ok {
-			settings[k] = fn("settings."+k, v)
-		}
-	}
-	raw, ok := settings[poller.SecretHeaders]
+// eachSecret calls fn with every secret of a settings object of kind — the settings its kind says are
+// secret, and every value of those that are maps of secrets — named as the API names fields
+// (settings.community, settings.headers.Authorization), and puts back what fn returns. A kind that does
+// not exist has no secret: such a check is refused.
+func eachSecret(kind string, settings map[string]json.RawMessage, fn func(field string, value json.RawMessage) json.RawMessage) {
+	k, ok := checks.Lookup(kind)
 	if !ok {
 		return
 	}
-	var headers map[string]json.RawMessage
-	if json.Unmarshal(raw, &headers) != nil {
-		settings[poller.SecretHeaders] = fn("settings."+poller.SecretHeaders, raw) // not an object: secret as a whole
-		return
+	secrets := k.Secrets()
+	for _, name := range secrets.Settings {
+		if v, ok := settings[name]; ok {
+			settings[name] = fn("settings."+name, v)
+		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(headers)) {
-		headers[name] = fn("settings."+poller.SecretHeaders+"."+name, headers[name])
+	for _, name := range secrets.Maps {
+		raw, ok := settings[name]
+		if !ok {
+			continue
+		}
+		var values map[string]json.RawMessage
+		if json.Unmarshal(raw, &values) != nil {
+			settings[name] = fn("settings."+name, raw) // not an object: secret as a whole
+			continue
+		}
+		for _, key := range slices.Sorted(maps.Keys(values)) {
+			values[key] = fn("settings."+name+"."+key, values[key])
+		}
+		settings[name], _ = json.Marshal(values)
 	}
-	settings[poller.SecretHeaders], _ = json.Marshal(headers)
 }
 
 // isMask tells the mask, and emptyText a secret that holds nothing (shown as is: it hides nothing).
@@ -81,12 +100,12 @@ func isMask(v json.RawMessage) bool {
 func emptyText(v json.RawMessage) bool { return string(v) == `""` || string(v) == "null" }
 
 // maskSecrets answers settings with every secret masked, for every reader.
-func maskSecrets(settings []byte) json.RawMessage {
+func maskSecrets(kind string, settings []byte) json.RawMessage {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(settings, &m) != nil {
 		return json.RawMessage("{}") // stored settings are always an object; never show what cannot be masked
 	}
-	eachSecret(m, func(_ string, v json.RawMessage) json.RawMessage {
+	eachSecret(kind, m, func(_ string, v json.RawMessage) json.RawMessage {
 		if emptyText(v) {
 			return v
 		}
@@ -97,11 +116,11 @@ func maskSecrets(settings []byte) json.RawMessage {
 }
 
 // storedSecrets returns the secrets of settings that hold something, by field name.
-func storedSecrets(settings []byte) map[string]json.RawMessage {
+func storedSecrets(kind string, settings []byte) map[string]json.RawMessage {
 	out := map[string]json.RawMessage{}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(settings, &m) == nil {
-		eachSecret(m, func(field string, v json.RawMessage) json.RawMessage {
+		eachSecret(kind, m, func(field string, v json.RawMessage) json.RawMessage {
 			if !emptyText(v) {
 				out[field] = v
 			}
@@ -113,13 +132,13 @@ func storedSecrets(settings []byte) map[string]json.RawMessage {
 
 // keepMaskedSecrets puts stored secrets back where incoming settings sent the mask, and returns the
 // settings with the fields it kept that way. A mask where nothing is stored is refused.
-func keepMaskedSecrets(incoming, stored []byte, errs *fieldErrors) (settings []byte, kept []string) {
+func keepMaskedSecrets(kind string, incoming, stored []byte, errs *fieldErrors) (settings []byte, kept []string) {
 	var in map[string]json.RawMessage
 	if json.Unmarshal(incoming, &in) != nil {
 		return incoming, nil // not an object: validation names it
 	}
-	old := storedSecrets(stored)
-	eachSecret(in, func(field string, v json.RawMessage) json.RawMessage {
+	old := storedSecrets(kind, stored)
+	eachSecret(kind, in, func(field string, v json.RawMessage) json.RawMessage {
 		if !isMask(v) {
 			return v
 		}
@@ -135,26 +154,17 @@ func keepMaskedSecrets(incoming, stored []byte, errs *fieldErrors) (settings []b
 }
 
 // secretsFollow refuses stored secrets following a check to another destination: when an update
-// changes where the secrets are sent — the target (host, port, URL) or, for SNMP, the version — every
-// secret must be sent again rather than kept from storage (by the mask, or by leaving settings out).
-// Otherwise whoever may edit a check could point it at a host of theirs and receive the secret.
+// changes where its kind sends the secrets (its Destination: the target, and for SNMP the version too),
+// every secret must be sent again rather than kept from storage (by the mask, or by leaving settings
+// out). Otherwise whoever may edit a check could point it at a host of theirs and receive the secret.
 func secretsFollow(stored, merged dbsqlc.AppCheck, kept []string, errs *fieldErrors) {
-	if len(kept) == 0 || (stored.Target == merged.Target && snmpVersion(stored) == snmpVersion(merged)) {
+	k, ok := checks.Lookup(stored.Kind)
+	if len(kept) == 0 || !ok || k.Destination(stored.Target, stored.Settings) == k.Destination(merged.Target, merged.Settings) {
 		return
 	}
 	for _, field := range kept {
 		errs.add(field, "the target changed; send the secret again")
 	}
-}
-
-func snmpVersion(ch dbsqlc.AppCheck) string {
-	var st struct {
-		Version string `json:"version"`
-	}
-	if ch.Kind == "snmp" {
-		_ = json.Unmarshal(ch.Settings, &st)
-	}
-	return st.Version
 }
 
 // checkInput is the body of POST and PATCH /checks; absent fields keep their value on PATCH.
@@ -217,9 +227,9 @@ func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppChec
 	// Secrets: settings left out keep every stored one, the mask keeps one, and neither may follow the
 	// check to another target. These refusals are reported along with the validation's.
 	var secretErrs fieldErrors
-	keptSecrets := slices.Sorted(maps.Keys(storedSecrets(base.Settings)))
+	keptSecrets := slices.Sorted(maps.Keys(storedSecrets(base.Kind, base.Settings)))
 	if in.Settings != nil {
-		base.Settings, keptSecrets = keepMaskedSecrets(*in.Settings, base.Settings, &secretErrs)
+		base.Settings, keptSecrets = keepMaskedSecrets(base.Kind, *in.Settings, base.Settings, &secretErrs)
 	}
 	if !creating {
 		secretsFollow(stored, base, keptSecrets, &secretErrs)
@@ -233,12 +243,8 @@ func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppChec
 	if n := len(base.Name); n < 1 || n > 200 {
 		errs.add("name", "must be 1 to 200 characters")
 	}
-	if !slices.Contains(poller.Kinds, base.Kind) {
-		errs.add("kind", "must be one of icmp, snmp, http, tcp, dns")
-	} else {
-		for _, p := range poller.Validate(base.Kind, base.Target, base.Settings) {
-			errs.add(p.Field, "%s", p.Message)
-		}
+	for _, p := range checks.Validate(base.Kind, base.Target, base.Settings) {
+		errs.add(p.Field, "%s", p.Message)
 	}
 	if base.IntervalSeconds < 10 || base.IntervalSeconds > 86400 {
 		errs.add("interval_seconds", "must be from 10 to 86400")
@@ -256,8 +262,8 @@ func (s *server) listChecks(c *gin.Context) {
 	var params dbsqlc.CheckListParams
 	var errs fieldErrors
 	if k := c.Query("kind"); k != "" {
-		if !slices.Contains(poller.Kinds, k) {
-			errs.add("kind", "must be one of icmp, snmp, http, tcp, dns")
+		if _, ok := checks.Lookup(k); !ok {
+			errs.add("kind", "must be one of %s", strings.Join(checks.Names(), ", "))
 		}
 		params.Kind = &k
 	}
@@ -393,15 +399,8 @@ func (s *server) deleteCheck(c *gin.Context) {
 // must not reach; probes check again on every connection.
 func (s *server) guardTarget(c *gin.Context, ch dbsqlc.AppCheck) fieldErrors {
 	var errs fieldErrors
-	ctx := c.Request.Context()
-	if err := s.guard.CheckTarget(ctx, ch.Kind, ch.Target, ""); err != nil {
-		errs.add("target", "is not allowed: %v", err)
-	}
-	var dns poller.DNSSettings
-	if ch.Kind == "dns" && json.Unmarshal(ch.Settings, &dns) == nil && dns.Server != "" {
-		if err := s.guard.CheckTarget(ctx, "tcp", dns.Server, ""); err != nil {
-			errs.add("settings.server", "is not allowed: %v", err)
-		}
+	for _, p := range s.guard.CheckEndpoints(c.Request.Context(), ch.Kind, ch.Target, ch.Settings) {
+		errs.add(p.Field, "%s", p.Message)
 	}
 	return errs
 }
@@ -466,12 +465,9 @@ func (s *server) runCheck(c *gin.Context) {
 		writeProblem(c, http.StatusServiceUnavailable, "checks cannot be run by this process", "")
 		return
 	}
-	run, err := s.checks.RunNow(c.Request.Context(), principal(c).TenantID, id)
-	var tooSoon *poller.TooSoonError
-	if errors.Is(err, poller.ErrNoCheck) {
-		s.answerError(c, notFound())
-		return
-	} else if errors.As(err, &tooSoon) {
+	run, err := s.checks.RunNowForTenant(c.Request.Context(), principal(c).TenantID, id)
+	var tooSoon *checks.TooSoonError
+	if errors.As(err, &tooSoon) {
 		c.Header("Retry-After", strconv.Itoa(int(tooSoon.RetryAfter/time.Second)+1))
 		writeProblem(c, http.StatusTooManyRequests, "check ran moments ago", tooSoon.Error())
 		return

@@ -16,6 +16,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
@@ -43,7 +44,7 @@ type world struct {
 	// hub is the live stream's hub, at most testStreamsPerTenant streams per tenant.
 	hub *stream.Hub
 	// guard is the handler's and the prober's SSRF guard, allowing loopback; a test may switch it to SaaS mode.
-	guard *poller.Guard
+	guard *checks.Guard
 }
 
 type tenantWorld struct {
@@ -98,13 +99,13 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	go func() { hub.Run(runCtx); close(hubDone) }()
 	t.Cleanup(func() { hub.Close(); <-hubDone })
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
-	guard := &poller.Guard{AllowPrivate: true}
+	guard := &checks.Guard{AllowPrivate: true}
 	deps := api.Deps{
 		Log:           log,
 		Tenants:       db.NewTenantRunner(d.Pool),
 		Auth:          svc,
 		Ingest:        ingester,
-		Checks:        poller.NewRunner(d.Pool, poller.NewProber(guard), ingester, log),
+		Checks:        poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
 		Guard:         guard,
 		Operator:      tenant.NewOperator(d.System()),
 		OperatorToken: operatorToken,

@@ -19,10 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/ingest"
-	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -36,10 +36,10 @@ type Deps struct {
 	Auth *auth.Service
 	// Ingest validates and writes pushed metrics and logs (system work, tenant stamped from the credential).
 	Ingest *ingest.Service
-	// Checks runs a check on request (POST /checks/{id}/run).
-	Checks *poller.Runner
+	// Checks runs a check on request (POST /checks/{id}/run); nil makes that route answer 503.
+	Checks CheckRunner
 	// Guard refuses check targets the poller must not reach, when a check is saved.
-	Guard *poller.Guard
+	Guard *checks.Guard
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// OperatorToken is the platform operator's credential for /api/v1/operator; empty disables those routes.
@@ -77,8 +77,8 @@ type server struct {
 	tenants           *db.TenantRunner
 	auth              *auth.Service
 	ingest            *ingest.Service
-	checks            *poller.Runner
-	guard             *poller.Guard
+	checks            CheckRunner
+	guard             *checks.Guard
 	operator          *tenant.Operator
 	operatorTokenHash []byte
 	limits            *limiters
@@ -119,7 +119,7 @@ func NewHandler(d Deps) *gin.Engine {
 	}
 	guard := d.Guard
 	if guard == nil {
-		guard = &poller.Guard{} // SaaS mode: only public targets
+		guard = &checks.Guard{} // SaaS mode: only public targets
 	}
 	poolSize := 0
 	if d.Tenants != nil { // tests of the routes alone wire no database

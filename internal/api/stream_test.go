@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
 	"github.com/infrawatch/infrawatch/internal/stream"
@@ -219,7 +220,7 @@ func (w *world) statusChange(t *testing.T, tw *tenantWorld, check int64, status 
 		                            VALUES ($1, $2, $3, $4, 'test') RETURNING id`, tw.id, check, now, status).Scan(&id); err != nil {
 			return err
 		}
-		return events.Publish(ctx, tx, events.Event{Type: events.CheckStatus, Tenant: tw.id, ID: id, CheckID: check,
+		return events.Publish(ctx, dbsqlc.New(tx), events.Event{Type: events.CheckStatus, Tenant: tw.id, ID: id, CheckID: check,
 			Status: status, Reason: "test", Time: now})
 	})
 	if err != nil {
@@ -238,7 +239,7 @@ func (w *world) checkResults(t *testing.T, tw *tenantWorld, reason string, check
 		evs[i] = events.Event{Type: events.CheckResult, Tenant: tw.id, CheckID: c, Status: "up", Reason: reason,
 			LatencyMS: &latency, Time: time.Now()}
 	}
-	if err := pgx.BeginFunc(ctx, w.d.Pool, func(tx pgx.Tx) error { return events.Publish(ctx, tx, evs...) }); err != nil {
+	if err := pgx.BeginFunc(ctx, w.d.Pool, func(tx pgx.Tx) error { return events.Publish(ctx, dbsqlc.New(tx), evs...) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -432,7 +433,7 @@ func TestStreamRolledBackEventsNeverArrive(t *testing.T) {
 		                            VALUES ($1, $2, now(), 'down') RETURNING id`, w.a.id, web).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
-		if err := events.Publish(ctx, tx, events.Event{Type: events.CheckStatus, Tenant: w.a.id, ID: id, CheckID: web, Status: "down"},
+		if err := events.Publish(ctx, dbsqlc.New(tx), events.Event{Type: events.CheckStatus, Tenant: w.a.id, ID: id, CheckID: web, Status: "down"},
 			events.Event{Type: events.CheckResult, Tenant: w.a.id, CheckID: web, Status: "down"}); err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
@@ -64,7 +65,7 @@ func defaultServeConfig() serveConfig {
 		DB:              db.DefaultConfig(),
 		Maintenance:     maintenance.DefaultConfig(),
 		HTTP:            api.DefaultHTTPTimeouts,
-		Poller:          poller.Config{Concurrency: 256, TenantConcurrency: 64},
+		Poller:          poller.DefaultConfig(),
 	}
 }
 
@@ -99,11 +100,8 @@ func (c serveConfig) Validate() error {
 	if c.HeavyReads.PerTenant < 0 || c.HeavyReads.Total < 0 {
 		return errors.New("--heavy-reads-per-tenant and --heavy-reads must be zero (the default) or more")
 	}
-	if c.Poller.Concurrency < 1 || c.Poller.TenantConcurrency < 1 {
-		return errors.New("--poller-concurrency and --poller-tenant-concurrency must be at least 1")
-	}
-	if len(c.Poller.Location) > 64 {
-		return errors.New("--location must be at most 64 characters")
+	if err := c.Poller.Validate(); err != nil {
+		return err
 	}
 	if err := c.Maintenance.Validate(); err != nil {
 		return err
@@ -152,11 +150,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", c.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
-	fs.StringVar(&c.Poller.Location, "location", c.Poller.Location,
-		"poller role: run only checks pinned to this location, besides unpinned ones (empty: unpinned checks only)")
-	fs.IntVar(&c.Poller.Concurrency, "poller-concurrency", c.Poller.Concurrency, "poller role: most checks running at once in this process")
-	fs.IntVar(&c.Poller.TenantConcurrency, "poller-tenant-concurrency", c.Poller.TenantConcurrency,
-		"poller role: most checks of one tenant running at once in this process")
+	c.Poller.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -214,8 +208,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	ingestConfig := ingest.DefaultConfig()
 	ingestConfig.RawRetention = cfg.Maintenance.Retention.Samples
 	samples := ingest.NewService(ingestConfig, pool, log.With("role", "ingest"), registry)
-	guard := &poller.Guard{AllowPrivate: cfg.AllowPrivateTargets}
-	runner := poller.NewRunner(pool, poller.NewProber(guard), samples, log.With("role", "poller"))
+	guard := &checks.Guard{AllowPrivate: cfg.AllowPrivateTargets}
+	runner := poller.NewRunner(system, checks.NewProber(guard), samples, log.With("role", "poller"))
 
 	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
 	// push routes, the poller and run-now write through, stops last.
@@ -232,7 +226,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	}
 	if cfg.has("poller") {
 		engine := poller.New(cfg.Poller, runner, log.With("role", "poller"), registry)
-		workers = append(workers, service.Named{Name: "poller", Service: &service.Loop{Run: engine.Run}})
+		workers = append(workers, service.Named{Name: "poller", Service: engine})
 	}
 	if cfg.has("scheduler") {
 		workers = append(workers, service.Named{Name: "maintenance",

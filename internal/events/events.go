@@ -13,7 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
+
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
 // Channel is the LISTEN/NOTIFY channel every event travels on.
@@ -69,9 +70,10 @@ func TruncateReason(s string) string {
 	return s[:cut] + mark
 }
 
-// Publish queues evs on Channel inside tx; they are delivered when tx commits. An event whose payload
-// would still exceed the NOTIFY limit is refused with an error before anything reaches pg_notify.
-func Publish(ctx context.Context, tx pgx.Tx, evs ...Event) error {
+// Publish queues evs on Channel through q, which must run in the transaction that stores what they
+// announce: they are delivered when it commits, and never when it does not. An event whose payload would
+// still exceed the NOTIFY limit is refused with an error before anything reaches pg_notify.
+func Publish(ctx context.Context, q *dbsqlc.Queries, evs ...Event) error {
 	var payloads []string
 	add := func(ev Event) error {
 		b, err := json.Marshal(ev)
@@ -101,7 +103,7 @@ func Publish(ctx context.Context, tx pgx.Tx, evs ...Event) error {
 	if len(payloads) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, Channel, payloads); err != nil {
+	if err := q.EventNotify(ctx, dbsqlc.EventNotifyParams{Channel: Channel, Payloads: payloads}); err != nil {
 		return fmt.Errorf("publish %d events: %w", len(payloads), err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
 )
@@ -41,7 +42,7 @@ func TestPublishKeepsEveryPayloadUnderTheNotifyLimit(t *testing.T) {
 		evs = append(evs, events.Event{Type: events.CheckResult, Tenant: tenant, CheckID: int64(i + 1), Status: "down",
 			Reason: r, Time: time.Now()})
 	}
-	if err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error { return events.Publish(ctx, tx, evs...) }); err != nil {
+	if err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error { return events.Publish(ctx, dbsqlc.New(tx), evs...) }); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 	for range reasons {

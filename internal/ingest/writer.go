@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/events"
 )
 
@@ -192,7 +193,7 @@ func (w *Writer) commit(batch []*request) error {
 		if err := copySamples(ctx, tx, "ts.samples", batch); err != nil {
 			return err
 		}
-		return events.Publish(ctx, tx, evs...)
+		return events.Publish(ctx, dbsqlc.New(tx), evs...)
 	})
 	if isUniqueViolation(err) {
 		w.m.duplicateBatches.Inc()
@@ -208,7 +209,7 @@ func (w *Writer) commit(batch []*request) error {
 			                        ON CONFLICT (series_id, time) DO NOTHING`); err != nil {
 				return err
 			}
-			return events.Publish(ctx, tx, evs...)
+			return events.Publish(ctx, dbsqlc.New(tx), evs...)
 		})
 	}
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
 	"github.com/infrawatch/infrawatch/internal/stream"
@@ -124,7 +125,7 @@ func BenchmarkCommitEvents(b *testing.B) {
 								if err := copySamples(ctx, tx, "ts.samples", rs); err != nil || !publish {
 									return err
 								}
-								return events.Publish(ctx, tx, samplesEvents(rs, time.Now())...)
+								return events.Publish(ctx, dbsqlc.New(tx), samplesEvents(rs, time.Now())...)
 							})
 							if err != nil {
 								errs <- err

@@ -1,3 +1,7 @@
+// Package poller schedules and stores the runs of agentless checks: the engine claims due checks under
+// leases, runs them through the check-kind registry (internal/checks) with bounded concurrency, and
+// stores their results, status changes, events and samples; the Runner also runs a check on a user's
+// request. It reaches the database through db.System and sqlc only.
 package poller
 
 import (
@@ -5,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,55 +17,89 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
-	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/service"
 )
 
-// Config says how a poller claims and runs checks.
+// Config says how a poller claims and runs checks. A field left zero takes DefaultConfig's value.
 type Config struct {
 	// Location, when set, makes the poller run only checks pinned to it, besides unpinned ones.
 	Location string
-	// Concurrency caps the checks running at once in this process. Zero means 256.
+	// Concurrency caps the checks running at once in this process.
 	Concurrency int
 	// TenantConcurrency caps one tenant's checks running at once in this process, so one tenant's slow
-	// targets cannot starve the others. Zero means 64.
+	// targets cannot starve the others.
 	TenantConcurrency int
-	// Batch is the most checks one claim takes. Zero means 100.
+	// Batch is the most checks one claim takes.
 	Batch int
-	// Idle is how long the poller sleeps when nothing is due. Zero means one second.
+	// Idle is how long the poller waits when nothing is due.
 	Idle time.Duration
 	// LeaseGrace is added to a check's timeout to make its lease: a poller that dies mid-run loses its
-	// checks to the others this long after their timeout. Zero means 15 seconds.
+	// checks to the others this long after their timeout.
 	LeaseGrace time.Duration
-	// FlushEvery is how long finished runs wait to be stored together. Zero means 200 ms.
+	// FlushEvery is how long finished runs wait to be stored together.
 	FlushEvery time.Duration
 	// Owner names this poller in leases; empty means host name, process id and a random suffix.
 	Owner string
 }
 
+// DefaultConfig is the poller's configuration when nothing is set: the only copy of its defaults.
+func DefaultConfig() Config {
+	return Config{Concurrency: 256, TenantConcurrency: 64, Batch: 100, Idle: time.Second, LeaseGrace: 15 * time.Second,
+		FlushEvery: 200 * time.Millisecond}
+}
+
+// maxLocationChars is app.checks.location's bound, which the API applies.
+const maxLocationChars = 64
+
+// AddFlags registers the poller role's flags on fs, with DefaultConfig's values as their defaults.
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	d := DefaultConfig()
+	fs.StringVar(&c.Location, "location", d.Location,
+		"poller role: run only checks pinned to this location, besides unpinned ones (empty: unpinned checks only)")
+	fs.IntVar(&c.Concurrency, "poller-concurrency", d.Concurrency, "poller role: most checks running at once in this process")
+	fs.IntVar(&c.TenantConcurrency, "poller-tenant-concurrency", d.TenantConcurrency,
+		"poller role: most checks of one tenant running at once in this process")
+}
+
+// Validate refuses a configuration that cannot work, naming the flag (or the field) to fix.
+func (c Config) Validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return errors.New("--poller-concurrency must be at least 1")
+	case c.TenantConcurrency < 1:
+		return errors.New("--poller-tenant-concurrency must be at least 1")
+	case len(c.Location) > maxLocationChars:
+		return fmt.Errorf("--location must be at most %d characters", maxLocationChars)
+	case c.Batch < 0, c.Idle < 0, c.LeaseGrace < 0, c.FlushEvery < 0:
+		return errors.New("poller: Batch, Idle, LeaseGrace and FlushEvery must be zero (the default) or more")
+	}
+	return nil
+}
+
+// withDefaults fills the fields left zero from DefaultConfig, and names the poller when Owner is empty.
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if c.Concurrency <= 0 {
-		c.Concurrency = 256
+		c.Concurrency = d.Concurrency
 	}
 	if c.TenantConcurrency <= 0 {
-		c.TenantConcurrency = 64
+		c.TenantConcurrency = d.TenantConcurrency
 	}
 	if c.Batch <= 0 {
-		c.Batch = 100
+		c.Batch = d.Batch
 	}
 	if c.Idle <= 0 {
-		c.Idle = time.Second
+		c.Idle = d.Idle
 	}
 	if c.LeaseGrace <= 0 {
-		c.LeaseGrace = 15 * time.Second
+		c.LeaseGrace = d.LeaseGrace
 	}
 	if c.FlushEvery <= 0 {
-		c.FlushEvery = 200 * time.Millisecond
+		c.FlushEvery = d.FlushEvery
 	}
 	if c.Owner == "" {
 		host, _ := os.Hostname()
@@ -72,40 +111,58 @@ func (c Config) withDefaults() Config {
 }
 
 // Engine claims due checks, runs them with bounded concurrency and stores what they find. Any number
-// of engines may share a database: leases keep each slot of a check to one of them.
+// of engines may share a database: leases keep each slot of a check to one of them. It is a
+// service.Service: Start runs Run until Stop.
 type Engine struct {
 	cfg    Config
 	runner *Runner
 	log    *slog.Logger
 	m      *metrics
+	loop   service.Loop
+	// clock is the real clock but in tests, which step the engine through time with a fake one.
+	clock Clock
+	// testSignals are nil but in tests.
+	testSignals testSignals
 
 	mu       sync.Mutex
 	inFlight map[uuid.UUID]int // running checks per tenant
 	running  int
+	finished int           // runs finished since the engine started, for the test signals
 	freed    chan struct{} // signalled when a run ends, so a full poller claims again at once
 }
 
 // New returns an engine running checks through runner.
 func New(cfg Config, runner *Runner, log *slog.Logger, reg prometheus.Registerer) *Engine {
-	return &Engine{cfg: cfg.withDefaults(), runner: runner, log: log, m: newMetrics(reg), inFlight: map[uuid.UUID]int{},
-		freed: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg.withDefaults(), runner: runner, log: log, m: newMetrics(reg), clock: realClock{},
+		inFlight: map[uuid.UUID]int{}, freed: make(chan struct{}, 1)}
+	e.loop.Run = e.Run
+	return e
 }
 
-// Owner is the name this engine's leases carry.
-func (e *Engine) Owner() string { return e.cfg.Owner }
+// Start runs the engine in the background until Stop or until ctx ends.
+func (e *Engine) Start(ctx context.Context) error { return e.loop.Start(ctx) }
+
+// Stop stops the engine and returns once it has stored the runs it finished (see Run).
+func (e *Engine) Stop() { e.loop.Stop() }
 
 // Run polls until ctx ends. Runs in flight then are abandoned and their leases given back, so another
 // replica runs those slots at once; finished runs are stored before Run returns.
 func (e *Engine) Run(ctx context.Context) {
 	finished := make(chan Run, e.cfg.Concurrency)
+	flushes, stopFlushes := e.clock.Tick(e.cfg.FlushEvery)
+	defer stopFlushes()
 	storeDone := make(chan struct{})
-	go func() { e.storeLoop(finished); close(storeDone) }()
+	go func() { e.storeLoop(finished, flushes); close(storeDone) }()
 
 	var runs sync.WaitGroup
 	var abandonedMu sync.Mutex
 	var abandoned []int64
 	for ctx.Err() == nil {
-		claimed, err := e.claim(ctx)
+		// The wait when nothing is due starts before the claim reads the time: a clock that moves on
+		// during the claim then always wakes the poller to claim again.
+		wake := e.clock.After(e.cfg.Idle)
+		now := e.clock.DatabaseNow()
+		claimed, err := e.claim(ctx, now)
 		if err != nil && ctx.Err() == nil {
 			e.log.Error("claim due checks", "err", err)
 		}
@@ -125,9 +182,10 @@ func (e *Engine) Run(ctx context.Context) {
 		if len(claimed) == e.cfg.Batch {
 			continue // more may be due
 		}
+		e.signalIdle(now)
 		select {
 		case <-ctx.Done():
-		case <-time.After(e.cfg.Idle):
+		case <-wake:
 		case <-e.freed:
 		}
 	}
@@ -137,7 +195,8 @@ func (e *Engine) Run(ctx context.Context) {
 	if len(abandoned) > 0 {
 		bg, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := dbsqlc.New(e.runner.pool).CheckReleaseLeases(bg, dbsqlc.CheckReleaseLeasesParams{Ids: abandoned, Owner: e.cfg.Owner}); err != nil {
+		if err := e.runner.sys.Queries().CheckReleaseLeases(bg, dbsqlc.CheckReleaseLeasesParams{Ids: abandoned,
+			Owner: e.cfg.Owner}); err != nil {
 			e.log.Warn("give back leases of abandoned runs", "checks", len(abandoned), "err", err)
 		}
 	}
@@ -146,21 +205,22 @@ func (e *Engine) Run(ctx context.Context) {
 // probe runs one claimed check and returns the run to store. It returns false when ctx ended during
 // the run: the outcome is then the cancellation, not the target's.
 func (e *Engine) probe(ctx context.Context, c dbsqlc.CheckClaimDueRow) (Run, bool) {
-	started := time.Now()
-	out := e.runner.prober.Probe(ctx, Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
+	started := e.clock.Now()
+	out := e.runner.prober.Probe(ctx, checks.Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
 		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
 	if ctx.Err() != nil {
 		return Run{}, false
 	}
+	now := e.clock.Now()
 	e.m.runs.WithLabelValues(c.Kind, status(out.Up)).Inc()
-	e.m.duration.WithLabelValues(c.Kind).Observe(time.Since(started).Seconds())
+	e.m.duration.WithLabelValues(c.Kind).Observe(now.Sub(started).Seconds())
 	r := newRun(c, started, out)
-	r.next = nextSlot(c.NextRunAt, time.Duration(c.IntervalSeconds)*time.Second, time.Now())
+	r.next = nextSlot(c.NextRunAt, time.Duration(c.IntervalSeconds)*time.Second, now)
 	return r, true
 }
 
-// claim leases as many due checks as the concurrency limits allow.
-func (e *Engine) claim(ctx context.Context) ([]dbsqlc.CheckClaimDueRow, error) {
+// claim leases as many checks due at now (nil: the database's clock) as the concurrency limits allow.
+func (e *Engine) claim(ctx context.Context, now *time.Time) ([]dbsqlc.CheckClaimDueRow, error) {
 	e.mu.Lock()
 	free := min(e.cfg.Concurrency-e.running, e.cfg.Batch)
 	busy := []uuid.UUID{}
@@ -177,10 +237,10 @@ func (e *Engine) claim(ctx context.Context) ([]dbsqlc.CheckClaimDueRow, error) {
 	if e.cfg.Location != "" {
 		loc = &e.cfg.Location
 	}
-	claimed, err := dbsqlc.New(e.runner.pool).CheckClaimDue(ctx, dbsqlc.CheckClaimDueParams{Location: loc, BusyTenants: busy,
-		MaxRows: int32(free), Owner: e.cfg.Owner, GraceSeconds: int32(e.cfg.LeaseGrace / time.Second)})
+	claimed, err := e.runner.sys.Queries().CheckClaimDue(ctx, dbsqlc.CheckClaimDueParams{Now: now, Location: loc,
+		BusyTenants: busy, MaxRows: int32(free), Owner: e.cfg.Owner, GraceSeconds: int32(e.cfg.LeaseGrace / time.Second)})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("claim due checks: %w", err)
 	}
 	// A claim may take a tenant past its limit by up to one batch; the next claim then skips it.
 	e.mu.Lock()
@@ -199,6 +259,7 @@ func (e *Engine) release(tenant uuid.UUID) {
 		delete(e.inFlight, tenant)
 	}
 	e.running--
+	e.finished++
 	e.mu.Unlock()
 	select {
 	case e.freed <- struct{}{}:
@@ -206,17 +267,19 @@ func (e *Engine) release(tenant uuid.UUID) {
 	}
 }
 
-// storeLoop stores finished runs in batches until finished is closed.
-func (e *Engine) storeLoop(finished <-chan Run) {
+// storeLoop stores finished runs in batches until finished is closed: at each flush (every
+// FlushEvery) everything that has finished by then, and at once when 500 are waiting.
+func (e *Engine) storeLoop(finished <-chan Run, flushes <-chan time.Time) {
 	var batch []Run
+	stored := 0
 	flush := func() {
 		if len(batch) > 0 {
 			e.store(batch)
+			stored += len(batch)
 			batch = batch[:0]
+			e.testSignals.stored.signal(stored)
 		}
 	}
-	tick := time.NewTicker(e.cfg.FlushEvery)
-	defer tick.Stop()
 	for {
 		select {
 		case r, ok := <-finished:
@@ -227,7 +290,19 @@ func (e *Engine) storeLoop(finished <-chan Run) {
 			if batch = append(batch, r); len(batch) >= 500 {
 				flush()
 			}
-		case <-tick.C:
+		case <-flushes:
+			for more := true; more; { // runs that finished before the flush go with it
+				select {
+				case r, ok := <-finished:
+					if !ok {
+						flush()
+						return
+					}
+					batch = append(batch, r)
+				default:
+					more = false
+				}
+			}
 			flush()
 		}
 	}
@@ -258,55 +333,78 @@ func nextSlot(slot time.Time, interval time.Duration, now time.Time) time.Time {
 	return next
 }
 
-// Runner runs checks and stores what they find; the engine uses it for scheduled runs and the API for
-// runs requested by a user.
-type Runner struct {
-	pool   *pgxpool.Pool
-	prober *Prober
-	store  *store
+// Clock is the engine's time. Production runs on the real clock; tests drive a fake one, stepping the
+// engine through slots without waiting.
+type Clock interface {
+	// Now stamps runs and places their next slots.
+	Now() time.Time
+	// DatabaseNow is the time a claim compares slots and leases with. Nil means the database's now(), so
+	// that the database, not the clocks of the replicas, decides what is due: the real clock answers nil.
+	DatabaseNow() *time.Time
+	// After fires once d has passed: the wait when nothing is due.
+	After(d time.Duration) <-chan time.Time
+	// Tick fires every d until stop is called: when finished runs are stored.
+	Tick(d time.Duration) (ticks <-chan time.Time, stop func())
 }
 
-// NewRunner returns a runner. samples writes the checks' metric samples; its writer must be running.
-func NewRunner(pool *pgxpool.Pool, prober *Prober, samples *ingest.Service, log *slog.Logger) *Runner {
-	return &Runner{pool: pool, prober: prober, store: &store{pool: pool, samples: samples, log: log}}
+// realClock is the Clock of production.
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) DatabaseNow() *time.Time                { return nil }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func (realClock) Tick(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
-// MinRunGap is the least time between two runs of one check that a user may ask for, so the API cannot
-// be used to flood a target (or the poller) through a check.
-const MinRunGap = 5 * time.Second
-
-// TooSoonError says a check ran less than MinRunGap ago.
-type TooSoonError struct{ RetryAfter time.Duration }
-
-func (e *TooSoonError) Error() string {
-	return fmt.Sprintf("the check ran less than %s ago; retry in %s", MinRunGap, e.RetryAfter.Round(100*time.Millisecond))
+// testSignals are the moments a test waits for instead of sleeping (river's testSignals pattern). Each
+// is a channel in tests and nil in production, where signalling does nothing.
+type testSignals struct {
+	// idle: the engine claimed at a clock's time, found nothing more, and has nothing running.
+	idle testSignal[idleSignal]
+	// stored: how many runs the store loop has stored (or discarded) since the engine started.
+	stored testSignal[int]
 }
 
-// RunNow runs one check of tenant at once, outside its schedule, stores the result and returns it.
-// ErrNoCheck means the tenant has no such check; a *TooSoonError that it ran moments ago.
-func (r *Runner) RunNow(ctx context.Context, tenant uuid.UUID, id int64) (Run, error) {
-	c, err := dbsqlc.New(r.pool).CheckGetForRun(ctx, dbsqlc.CheckGetForRunParams{TenantID: tenant, ID: id})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Run{}, fmt.Errorf("%w: %d", ErrNoCheck, id)
-	} else if err != nil {
-		return Run{}, db.Translate(err)
+type idleSignal struct {
+	at       time.Time
+	finished int // runs finished since the engine started
+}
+
+func (s *testSignals) init() {
+	s.idle = make(testSignal[idleSignal], 1000)
+	s.stored = make(testSignal[int], 1000)
+}
+
+// testSignal is a channel the engine signals on in tests; nil, it does nothing.
+type testSignal[T any] chan T
+
+// signal sends v without ever blocking the engine: a test that lets 1,000 signals pile up is broken,
+// and says so.
+func (s testSignal[T]) signal(v T) {
+	if s == nil {
+		return
 	}
-	started := time.Now()
-	if c.LastRunAt != nil {
-		if wait := c.LastRunAt.Add(MinRunGap).Sub(started); wait > 0 {
-			return Run{}, &TooSoonError{RetryAfter: wait}
-		}
+	select {
+	case s <- v:
+	default:
+		panic("poller: test signal channel full")
 	}
-	out := r.prober.Probe(ctx, Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
-		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
-	claim := dbsqlc.CheckClaimDueRow{ID: c.ID, TenantID: c.TenantID, Name: c.Name, Kind: c.Kind, Target: c.Target,
-		IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds, Settings: c.Settings, NextRunAt: c.NextRunAt,
-		Status: c.Status, HostName: c.HostName}
-	run := newRun(claim, started, out)
-	if _, _, err := r.store.write(ctx, "", []Run{run}); err != nil {
-		return run, err
+}
+
+// signalIdle signals idle when the engine claimed at the clock's time now and has nothing running.
+func (e *Engine) signalIdle(now *time.Time) {
+	if e.testSignals.idle == nil || now == nil {
+		return
 	}
-	return run, nil
+	e.mu.Lock()
+	running, finished := e.running, e.finished
+	e.mu.Unlock()
+	if running == 0 {
+		e.testSignals.idle.signal(idleSignal{at: *now, finished: finished})
+	}
 }
 
 func status(up bool) string {

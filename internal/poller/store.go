@@ -2,37 +2,26 @@ package poller
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/events"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 )
 
-// ErrNoCheck says a check asked for by id does not exist in the tenant.
-var ErrNoCheck = errors.New("no such check")
-
-// Run is one finished run of a check, as stored and as POST /checks/{id}/run answers it.
+// Run is one finished run of a check as the store writes it: its result, the samples it measured, and
+// what storing it needs to know of the check.
 type Run struct {
-	CheckID   int64          `json:"check_id"`
-	Time      time.Time      `json:"time"`
-	Status    string         `json:"status"`
-	Reason    string         `json:"reason,omitempty"`
-	LatencyMS *float64       `json:"latency_ms"`
-	Detail    map[string]any `json:"detail"`
-	Metrics   []Metric       `json:"-"`
+	checks.Result
+	Metrics []checks.Metric
 
 	tenant   uuid.UUID
 	name     string
@@ -42,36 +31,18 @@ type Run struct {
 	next     time.Time // the slot after it
 }
 
-// newRun turns a probe's outcome into a run.
-func newRun(c dbsqlc.CheckClaimDueRow, started time.Time, out Outcome) Run {
-	r := Run{CheckID: c.ID, Time: started, Status: "down", Reason: out.Reason, Detail: out.Detail, Metrics: out.Metrics,
-		tenant: c.TenantID, name: c.Name, host: c.HostName, previous: c.Status, slot: c.NextRunAt}
-	if out.Up {
-		r.Status, r.Reason = "up", ""
-	}
-	if out.Latency > 0 {
-		ms := float64(out.Latency) / float64(time.Millisecond)
-		r.LatencyMS = &ms
-	}
+// newRun turns a probe's outcome into a run. A check without a host stores its samples under the host
+// its kind reads from the target.
+func newRun(c dbsqlc.CheckClaimDueRow, started time.Time, out checks.Outcome) Run {
+	r := Run{Result: checks.NewResult(c.ID, started, out), Metrics: out.Metrics, tenant: c.TenantID, name: c.Name,
+		host: c.HostName, previous: c.Status, slot: c.NextRunAt}
 	if r.host == "" {
-		r.host = targetHost(c.Kind, c.Target)
+		r.host = c.Target
+		if k, ok := checks.Lookup(c.Kind); ok {
+			r.host = k.TargetHost(c.Target)
+		}
 	}
 	return r
-}
-
-// targetHost is the host name results of a check without a host are stored under.
-func targetHost(kind, target string) string {
-	switch kind {
-	case "http":
-		if u, err := url.Parse(target); err == nil {
-			return u.Hostname()
-		}
-	case "tcp", "snmp":
-		if h, _, err := net.SplitHostPort(target); err == nil {
-			return h
-		}
-	}
-	return target
 }
 
 // changed reports whether the run changed the check's status.
@@ -79,13 +50,10 @@ func (r Run) changed() bool { return r.previous == nil || *r.previous != r.Statu
 
 // store writes check results, status changes and their events, and the runs' metric samples.
 type store struct {
-	pool    *pgxpool.Pool
+	sys     *db.System
 	samples *ingest.Service
 	log     *slog.Logger
 }
-
-// resultColumns are the columns of ts.check_results that runs fill, in COPY order.
-var resultColumns = []string{"time", "tenant_id", "check_id", "status", "latency", "detail"}
 
 // write stores runs, then their samples through the ingest writer, and returns the runs it stored and
 // how many the database refused (see writeEach). Scheduled runs (owner set) complete their lease and
@@ -103,7 +71,7 @@ func (s *store) write(ctx context.Context, owner string, runs []Run) (kept []Run
 		kept, refused, err = s.writeEach(ctx, owner, runs)
 	}
 	s.writeSamples(ctx, kept)
-	return kept, refused, db.Translate(err)
+	return kept, refused, err
 }
 
 // writeEach writes runs one transaction each. A run the database refuses still moves its check on to
@@ -124,7 +92,7 @@ func (s *store) writeEach(ctx context.Context, owner string, runs []Run) (kept [
 		refused++
 		s.log.Error("check result refused by the database; the check moves on to its next run", "check_id", r.CheckID,
 			"tenant", r.tenant, "err", err)
-		if _, err := dbsqlc.New(s.pool).CheckSkipRun(ctx, dbsqlc.CheckSkipRunParams{ID: r.CheckID, Owner: owner, Slot: r.slot,
+		if _, err := s.sys.Queries().CheckSkipRun(ctx, dbsqlc.CheckSkipRunParams{ID: r.CheckID, Owner: owner, Slot: r.slot,
 			StartedAt: r.Time, NextRunAt: r.next}); err != nil {
 			if db.IsUnavailable(err) {
 				return kept, refused, err
@@ -138,8 +106,7 @@ func (s *store) writeEach(ctx context.Context, owner string, runs []Run) (kept [
 // writeTx stores runs in one transaction and returns those it kept.
 func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, error) {
 	var kept []Run
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
+	err := s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		kept = runs
 		if owner != "" {
 			var err error
@@ -154,18 +121,28 @@ func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, e
 				}
 			}
 		}
-		rows := make([][]any, len(kept))
+		results := dbsqlc.CheckResultInsertParams{}
 		evs := make([]events.Event, 0, len(kept))
-		for i, r := range kept {
-			latency := pgtype.Interval{}
-			if r.LatencyMS != nil {
-				latency = pgtype.Interval{Microseconds: int64(*r.LatencyMS * 1000), Valid: true}
-			}
+		for _, r := range kept {
 			detail := r.Detail
 			if r.Reason != "" {
 				detail = withReason(detail, r.Reason)
 			}
-			rows[i] = []any{r.Time, r.tenant, r.CheckID, r.Status, latency, detail}
+			detailJSON, err := json.Marshal(detail)
+			if err != nil {
+				return fmt.Errorf("encode the detail of check %d: %w", r.CheckID, err)
+			}
+			var latency time.Duration
+			if r.LatencyMS != nil {
+				latency = time.Duration(int64(*r.LatencyMS*1000)) * time.Microsecond
+			}
+			results.Times = append(results.Times, r.Time)
+			results.TenantIds = append(results.TenantIds, r.tenant)
+			results.CheckIds = append(results.CheckIds, r.CheckID)
+			results.Statuses = append(results.Statuses, r.Status)
+			results.Answered = append(results.Answered, r.LatencyMS != nil)
+			results.Latencies = append(results.Latencies, latency)
+			results.Details = append(results.Details, detailJSON)
 			evs = append(evs, events.Event{Type: events.CheckResult, Tenant: r.tenant, CheckID: r.CheckID,
 				Status: r.Status, Reason: r.Reason, LatencyMS: r.LatencyMS, Time: r.Time})
 			if r.changed() {
@@ -178,10 +155,12 @@ func (s *store) writeTx(ctx context.Context, owner string, runs []Run) ([]Run, e
 					Status: r.Status, Reason: r.Reason, Time: r.Time})
 			}
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "check_results"}, resultColumns, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("copy %d check results: %w", len(rows), err)
+		if len(kept) > 0 {
+			if err := q.CheckResultInsert(ctx, results); err != nil {
+				return fmt.Errorf("store %d check results: %w", len(kept), err)
+			}
 		}
-		return events.Publish(ctx, tx, evs...)
+		return events.Publish(ctx, q, evs...)
 	})
 	if err != nil {
 		return nil, err

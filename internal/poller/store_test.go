@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
@@ -50,7 +51,7 @@ func (w *pollerWorld) secondTenant(t *testing.T, slug string) dbtest.Tenant {
 func claimAndProbe(t *testing.T, e *Engine) []Run {
 	t.Helper()
 	ctx := context.Background()
-	claimed, err := e.claim(ctx)
+	claimed, err := e.claim(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,10 +146,10 @@ func TestOversizedReasonDoesNotLoseOtherTenantsResults(t *testing.T) {
 			t.Errorf("the good check of tenant A is %q, want up", got.status)
 		}
 		got := w.state(t, huge)
-		if got.status != "down" || !strings.HasPrefix(got.reason, `body does not contain "éé`) || len(got.reason) > MaxReasonBytes ||
+		if got.status != "down" || !strings.HasPrefix(got.reason, `body does not contain "éé`) || len(got.reason) > checks.MaxReasonBytes ||
 			!utf8.ValidString(got.reason) || !strings.HasSuffix(got.reason, "…") || got.storedResultReason != got.reason {
 			t.Errorf("the huge check's status %q, reason of %d bytes %q (result's reason %q); want down, cut to at most %d bytes with …",
-				got.status, len(got.reason), got.reason, got.storedResultReason, MaxReasonBytes)
+				got.status, len(got.reason), got.reason, got.storedResultReason, checks.MaxReasonBytes)
 		}
 
 		// The stream hears of both runs, with the reason as stored.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
 	"github.com/infrawatch/infrawatch/internal/service"
@@ -74,7 +75,7 @@ func TestHubListensBetweenStartAndStop(t *testing.T) {
 func publish(t *testing.T, pool *pgxpool.Pool, evs ...events.Event) {
 	t.Helper()
 	ctx := context.Background()
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return events.Publish(ctx, tx, evs...) }); err != nil {
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return events.Publish(ctx, dbsqlc.New(tx), evs...) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -178,7 +179,7 @@ func TestHubIgnoresRolledBackAndMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := events.Publish(ctx, tx, result(tenant, 1)); err != nil {
+	if err := events.Publish(ctx, dbsqlc.New(tx), result(tenant, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Rollback(ctx); err != nil {

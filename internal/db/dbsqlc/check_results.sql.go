@@ -24,6 +24,40 @@ func (q *Queries) CheckResultDeleteByTenant(ctx context.Context, tenantID uuid.U
 	return result.RowsAffected(), nil
 }
 
+const checkResultInsert = `-- name: CheckResultInsert :exec
+INSERT INTO ts.check_results (time, tenant_id, check_id, status, latency, detail)
+SELECT r.time, r.tenant_id, r.check_id, r.status, CASE WHEN r.answered THEN r.latency END, r.detail
+  FROM (SELECT unnest($1::timestamptz[]) AS time, unnest($2::uuid[]) AS tenant_id,
+               unnest($3::bigint[]) AS check_id, unnest($4::text[]) AS status,
+               unnest($5::boolean[]) AS answered, unnest($6::interval[]) AS latency,
+               unnest($7::jsonb[]) AS detail) r
+`
+
+type CheckResultInsertParams struct {
+	Times     []time.Time
+	TenantIds []uuid.UUID
+	CheckIds  []int64
+	Statuses  []string
+	Answered  []bool
+	Latencies []time.Duration
+	Details   [][]byte
+}
+
+// Stores the results of runs, element i of every array making one row; a run whose target did not
+// answer (answered false) stores a NULL latency.
+func (q *Queries) CheckResultInsert(ctx context.Context, arg CheckResultInsertParams) error {
+	_, err := q.db.Exec(ctx, checkResultInsert,
+		arg.Times,
+		arg.TenantIds,
+		arg.CheckIds,
+		arg.Statuses,
+		arg.Answered,
+		arg.Latencies,
+		arg.Details,
+	)
+	return err
+}
+
 const checkResultList = `-- name: CheckResultList :many
 SELECT time, status, latency, detail
   FROM api.check_results

@@ -18,18 +18,19 @@ WITH due AS (
       FROM app.checks c
       JOIN app.tenants t ON t.id = c.tenant_id
      WHERE c.enabled
-       AND c.next_run_at <= now()
-       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
-       AND (c.location IS NULL OR c.location = $3::text)
+       AND c.next_run_at <= coalesce($2::timestamptz, now())
+       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < coalesce($2::timestamptz, now()))
+       AND (c.location IS NULL OR c.location = $4::text)
        AND t.status = 'active'
-       AND c.tenant_id <> ALL ($4::uuid[])
+       AND c.tenant_id <> ALL ($5::uuid[])
      ORDER BY c.next_run_at
-     LIMIT $5
+     LIMIT $6
        FOR UPDATE OF c SKIP LOCKED
 )
 UPDATE app.checks c
    SET lease_owner = $1::text,
-       lease_expires_at = now() + make_interval(secs => c.timeout_seconds + $2::int)
+       lease_expires_at = coalesce($2::timestamptz, now())
+                          + make_interval(secs => c.timeout_seconds + $3::int)
   FROM due
  WHERE c.id = due.id
 RETURNING c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
@@ -39,6 +40,7 @@ RETURNING c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.tim
 
 type CheckClaimDueParams struct {
 	Owner        string
+	Now          *time.Time
 	GraceSeconds int32
 	Location     *string
 	BusyTenants  []uuid.UUID
@@ -59,12 +61,15 @@ type CheckClaimDueRow struct {
 	HostName        string
 }
 
-// Claims up to max_rows due checks for owner: their lease lasts the check's timeout plus grace. Checks
-// pinned to another location, of suspended tenants or of busy tenants (at their concurrency limit) are
-// left for others. SKIP LOCKED lets replicas claim side by side without waiting for each other.
+// Claims up to max_rows checks due at @now for owner: their lease lasts the check's timeout plus grace.
+// Checks pinned to another location, of suspended tenants or of busy tenants (at their concurrency
+// limit) are left for others. SKIP LOCKED lets replicas claim side by side without waiting for each
+// other. A NULL @now is the database's now(), as pollers claim; tests pass the time of the clock they
+// drive.
 func (q *Queries) CheckClaimDue(ctx context.Context, arg CheckClaimDueParams) ([]CheckClaimDueRow, error) {
 	rows, err := q.db.Query(ctx, checkClaimDue,
 		arg.Owner,
+		arg.Now,
 		arg.GraceSeconds,
 		arg.Location,
 		arg.BusyTenants,

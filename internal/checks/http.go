@@ -1,4 +1,4 @@
-package poller
+package checks
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -23,17 +24,111 @@ import (
 	"time"
 )
 
+// httpKind sends one HTTP request and judges the response. Target: an http:// or https:// URL.
+type httpKind struct{}
+
+// HTTPSettings are an HTTP check's settings. Unknown settings are refused.
+type HTTPSettings struct {
+	Method         string            `json:"method"`          // default GET
+	Headers        map[string]string `json:"headers"`         // request headers
+	Body           string            `json:"body"`            // request body
+	ExpectedStatus []int             `json:"expected_status"` // default: any 2xx
+	BodyContains   string            `json:"body_contains"`   // substring the body must contain
+	BodyRegex      string            `json:"body_regex"`      // RE2 the body must match
+	MaxRedirects   *int              `json:"max_redirects"`   // 0–10 (default 5)
+	TLSVerify      *bool             `json:"tls_verify"`      // default true
+}
+
+// Bounds of an HTTP check's settings.
+const (
+	maxHTTPHeaders      = 32
+	maxHeaderNameBytes  = 256
+	maxHeaderValueBytes = 4096
+	maxHTTPBodyBytes    = 8192
+	maxBodyMatchBytes   = 1024 // body_contains and body_regex
+	maxExpectedStatuses = 20
+)
+
+func (httpKind) Name() string { return "http" }
+
+func (httpKind) Validate(target string, settings json.RawMessage) []Problem {
+	var ps problems
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		ps.add("target", "must be an http:// or https:// URL with a host and no user info")
+	}
+	var st HTTPSettings
+	if !decodeSettings(&ps, "http", settings, &st) {
+		return ps
+	}
+	if st.Method != "" && !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, st.Method) {
+		ps.add("settings.method", "must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS")
+	}
+	if len(st.ExpectedStatus) > maxExpectedStatuses {
+		ps.add("settings.expected_status", "must list at most %d statuses", maxExpectedStatuses)
+	}
+	for _, code := range st.ExpectedStatus {
+		if code < 100 || code > 599 {
+			ps.add("settings.expected_status", "status %d is not an HTTP status", code)
+		}
+	}
+	ps.atMost("settings.body", st.Body, maxHTTPBodyBytes)
+	ps.atMost("settings.body_contains", st.BodyContains, maxBodyMatchBytes)
+	ps.atMost("settings.body_regex", st.BodyRegex, maxBodyMatchBytes)
+	if st.BodyRegex != "" && len(st.BodyRegex) <= maxBodyMatchBytes {
+		if _, err := regexp.Compile(st.BodyRegex); err != nil {
+			ps.add("settings.body_regex", "is not a valid regular expression: %v", err)
+		}
+	}
+	ps.between("settings.max_redirects", st.MaxRedirects, 0, 10)
+	if len(st.Headers) > maxHTTPHeaders {
+		ps.add("settings.headers", "must have at most %d headers, not %d", maxHTTPHeaders, len(st.Headers))
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Headers)) {
+		if name == "" || len(name) > maxHeaderNameBytes || strings.ContainsAny(name, " :\r\n\x00") {
+			ps.add("settings.headers", "header name %.64q is not valid (at most %d bytes, no spaces, colons or line breaks)",
+				name, maxHeaderNameBytes)
+			continue
+		}
+		value := st.Headers[name]
+		ps.atMost("settings.headers."+name, value, maxHeaderValueBytes)
+		if strings.ContainsAny(value, "\r\n\x00") {
+			ps.add("settings.headers."+name, "must not contain line breaks or NUL")
+		}
+	}
+	return ps
+}
+
+func (httpKind) Endpoints(target string, _ json.RawMessage) []Endpoint {
+	return []Endpoint{{Field: "target", Host: httpKind{}.TargetHost(target)}}
+}
+
+func (httpKind) TargetHost(target string) string {
+	if u, err := url.Parse(target); err == nil {
+		return u.Hostname()
+	}
+	return target
+}
+
+// Secrets: the body and every header's value; Authorization, API keys and cookies travel there.
+func (httpKind) Secrets() Secrets {
+	return Secrets{Settings: []string{"body"}, Maps: []string{"headers"}}
+}
+
+// Destination is the target URL, where the headers and the body go.
+func (httpKind) Destination(target string, _ json.RawMessage) string { return target }
+
 // httpBodyLimit is how much of a response body the HTTP probe reads and matches against.
 const httpBodyLimit = 1 << 20
 
 // errTooManyRedirects ends a request that would follow more redirects than the check allows.
 var errTooManyRedirects = errors.New("too many redirects")
 
-// probeHTTP sends one request and checks the status and body of the final response. Every connection,
+// Probe sends one request and checks the status and body of the final response. Every connection,
 // the first and each redirect's, is dialled through the guard, so a redirect to a forbidden address
 // or a name that now resolves to one is refused at connect time. Environment proxies are never used:
 // a proxy would connect on the check's behalf where the guard cannot see.
-func (p *Prober) probeHTTP(ctx context.Context, c Check) Outcome {
+func (httpKind) Probe(ctx context.Context, p *Prober, c Check) Outcome {
 	var st HTTPSettings
 	if len(c.Settings) > 0 {
 		if err := json.Unmarshal(c.Settings, &st); err != nil {

@@ -1,11 +1,15 @@
-package poller
+package checks
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/infrawatch/infrawatch/internal/events"
@@ -72,18 +76,9 @@ func (p *Prober) probe(ctx context.Context, c Check) (out Outcome) {
 			out.Detail = map[string]any{"stack": string(debug.Stack())}
 		}
 	}()
-	switch c.Kind {
-	case "icmp":
-		out = p.probeICMP(ctx, c)
-	case "snmp":
-		out = p.probeSNMP(ctx, c)
-	case "http":
-		out = p.probeHTTP(ctx, c)
-	case "tcp":
-		out = p.probeTCP(ctx, c)
-	case "dns":
-		out = p.probeDNS(ctx, c)
-	default:
+	if k, ok := Lookup(c.Kind); ok {
+		out = k.Probe(ctx, p, c)
+	} else {
 		out = down("unknown check kind %q", c.Kind)
 	}
 	if out.Detail == nil {
@@ -156,4 +151,69 @@ func storableValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// netReason says in a short sentence why a connection or an exchange failed, for a down outcome. The
+// network probes (TCP, HTTP, DNS) share it. timeout is the check's timeout, named when the deadline is
+// what ended the probe.
+func netReason(err error, timeout time.Duration) string {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, ErrForbiddenTarget):
+		// The guard's own words name the address and why it is refused; drop the "dial tcp …:" and
+		// `Get "…":` wrappers around them.
+		for {
+			switch e := err.(type) {
+			case *url.Error:
+				err = e.Err
+				continue
+			case *net.OpError:
+				err = e.Err
+				continue
+			}
+			return err.Error()
+		}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("timeout after %s", timeout)
+	case errors.Is(err, context.Canceled):
+		return "the check was cancelled"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by peer"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable"
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return fmt.Sprintf("cannot resolve %s: no such host", dnsErr.Name)
+		}
+		return fmt.Sprintf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is the check's target, already shown with the result
+	}
+	return err.Error()
+}
+
+// dialableAddr rewrites host:port so that a host written as an IPv4 address in a form only inet_aton
+// reads (2130706433, 0x7f.1, 127.1) is dialled as that address, the way Guard.Resolve reads it,
+// rather than looked up as a name.
+func dialableAddr(hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	if a, ok := parseIPLoose(host); ok {
+		return net.JoinHostPort(a.String(), port)
+	}
+	return hostport
+}
+
+// msFloat is d in milliseconds, the unit of every duration metric.
+func msFloat(d time.Duration) float64 {
+	return float64(d) / float64(time.Millisecond)
 }

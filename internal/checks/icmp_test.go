@@ -3,7 +3,7 @@
 // The ICMP tests need Linux: they build network namespaces with ip(8) and join them with setns(2).
 // Network rule: they send only to 127.0.0.0/8, ::1, or hosts inside namespaces they create.
 
-package poller
+package checks
 
 import (
 	"context"
@@ -346,9 +346,7 @@ func TestICMPContext(t *testing.T) {
 	// Twenty pings a second apart, cancelled after the first: the outcome is down, not the up that
 	// the full run would give.
 	t.Run("cancelled during", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		time.AfterFunc(300*time.Millisecond, cancel)
+		ctx := cancelAtFirstPing(t)
 		check := icmpCheck("127.0.0.1", `{"count":20,"interval_ms":1000}`)
 		check.Timeout = time.Minute
 		out := p.Probe(ctx, check)
@@ -378,16 +376,18 @@ func TestICMPLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("warm-up run down: %q", out.Reason)
 	}
 	readers := icmpReaders()
+	if readers < 1 {
+		t.Fatal("no goroutine reads an ICMP socket after a run; icmpReaders looks for the wrong function")
+	}
 	before := runtime.NumGoroutine()
 	p.Probe(t.Context(), icmpCheck("127.0.0.1", `{"count":2,"interval_ms":100}`))
 	timedOut := icmpCheck("127.0.0.1", `{"count":20,"interval_ms":100}`)
 	timedOut.Timeout = 250 * time.Millisecond
 	p.Probe(t.Context(), timedOut)
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(250*time.Millisecond, cancel)
-	if out := p.Probe(ctx, icmpCheck("127.0.0.1", `{"count":20,"interval_ms":100}`)); !strings.HasPrefix(out.Reason, "cancelled") {
+	if out := p.Probe(cancelAtFirstPing(t), icmpCheck("127.0.0.1", `{"count":20,"interval_ms":100}`)); !strings.HasPrefix(out.Reason, "cancelled") {
 		t.Errorf("reason %q, want a cancellation", out.Reason)
 	}
+	icmpV4Socket(t).testSent = nil
 	// Many runs at once share the one socket and its reader.
 	var wg sync.WaitGroup
 	for i := range 50 {
@@ -412,13 +412,43 @@ func TestICMPLeavesNoGoroutines(t *testing.T) {
 	t.Fatalf("%d goroutines before the runs, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 }
 
+// icmpV4Socket is the process's shared IPv4 ICMP socket, which runs to 127.0.0.1 use.
+func icmpV4Socket(t *testing.T) *icmpSocket {
+	t.Helper()
+	s, err := icmpSockets.socketFor(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// cancelAtFirstPing returns a context that is cancelled as soon as the shared IPv4 socket has sent the
+// next ping. The probe that uses it must run on the test's goroutine, which sets the socket's test
+// signal, and no other run may use that socket meanwhile (the ICMP tests are not parallel).
+func cancelAtFirstPing(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	sent := make(chan struct{}, 1)
+	s := icmpV4Socket(t)
+	s.testSent = sent
+	t.Cleanup(func() { s.testSent = nil })
+	go func() {
+		select {
+		case <-sent:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx
+}
+
 // icmpReaders counts the goroutines reading shared ICMP sockets.
 func icmpReaders() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "poller.(*icmpSocket).read(")
+			return strings.Count(string(buf[:n]), "checks.(*icmpSocket).read(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
@@ -561,11 +591,17 @@ func TestICMPSocketFailure(t *testing.T) {
 		err   error
 	}
 	done := make(chan result, 1)
+	sent := make(chan struct{}, 1)
+	s.testSent = sent
 	go func() {
 		st, err := sc.ping(t.Context(), addr, icmpParams{count: 20, interval: 100 * time.Millisecond, size: 56})
 		done <- result{st, err}
 	}()
-	time.Sleep(250 * time.Millisecond)
+	select {
+	case <-sent:
+	case <-time.After(5 * time.Second): // a guard against hanging
+		t.Fatal("the run sent no ping")
+	}
 	_ = s.conn.Close() // the reader's next read fails
 	select {
 	case r := <-done:
@@ -589,7 +625,7 @@ func TestICMPSocketFailure(t *testing.T) {
 // apart) costs against loopback, and what 2,000 such checks a minute would take of one core. Each
 // check lasts two seconds, so fix the count rather than the time, and leave -race off:
 //
-//	go test ./internal/poller -run '^$' -bench ICMPLoopback -benchtime 2000x
+//	go test ./internal/checks -run '^$' -bench ICMPLoopback -benchtime 2000x
 func BenchmarkICMPLoopback(b *testing.B) {
 	p := NewProber(&Guard{AllowPrivate: true})
 	var n atomic.Uint32

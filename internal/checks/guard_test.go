@@ -1,4 +1,4 @@
-package poller
+package checks
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,10 +29,10 @@ func noDNSResolver() *net.Resolver {
 // saasGuard is a guard in SaaS mode that cannot send DNS queries.
 func saasGuard() *Guard { return &Guard{Resolver: noDNSResolver()} }
 
-// countingListener accepts TCP connections on 127.0.0.1 and counts them.
+// countingListener accepts TCP connections on 127.0.0.1 and reports the peer address of each.
 type countingListener struct {
 	net.Listener
-	accepted atomic.Int64
+	accepted chan string
 }
 
 func newCountingListener(t *testing.T) *countingListener {
@@ -42,14 +41,17 @@ func newCountingListener(t *testing.T) *countingListener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &countingListener{Listener: ln}
+	cl := &countingListener{Listener: ln, accepted: make(chan string, 1000)}
 	go func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			cl.accepted.Add(1)
+			select {
+			case cl.accepted <- conn.RemoteAddr().String():
+			default: // a test that lets 1,000 connections pile up counts none of them
+			}
 			conn.Close()
 		}
 	}()
@@ -61,20 +63,30 @@ func (cl *countingListener) port() int { return cl.Addr().(*net.TCPAddr).Port }
 
 // assertNoneAccepted proves that no connection reached the listener: it connects once itself and waits
 // for that connection to be accepted. Connections are accepted in the order they arrived, so any
-// earlier one would have been counted before it.
+// earlier one is reported before it.
 func (cl *countingListener) assertNoneAccepted(t *testing.T) {
 	t.Helper()
 	conn, err := net.Dial("tcp", cl.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
+	own := conn.LocalAddr().String()
 	conn.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for cl.accepted.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := cl.accepted.Load(); n != 1 {
-		t.Fatalf("the listener accepted %d connections besides the test's own, want 0", n-1)
+	var others []string
+	for {
+		select {
+		case peer := <-cl.accepted:
+			if peer != own {
+				others = append(others, peer)
+				continue
+			}
+			if len(others) > 0 {
+				t.Fatalf("the listener accepted %d connections besides the test's own (from %v), want 0", len(others), others)
+			}
+			return
+		case <-time.After(5 * time.Second): // a guard against hanging
+			t.Fatal("the listener did not accept the test's own connection")
+		}
 	}
 }
 
@@ -112,18 +124,25 @@ func TestGuardRefusesForbiddenHosts(t *testing.T) {
 			if _, err := g.Resolve(ctx, host); !errors.Is(err, ErrForbiddenTarget) {
 				t.Errorf("Resolve(%q) = %v, want an error wrapping ErrForbiddenTarget", host, err)
 			}
-			if err := g.CheckTarget(ctx, "icmp", host, ""); !errors.Is(err, ErrForbiddenTarget) {
-				t.Errorf("CheckTarget(icmp, %q) = %v, want ErrForbiddenTarget", host, err)
+			if ps := g.CheckEndpoints(ctx, "icmp", host, nil); !refused(ps, "target") {
+				t.Errorf("CheckEndpoints(icmp, %q) = %v, want the target refused", host, ps)
 			}
 			hostport := net.JoinHostPort(strings.Trim(host, "[]"), "80")
-			if err := g.CheckTarget(ctx, "tcp", hostport, ""); !errors.Is(err, ErrForbiddenTarget) {
-				t.Errorf("CheckTarget(tcp, %q) = %v, want ErrForbiddenTarget", hostport, err)
+			if ps := g.CheckEndpoints(ctx, "tcp", hostport, nil); !refused(ps, "target") {
+				t.Errorf("CheckEndpoints(tcp, %q) = %v, want the target refused", hostport, ps)
 			}
-			if err := g.CheckTarget(ctx, "dns", "example.com", hostport); !errors.Is(err, ErrForbiddenTarget) {
-				t.Errorf("CheckTarget(dns, server %q) = %v, want ErrForbiddenTarget", hostport, err)
+			server, _ := json.Marshal(map[string]string{"server": hostport})
+			if ps := g.CheckEndpoints(ctx, "dns", "example.com", server); !refused(ps, "settings.server") {
+				t.Errorf("CheckEndpoints(dns, server %q) = %v, want settings.server refused", hostport, ps)
 			}
 		})
 	}
+}
+
+// refused says whether the guard's problems are one refusal of field, in the guard's words.
+func refused(ps []Problem, field string) bool {
+	return len(ps) == 1 && ps[0].Field == field && strings.HasPrefix(ps[0].Message, "is not allowed: ") &&
+		strings.Contains(ps[0].Message, ErrForbiddenTarget.Error())
 }
 
 func TestGuardRefusesForbiddenURLs(t *testing.T) {
@@ -143,8 +162,8 @@ func TestGuardRefusesForbiddenURLs(t *testing.T) {
 		"http://localhost:8080/",
 		"http://LOCALHOST./",
 	} {
-		if err := g.CheckTarget(context.Background(), "http", target, ""); !errors.Is(err, ErrForbiddenTarget) {
-			t.Errorf("CheckTarget(http, %q) = %v, want ErrForbiddenTarget", target, err)
+		if ps := g.CheckEndpoints(context.Background(), "http", target, nil); !refused(ps, "target") {
+			t.Errorf("CheckEndpoints(http, %q) = %v, want the target refused", target, ps)
 		}
 	}
 }
@@ -162,8 +181,8 @@ func TestGuardAllowsPublicAddresses(t *testing.T) {
 	if err != nil || len(addrs) != 1 || addrs[0] != netip.MustParseAddr("203.0.113.10") {
 		t.Errorf("Resolve(3405803786) = %v, %v; want [203.0.113.10]", addrs, err)
 	}
-	if err := g.CheckTarget(context.Background(), "http", "https://203.0.113.10/health", ""); err != nil {
-		t.Errorf("CheckTarget(http, public literal) = %v", err)
+	if ps := g.CheckEndpoints(context.Background(), "http", "https://203.0.113.10/health", nil); len(ps) != 0 {
+		t.Errorf("CheckEndpoints(http, public literal) = %v", ps)
 	}
 }
 
@@ -175,8 +194,8 @@ func TestGuardAllowPrivateAllowsEverything(t *testing.T) {
 		if _, err := g.Resolve(ctx, host); err != nil {
 			t.Errorf("Resolve(%q) = %v, want allowed", host, err)
 		}
-		if err := g.CheckTarget(ctx, "icmp", host, ""); err != nil {
-			t.Errorf("CheckTarget(icmp, %q) = %v, want allowed", host, err)
+		if ps := g.CheckEndpoints(ctx, "icmp", host, nil); len(ps) != 0 {
+			t.Errorf("CheckEndpoints(icmp, %q) = %v, want allowed", host, ps)
 		}
 	}
 	for _, s := range []string{"127.0.0.1", "::1", "169.254.169.254", "10.0.0.1", "fe80::1"} {
@@ -184,8 +203,8 @@ func TestGuardAllowPrivateAllowsEverything(t *testing.T) {
 			t.Errorf("CheckAddr(%s) = %v, want allowed", s, err)
 		}
 	}
-	if err := g.CheckTarget(ctx, "http", "http://127.0.0.1:8080/", ""); err != nil {
-		t.Errorf("CheckTarget(http, loopback) = %v, want allowed", err)
+	if ps := g.CheckEndpoints(ctx, "http", "http://127.0.0.1:8080/", nil); len(ps) != 0 {
+		t.Errorf("CheckEndpoints(http, loopback) = %v, want allowed", ps)
 	}
 }
 

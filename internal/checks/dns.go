@@ -1,4 +1,4 @@
-package poller
+package checks
 
 import (
 	"cmp"
@@ -14,6 +14,63 @@ import (
 	"github.com/miekg/dns"
 )
 
+// dnsKind asks a DNS server for a name's records. Target: the DNS name to resolve.
+type dnsKind struct{ noSecrets }
+
+// DNSSettings are a DNS check's settings. Unknown settings are refused.
+type DNSSettings struct {
+	Server     string   `json:"server"`      // host:port to ask; default the system resolver
+	RecordType string   `json:"record_type"` // A, AAAA, CNAME, MX, TXT, NS (default A)
+	Expected   []string `json:"expected"`    // answers that must all be present
+}
+
+// Bounds of a DNS check's settings.
+const (
+	maxDNSExpected      = 32
+	maxDNSExpectedBytes = 1024 // each expected answer
+)
+
+func (dnsKind) Name() string { return "dns" }
+
+func (dnsKind) Validate(target string, settings json.RawMessage) []Problem {
+	var ps problems
+	if !isHost(target) || net.ParseIP(target) != nil {
+		ps.add("target", "must be a DNS name to resolve")
+	}
+	var st DNSSettings
+	if decodeSettings(&ps, "dns", settings, &st) {
+		if st.Server != "" && !isHostPort(st.Server) {
+			ps.add("settings.server", "must be host:port of a DNS server")
+		}
+		if st.RecordType != "" && !slices.Contains([]string{"A", "AAAA", "CNAME", "MX", "TXT", "NS"}, st.RecordType) {
+			ps.add("settings.record_type", "must be A, AAAA, CNAME, MX, TXT or NS")
+		}
+		if len(st.Expected) > maxDNSExpected {
+			ps.add("settings.expected", "must list at most %d answers", maxDNSExpected)
+		}
+		for _, e := range st.Expected {
+			if len(e) > maxDNSExpectedBytes {
+				ps.add("settings.expected", "each answer must be at most %d bytes", maxDNSExpectedBytes)
+				break
+			}
+		}
+	}
+	return ps
+}
+
+// Endpoints is the server the check asks, when settings name one. The name it resolves is not
+// connected to; a check without a server asks the system's resolver, which a probe's guard refuses when
+// it is a private address.
+func (dnsKind) Endpoints(_ string, settings json.RawMessage) []Endpoint {
+	var st DNSSettings
+	if json.Unmarshal(settings, &st) != nil || st.Server == "" {
+		return nil
+	}
+	return []Endpoint{{Field: "settings.server", Host: hostOf(st.Server)}}
+}
+
+func (dnsKind) TargetHost(target string) string { return target }
+
 // dnsTypes are the record types a DNS check may ask for.
 var dnsTypes = map[string]uint16{
 	"A":     dns.TypeA,
@@ -28,12 +85,12 @@ var dnsTypes = map[string]uint16{
 // nameserver listed there.
 const resolvConf = "/etc/resolv.conf"
 
-// probeDNS asks a server for one record type of the target name and checks that every expected answer
+// Probe asks a server for one record type of the target name and checks that every expected answer
 // is among the answers. The query goes over UDP, and again over TCP when the answer comes back
 // truncated; both connections are dialled through the guard. With no server set, the check asks the
 // system's first nameserver, which the guard refuses in SaaS mode when it is a private address: a
 // tenant must not learn the deployment's internal names through it.
-func (p *Prober) probeDNS(ctx context.Context, c Check) Outcome {
+func (dnsKind) Probe(ctx context.Context, p *Prober, c Check) Outcome {
 	var st DNSSettings
 	if len(c.Settings) > 0 {
 		if err := json.Unmarshal(c.Settings, &st); err != nil {

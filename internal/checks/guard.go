@@ -1,12 +1,12 @@
-package poller
+package checks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,44 +111,24 @@ func (g *Guard) Resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 	return addrs, nil
 }
 
-// CheckTarget is the save-time check: it resolves the hosts a check of kind would contact (its target
-// and, for DNS checks, the server in settings) and refuses any that is not allowed. It sends nothing to
-// the target itself.
-func (g *Guard) CheckTarget(ctx context.Context, kind, target, dnsServer string) error {
+// CheckEndpoints is the save-time check: it resolves every host a check would connect to (its kind's
+// Endpoints: the target, a DNS check's server) and answers a problem, naming the field, for each that is
+// not allowed. It sends nothing to the hosts themselves.
+func (g *Guard) CheckEndpoints(ctx context.Context, kind, target string, settings json.RawMessage) []Problem {
+	k, ok := Lookup(kind)
+	if !ok {
+		return []Problem{{Field: "kind", Message: "must be one of " + strings.Join(Names(), ", ")}}
+	}
 	if g.AllowPrivate {
 		return nil
 	}
-	var hosts []string
-	switch kind {
-	case "icmp":
-		hosts = append(hosts, target)
-	case "tcp", "snmp":
-		host, _, err := net.SplitHostPort(target)
-		if err != nil {
-			return fmt.Errorf("target %q: %w", target, err)
-		}
-		hosts = append(hosts, host)
-	case "http":
-		u, err := url.Parse(target)
-		if err != nil {
-			return fmt.Errorf("target %q: %w", target, err)
-		}
-		hosts = append(hosts, u.Hostname())
-	case "dns":
-		if dnsServer != "" {
-			host, _, err := net.SplitHostPort(dnsServer)
-			if err != nil {
-				return fmt.Errorf("server %q: %w", dnsServer, err)
-			}
-			hosts = append(hosts, host)
+	var ps problems
+	for _, e := range k.Endpoints(target, settings) {
+		if _, err := g.Resolve(ctx, e.Host); err != nil {
+			ps.add(e.Field, "is not allowed: %v", err)
 		}
 	}
-	for _, h := range hosts {
-		if _, err := g.Resolve(ctx, h); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ps
 }
 
 // Dialer returns a dialer that refuses, before connecting, any address the guard does not allow; the
