@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -364,16 +363,3 @@ func TestHTTPCheckSecretsAreMaskedForEveryReader(t *testing.T) {
 	}
 }
 
-// The API validates, guards and masks checks through the check-kind registry alone: it never links the
-// poller (its engine, leases and store), which is what runs checks, not what describes them.
-func TestAPIImportsNoPoller(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/infrawatch/infrawatch/internal/api").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		if pkg == "github.com/infrawatch/infrawatch/internal/poller" {
-			t.Errorf("internal/api depends on %s; it may use internal/checks and declare what it needs of a runner", pkg)
-		}
-	}
-}
