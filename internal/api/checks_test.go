@@ -362,4 +362,3 @@ func TestHTTPCheckSecretsAreMaskedForEveryReader(t *testing.T) {
 		t.Fatalf("after moving with new settings: %s %v", target, stored)
 	}
 }
-
