@@ -44,6 +44,8 @@ type world struct {
 	hub *stream.Hub
 	// guard is the handler's and the prober's SSRF guard, allowing loopback; a test may switch it to SaaS mode.
 	guard *poller.Guard
+	// deps built engine, for tests that build another handler on the same database and services.
+	deps api.Deps
 }
 
 type tenantWorld struct {
@@ -63,13 +65,7 @@ func newWorld(t *testing.T, limits api.RateLimits) *world {
 // newWorldOn builds a world on the given storage flavor.
 func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
 	t.Helper()
-	return newWorldWith(t, flavor, limits, api.QueryLimits{})
-}
-
-// newWorldWith builds a world on the given storage flavor with query limits of its own.
-func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query api.QueryLimits) *world {
-	t.Helper()
-	return newWorldCustom(t, flavor, limits, func(d *api.Deps) { d.Query = query })
+	return newWorldCustom(t, flavor, limits, func(*api.Deps) {})
 }
 
 // newWorldCustom builds a world whose handler dependencies configure adjusts (trusted proxies, a log of
@@ -100,23 +96,23 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &poller.Guard{AllowPrivate: true}
 	deps := api.Deps{
-		Log:           log,
-		Tenants:       db.NewTenantRunner(d.Pool),
-		Auth:          svc,
-		Ingest:        ingester,
-		Checks:        poller.NewRunner(d.Pool, poller.NewProber(guard), ingester, log),
-		Guard:         guard,
-		Operator:      tenant.NewOperator(d.Pool),
-		OperatorToken: operatorToken,
-		Limits:        limits,
-		Stream:        hub,
-		StreamConfig:  api.StreamConfig{Heartbeat: testHeartbeat},
-		Health:        d.Pool,
-		Registry:      registry,
+		Log:      log,
+		Tenants:  db.NewTenantRunner(d.Pool),
+		Auth:     svc,
+		Ingest:   ingester,
+		Checks:   poller.NewRunner(d.Pool, poller.NewProber(guard), ingester, log),
+		Guard:    guard,
+		Operator: tenant.NewOperator(d.Pool),
+		ServeAPI: true,
+		Stream:   hub,
+		Health:   db.NewHealth(d.Pool),
+		Registry: registry,
+		Config: api.Config{OperatorToken: operatorToken, Rates: limits,
+			Stream: api.StreamConfig{Heartbeat: testHeartbeat}},
 	}
 	configure(&deps)
 	engine := api.NewHandler(deps)
-	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub}
+	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub, deps: deps}
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")
 	w.b = w.newTenant(t, "bravo")

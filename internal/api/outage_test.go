@@ -72,7 +72,7 @@ func TestIngestSurvivesADatabaseOutage(t *testing.T) {
 	defer stop()
 	go ingester.Run(runCtx)
 	srv := httptest.NewServer(api.NewHandler(api.Deps{Log: log, Tenants: db.NewTenantRunner(pool), Auth: svc, Ingest: ingester,
-		Health: pool, Registry: api.NewRegistry(), Limits: testLimits}))
+		Health: db.NewHealth(pool), Registry: api.NewRegistry(), Config: api.Config{Rates: testLimits}}))
 	defer srv.Close()
 
 	// Four agents push without pause, each point unique, through the whole outage.

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -36,29 +35,20 @@ type serveConfig struct {
 	Roles           []string
 	LogLevel        string
 	ShutdownTimeout time.Duration
-	// HTTP bounds how long clients may take to send a request and how long idle connections stay open.
-	HTTP api.HTTPTimeouts
+	// API tunes the HTTP server: timeouts, trusted proxies, the operator token, heavy reads.
+	API api.Config
 	// MaxConns caps the database pool.
 	MaxConns int
-	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
-	OperatorToken string
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client; empty: none.
-	TrustedProxies []netip.Prefix
 	// AllowPrivateTargets lets checks reach loopback, private and link-local addresses (self-hosted
 	// mode); off, the poller refuses them (SaaS mode).
 	AllowPrivateTargets bool
 	// StatementTimeout bounds each statement of a tenant's request (the tenant runner's statement_timeout).
 	StatementTimeout time.Duration
-	// HeavyReads bound the heavy reads (ranges, log searches, check results, series) per tenant and in all.
-	HeavyReads api.HeavyReadLimits
 	// Poller configures the poller role.
 	Poller poller.Config
 	// Maintenance configures the scheduler role's storage upkeep: retention and compression.
 	Maintenance maintenance.Config
 }
-
-// minOperatorTokenLength keeps the operator token out of reach of guessing.
-const minOperatorTokenLength = 32
 
 func (c serveConfig) Validate() error {
 	if c.Listen == "" {
@@ -81,18 +71,11 @@ func (c serveConfig) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout must be positive")
 	}
-	if c.OperatorToken != "" && len(c.OperatorToken) < minOperatorTokenLength {
-		return fmt.Errorf("--operator-token must be at least %d characters, or empty to turn the operator API off; "+
-			"make one with `openssl rand -base64 33`", minOperatorTokenLength)
-	}
-	if c.HTTP.Read <= 0 || c.HTTP.Idle <= 0 {
-		return errors.New("--read-timeout and --idle-timeout must be positive")
+	if err := c.API.Validate(); err != nil {
+		return err
 	}
 	if c.StatementTimeout < 100*time.Millisecond {
 		return fmt.Errorf("--statement-timeout must be at least 100ms, got %s", c.StatementTimeout)
-	}
-	if c.HeavyReads.PerTenant < 0 || c.HeavyReads.Total < 0 {
-		return errors.New("--heavy-reads-per-tenant and --heavy-reads must be zero (the default) or more")
 	}
 	if c.Poller.Concurrency < 1 || c.Poller.TenantConcurrency < 1 {
 		return errors.New("--poller-concurrency and --poller-tenant-concurrency must be at least 1")
@@ -126,24 +109,13 @@ func addCommonFlags(fs *flag.FlagSet, cfg *serveConfig, roles *string) {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second,
 		"how long a graceful shutdown waits for requests and workers to finish")
-	fs.DurationVar(&cfg.HTTP.Read, "read-timeout", api.DefaultHTTPTimeouts.Read,
-		"most time a client may take to send a request, headers and body (a 16 MiB push needs 2.3 Mbit/s at 60s)")
-	fs.DurationVar(&cfg.HTTP.Idle, "idle-timeout", api.DefaultHTTPTimeouts.Idle,
-		"how long an idle keep-alive connection stays open")
+	cfg.API.AddFlags(fs)
 	fs.IntVar(&cfg.MaxConns, "database-max-conns", 20,
 		"most connections to the database; ingest writers take 2, the rest serve requests and lookups")
-	fs.StringVar(&cfg.OperatorToken, "operator-token", "",
-		"secret of at least 32 characters that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
-	fs.Var(networks{&cfg.TrustedProxies}, "trusted-proxies",
-		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
 	fs.BoolVar(&cfg.AllowPrivateTargets, "allow-private-targets", cfg.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
 	fs.DurationVar(&cfg.StatementTimeout, "statement-timeout", db.DefaultStatementTimeout,
 		"longest a statement of a tenant's request may run in the database; past it the request answers 422")
-	fs.IntVar(&cfg.HeavyReads.PerTenant, "heavy-reads-per-tenant", 0,
-		"most heavy reads (ranges, log searches, check results, series) of one tenant at once in this process; 0: 4, or a quarter of --database-max-conns when less")
-	fs.IntVar(&cfg.HeavyReads.Total, "heavy-reads", 0,
-		"most heavy reads of all tenants at once in this process; 0: half of --database-max-conns")
 	fs.StringVar(&cfg.Poller.Location, "location", "",
 		"poller role: run only checks pinned to this location, besides unpinned ones (empty: unpinned checks only)")
 	fs.IntVar(&cfg.Poller.Concurrency, "poller-concurrency", 256, "poller role: most checks running at once in this process")
@@ -223,27 +195,25 @@ func serve(ctx context.Context, cfg serveConfig, pool *pgxpool.Pool, log *slog.L
 	}
 	guard := &poller.Guard{AllowPrivate: cfg.AllowPrivateTargets}
 	runner := poller.NewRunner(pool, poller.NewProber(guard), samples, log.With("role", "poller"))
-	var hub *stream.Hub // the live stream's LISTEN connection; without the api role /api/v1/stream answers 503
+	var hub *stream.Hub // the live stream's LISTEN connection; without the api role /api/v1/stream answers 404
 	if slices.Contains(cfg.Roles, "api") {
 		hub = stream.New(stream.Config{}, pool, log.With("role", "api"), registry)
 	}
 	handler := api.NewHandler(api.Deps{
-		Log:            log,
-		Tenants:        db.NewTenantRunner(pool).WithStatementTimeout(cfg.StatementTimeout),
-		HeavyReads:     cfg.HeavyReads,
-		Auth:           authService,
-		Ingest:         ingester,
-		Checks:         runner,
-		Guard:          guard,
-		Operator:       tenant.NewOperator(pool),
-		OperatorToken:  cfg.OperatorToken,
-		TrustedProxies: cfg.TrustedProxies,
-		Stream:         hub,
-		Health:         pool,
-		Registry:       registry,
+		Log:      log,
+		Tenants:  db.NewTenantRunner(pool).WithStatementTimeout(cfg.StatementTimeout),
+		Auth:     authService,
+		Ingest:   ingester,
+		Checks:   runner,
+		Guard:    guard,
+		Operator: tenant.NewOperator(pool),
+		ServeAPI: slices.Contains(cfg.Roles, "api"),
+		Stream:   hub,
+		Health:   db.NewHealth(pool),
+		Registry: registry,
+		Config:   cfg.API,
 	})
-	srv := api.NewHTTPServer(handler, api.HTTPTimeouts{ReadHeader: min(api.DefaultHTTPTimeouts.ReadHeader, cfg.HTTP.Read),
-		Read: cfg.HTTP.Read, Idle: cfg.HTTP.Idle})
+	srv := api.NewHTTPServer(handler, cfg.API.HTTP)
 	if hub != nil {
 		srv.RegisterOnShutdown(hub.Close) // streams never go idle: end them as the shutdown begins
 	}
