@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -46,6 +47,9 @@ type world struct {
 	guard *poller.Guard
 	// deps built engine, for tests that build another handler on the same database and services.
 	deps api.Deps
+	// pushed is signalled after every POST srv answered, without blocking: one signal waits at most, so
+	// a test that checks what pushes stored, then waits on pushed, misses none (waitForPush).
+	pushed chan struct{}
 }
 
 type tenantWorld struct {
@@ -112,11 +116,31 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	}
 	configure(&deps)
 	engine := api.NewHandler(deps)
-	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub, deps: deps}
+	w := &world{d: d, engine: engine, svc: svc, tokens: tokens, guard: guard, hub: hub, deps: deps, pushed: make(chan struct{}, 1)}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		engine.ServeHTTP(rw, r)
+		if r.Method == http.MethodPost {
+			select {
+			case w.pushed <- struct{}{}:
+			default:
+			}
+		}
+	}))
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")
 	w.b = w.newTenant(t, "bravo")
 	return w
+}
+
+// waitForPush waits until srv answers another POST, and fails the test after a minute: a hang guard
+// for clients (the agent, Prometheus) that push on their own.
+func (w *world) waitForPush(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-w.pushed:
+	case <-time.After(time.Minute):
+		t.Fatalf("no push answered in a minute: %s", what)
+	}
 }
 
 func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {
