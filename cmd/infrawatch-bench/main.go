@@ -213,9 +213,9 @@ func newBench(ctx context.Context, pool *pgxpool.Pool, n int) (*bench, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	b.stop, b.done = stop, make(chan struct{})
 	go func() { ing.Run(runCtx); close(b.done) }()
-	handler := api.NewHandler(api.Deps{Log: log, Tenants: db.NewTenantRunner(pool), Auth: authSvc, Ingest: ing, Health: pool,
-		Registry: api.NewRegistry(), Limits: api.RateLimits{TenantRate: 1e9, TenantBurst: 1e9, CredentialRate: 1e9,
-			CredentialBurst: 1e9, LoginRate: 1, LoginBurst: 1}})
+	handler := api.NewHandler(api.Deps{Log: log, Tenants: db.NewTenantRunner(pool), Auth: authSvc, Ingest: ing, ServeAPI: true,
+		Health: db.NewHealth(pool), Registry: api.NewRegistry(), Config: api.Config{Rates: api.RateLimits{TenantRate: 1e9,
+			TenantBurst: 1e9, CredentialRate: 1e9, CredentialBurst: 1e9, LoginRate: 1, LoginBurst: 1}}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

@@ -27,6 +27,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/query"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
@@ -283,9 +284,9 @@ func (qb *queryBench) setup(ctx context.Context, n, dashboard int) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	handler := api.NewHandler(api.Deps{Log: log, Tenants: db.NewTenantRunner(qb.pool), Auth: authSvc, Health: qb.pool,
-		Registry: api.NewRegistry(), Limits: api.RateLimits{TenantRate: 1e9, TenantBurst: 1e9, CredentialRate: 1e9,
-			CredentialBurst: 1e9, LoginRate: 1, LoginBurst: 1}})
+	handler := api.NewHandler(api.Deps{Log: log, Tenants: db.NewTenantRunner(qb.pool), Auth: authSvc, ServeAPI: true,
+		Health: db.NewHealth(qb.pool), Registry: api.NewRegistry(), Config: api.Config{Rates: api.RateLimits{TenantRate: 1e9,
+			TenantBurst: 1e9, CredentialRate: 1e9, CredentialBurst: 1e9, LoginRate: 1, LoginBurst: 1}}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -455,7 +456,7 @@ func (qb *queryBench) httpGet(ctx context.Context, from, to time.Time) ([]byte, 
 // buckets, each statement pipelined behind the tenant and the query settings, as the handler runs them.
 func (qb *queryBench) rollupSQL(ctx context.Context, from, to time.Time, step string) error {
 	name, labels := "bench.cpu", []byte(`{"group":"dashboard"}`)
-	return qb.tenants.WithTenantReadOnly(ctx, qb.tenantID, api.DefaultQueryLimits.StatementOptions(), func(q *dbsqlc.Queries) error {
+	return qb.tenants.WithTenantReadOnly(ctx, qb.tenantID, query.StatementOptions(), func(q *dbsqlc.Queries) error {
 		series, err := q.SeriesMatch(ctx, dbsqlc.SeriesMatchParams{Ids: []int64{}, Name: &name, Labels: labels, MaxRows: 100})
 		if err != nil {
 			return err

@@ -179,14 +179,9 @@ type RateLimits struct {
 	AddressConcurrency int
 }
 
-// DefaultRateLimits are generous for dashboards and tight for password guessing.
-var DefaultRateLimits = RateLimits{TenantRate: 100, TenantBurst: 200, CredentialRate: 50, CredentialBurst: 100,
-	LoginRate: 10.0 / 60, LoginBurst: 10, LoginAccountRate: 100.0 / 60, LoginAccountBurst: 100,
-	AddressRate: 60.0 / 60, AddressBurst: 60, AddressConcurrency: 8}
-
-// withDefaults fills each limit left at zero from DefaultRateLimits.
+// withDefaults fills each limit left at zero from DefaultConfig's.
 func (l RateLimits) withDefaults() RateLimits {
-	d := DefaultRateLimits
+	d := DefaultConfig().Rates
 	for _, pair := range []struct{ rate, burst, defRate, defBurst *float64 }{
 		{&l.TenantRate, &l.TenantBurst, &d.TenantRate, &d.TenantBurst},
 		{&l.CredentialRate, &l.CredentialBurst, &d.CredentialRate, &d.CredentialBurst},

@@ -71,7 +71,7 @@ func TestForwardedForIsTrustedOnlyFromConfiguredProxies(t *testing.T) {
 			w := newWorldCustom(t, db.FlavorPostgres, limits, func(d *api.Deps) {
 				d.Log = slog.New(slog.NewJSONHandler(logs, nil))
 				if trusted {
-					d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+					d.Config.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 				}
 			})
 			// Each attempt names another account, so only the per-address limit can stop it.

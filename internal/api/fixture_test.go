@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -45,6 +46,11 @@ type world struct {
 	hub *stream.Hub
 	// guard is the handler's and the prober's SSRF guard, allowing loopback; a test may switch it to SaaS mode.
 	guard *checks.Guard
+	// deps built engine, for tests that build another handler on the same database and services.
+	deps api.Deps
+	// pushed is signalled after every POST srv answered, without blocking: one signal waits at most, so
+	// a test that checks what pushes stored, then waits on pushed, misses none (waitForPush).
+	pushed chan struct{}
 }
 
 type tenantWorld struct {
@@ -64,13 +70,7 @@ func newWorld(t *testing.T, limits api.RateLimits) *world {
 // newWorldOn builds a world on the given storage flavor.
 func newWorldOn(t *testing.T, flavor db.Flavor, limits api.RateLimits) *world {
 	t.Helper()
-	return newWorldWith(t, flavor, limits, api.QueryLimits{})
-}
-
-// newWorldWith builds a world on the given storage flavor with query limits of its own.
-func newWorldWith(t *testing.T, flavor db.Flavor, limits api.RateLimits, query api.QueryLimits) *world {
-	t.Helper()
-	return newWorldCustom(t, flavor, limits, func(d *api.Deps) { d.Query = query })
+	return newWorldCustom(t, flavor, limits, func(*api.Deps) {})
 }
 
 // newWorldCustom builds a world whose handler dependencies configure adjusts (trusted proxies, a log of
@@ -101,27 +101,47 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &checks.Guard{AllowPrivate: true}
 	deps := api.Deps{
-		Log:           log,
-		Tenants:       db.NewTenantRunner(d.Pool),
-		Auth:          svc,
-		Ingest:        ingester,
-		Checks:        poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
-		Guard:         guard,
-		Operator:      tenant.NewOperator(d.System()),
-		OperatorToken: operatorToken,
-		Limits:        limits,
-		Stream:        hub,
-		StreamConfig:  api.StreamConfig{Heartbeat: testHeartbeat},
-		Health:        d.Pool,
-		Registry:      registry,
+		Log:      log,
+		Tenants:  db.NewTenantRunner(d.Pool),
+		Auth:     svc,
+		Ingest:   ingester,
+		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
+		Guard:    guard,
+		Operator: tenant.NewOperator(d.System()),
+		ServeAPI: true,
+		Stream:   hub,
+		Health:   db.NewHealth(d.Pool),
+		Registry: registry,
+		Config: api.Config{OperatorToken: operatorToken, Rates: limits,
+			Stream: api.StreamConfig{Heartbeat: testHeartbeat}},
 	}
 	configure(&deps)
 	engine := api.NewHandler(deps)
-	w := &world{d: d, engine: engine, srv: httptest.NewServer(engine), svc: svc, tokens: tokens, guard: guard, hub: hub}
+	w := &world{d: d, engine: engine, svc: svc, tokens: tokens, guard: guard, hub: hub, deps: deps, pushed: make(chan struct{}, 1)}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		engine.ServeHTTP(rw, r)
+		if r.Method == http.MethodPost {
+			select {
+			case w.pushed <- struct{}{}:
+			default:
+			}
+		}
+	}))
 	t.Cleanup(w.srv.Close)
 	w.a = w.newTenant(t, "alpha")
 	w.b = w.newTenant(t, "bravo")
 	return w
+}
+
+// waitForPush waits until srv answers another POST, and fails the test after a minute: a hang guard
+// for clients (the agent, Prometheus) that push on their own.
+func (w *world) waitForPush(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-w.pushed:
+	case <-time.After(time.Minute):
+		t.Fatalf("no push answered in a minute: %s", what)
+	}
 }
 
 func (w *world) newTenant(t *testing.T, slug string) *tenantWorld {

@@ -37,7 +37,7 @@ func (l HeavyReadLimits) withDefaults(poolSize int) HeavyReadLimits {
 		l.PerTenant = max(1, min(4, poolSize/4))
 	}
 	if l.Wait <= 0 {
-		l.Wait = 2 * time.Second
+		l.Wait = DefaultConfig().HeavyReads.Wait
 	}
 	return l
 }

@@ -99,7 +99,7 @@ func TestHeavyReadsOfOneTenantLeaveRoomForOthers(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		// The test pool has 4 connections: 2 heavy reads per tenant, 3 in all, leave one for light reads.
 		w := newWorldCustom(t, flavor, testLimits, func(d *api.Deps) {
-			d.HeavyReads = api.HeavyReadLimits{PerTenant: 2, Total: 3, Wait: 50 * time.Millisecond}
+			d.Config.HeavyReads = api.HeavyReadLimits{PerTenant: 2, Total: 3, Wait: 50 * time.Millisecond}
 			d.Tenants = d.Tenants.WithStatementTimeout(time.Minute) // the lock is held as long as the test needs
 		})
 		if n := w.d.Pool.Config().MaxConns; n != 4 {

@@ -17,20 +17,18 @@ type HTTPTimeouts struct {
 	Idle time.Duration
 }
 
-// DefaultHTTPTimeouts: a 16 MiB push (the largest accepted) must arrive within Read, at 2.3 Mbit/s or more.
-var DefaultHTTPTimeouts = HTTPTimeouts{ReadHeader: 10 * time.Second, Read: 60 * time.Second, Idle: 60 * time.Second}
-
 // NewHTTPServer returns the HTTP server for handler with the given timeouts; zero fields take
-// DefaultHTTPTimeouts'.
+// DefaultConfig's. The headers' bound is never longer than the whole request's.
 func NewHTTPServer(handler http.Handler, t HTTPTimeouts) *http.Server {
-	if t.ReadHeader <= 0 {
-		t.ReadHeader = DefaultHTTPTimeouts.ReadHeader
-	}
+	def := DefaultConfig().HTTP
 	if t.Read <= 0 {
-		t.Read = DefaultHTTPTimeouts.Read
+		t.Read = def.Read
+	}
+	if t.ReadHeader <= 0 {
+		t.ReadHeader = min(def.ReadHeader, t.Read)
 	}
 	if t.Idle <= 0 {
-		t.Idle = DefaultHTTPTimeouts.Idle
+		t.Idle = def.Idle
 	}
 	// ReadTimeout's deadline ends once the body is read (net/http clears it), so it does not cut the
 	// live stream or a long query; a WriteTimeout would, so there is none.

@@ -132,7 +132,7 @@ func (s *server) searchLogs(c *gin.Context) {
 		params.Contains = &q // matched literally: the search function escapes % and _
 	}
 	var out []LogLine
-	if !s.inQuery(c, func(q *dbsqlc.Queries) error {
+	if !s.inTenantReadOnly(c, func(q *dbsqlc.Queries) error {
 		rows, err := q.LogSearch(c.Request.Context(), params)
 		for _, r := range rows {
 			out = append(out, LogLine{Time: r.Time, HostID: r.HostID, Host: r.Host, Source: r.Source, Severity: r.Severity,

@@ -19,6 +19,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
+	"github.com/infrawatch/infrawatch/internal/query"
 )
 
 // sample is one stored sample, kept by the test to compute every answer independently of the server.
@@ -305,7 +306,7 @@ func TestQueryRangeAutoStep(t *testing.T) {
 				continue
 			}
 			n := len(a.Series[0].Points)
-			if n == 0 || n > api.DefaultQueryLimits.MaxPointsPerSeries {
+			if n == 0 || n > query.DefaultLimits().MaxPointsPerSeries {
 				t.Errorf("%s: %d points", c.span, n)
 			}
 			for i := 1; i < n; i++ {
@@ -432,13 +433,13 @@ func TestQueryLatestSeriesOverview(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var o api.Overview
+		var o query.Overview
 		got = w.call(t, "GET", "/api/v1/overview", viewer, nil).must(t, http.StatusOK)
 		if err := json.Unmarshal([]byte(got.raw), &o); err != nil {
 			t.Fatal(err)
 		}
-		want := api.Overview{Hosts: api.OverviewHosts{Total: 3, Reporting: 2},
-			Checks: api.OverviewChecks{Total: 6, Up: 2, Down: 1, Unknown: 1, Disabled: 2}, Series: 4}
+		want := query.Overview{Hosts: query.OverviewHosts{Total: 3, Reporting: 2},
+			Checks: query.OverviewChecks{Total: 6, Up: 2, Down: 1, Unknown: 1, Disabled: 2}, Series: 4}
 		if o != want {
 			t.Errorf("overview %+v, want %+v", o, want)
 		}
@@ -449,7 +450,7 @@ func TestQueryLatestSeriesOverview(t *testing.T) {
 func TestQueryLimits(t *testing.T) {
 	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
 		w := newWorldCustom(t, flavor, testLimits, func(d *api.Deps) {
-			d.Query = api.QueryLimits{MaxSeries: 1, MaxPointsPerSeries: 100}
+			d.Config.Query = query.Limits{MaxSeries: 1, MaxPointsPerSeries: 100}
 			d.Tenants = d.Tenants.WithStatementTimeout(300 * time.Millisecond)
 		})
 		s := seedQueryData(t, w)
@@ -557,12 +558,12 @@ func TestQueryIsolation(t *testing.T) {
 				t.Errorf("B's %s lacks its own series: %s", path, got.raw)
 			}
 		}
-		var o api.Overview
+		var o query.Overview
 		got := w.call(t, "GET", "/api/v1/overview", b, nil).must(t, http.StatusOK)
 		if err := json.Unmarshal([]byte(got.raw), &o); err != nil {
 			t.Fatal(err)
 		}
-		if want := (api.Overview{Hosts: api.OverviewHosts{Total: 1, Reporting: 1}, Series: 1}); o != want {
+		if want := (query.Overview{Hosts: query.OverviewHosts{Total: 1, Reporting: 1}, Series: 1}); o != want {
 			t.Errorf("B's overview %+v, want %+v", o, want)
 		}
 		// Every route of the query API needs a credential.

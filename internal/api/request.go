@@ -319,15 +319,20 @@ func newPage[T any](items []T, limit int32, lastKey func(T) string) Page[T] {
 	return p
 }
 
-// labelFilter reads label.KEY=VALUE query parameters as a JSON object for a containment match.
-func labelFilter(c *gin.Context) []byte {
+// labelParams reads label.KEY=VALUE query parameters, the first value of each.
+func labelParams(c *gin.Context) map[string]string {
 	labels := map[string]string{}
 	for k, v := range c.Request.URL.Query() {
 		if name, ok := strings.CutPrefix(k, "label."); ok && name != "" && len(v) > 0 {
 			labels[name] = v[0]
 		}
 	}
-	b, _ := json.Marshal(labels)
+	return labels
+}
+
+// labelFilter reads label.KEY=VALUE query parameters as a JSON object for a containment match.
+func labelFilter(c *gin.Context) []byte {
+	b, _ := json.Marshal(labelParams(c))
 	return b
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/query"
 )
 
 // inTenant runs fn in a transaction as the caller's tenant. When fn fails, the transaction rolls back,
@@ -24,13 +25,30 @@ func (s *server) inTenant(c *gin.Context, fn func(q *dbsqlc.Queries) error) bool
 	return true
 }
 
+// inTenantReadOnly runs fn as the caller's tenant like inTenant, for a heavy read: each statement in a
+// read-only transaction of its own with the statement options of the dashboard queries (db.TenantRunner's
+// WithTenantReadOnly). When fn fails, the error is answered and inTenantReadOnly returns false.
+func (s *server) inTenantReadOnly(c *gin.Context, fn func(q *dbsqlc.Queries) error) bool {
+	if err := s.tenants.WithTenantReadOnly(c.Request.Context(), principal(c).TenantID, query.StatementOptions(), fn); err != nil {
+		s.answerError(c, err)
+		return false
+	}
+	return true
+}
+
 // answerError turns an error into its problem answer; unexpected ones are logged and answered 500.
 func (s *server) answerError(c *gin.Context, err error) {
 	err = db.Translate(err)
 	var pe *problemError
+	field, msg, refused := refusedParam(err)
 	switch {
 	case errors.As(err, &pe):
 		sendProblem(c, pe.problem(c))
+	case refused:
+		// The dashboard query planner refuses one parameter: a 400 naming it, its message the detail.
+		p := newProblem(c, http.StatusBadRequest, "invalid request", msg)
+		p.Errors = fieldErrors{{Field: field, Message: msg}}
+		sendProblem(c, p)
 	case errors.Is(err, db.ErrNotFound), errors.Is(err, db.ErrForbidden):
 		// A row of another tenant is indistinguishable from a missing one.
 		writeProblem(c, http.StatusNotFound, "not found", "")
@@ -39,8 +57,8 @@ func (s *server) answerError(c *gin.Context, err error) {
 	case errors.Is(err, db.ErrInvalid):
 		writeProblem(c, http.StatusBadRequest, "invalid request", "a value is out of the accepted range")
 	case (errors.Is(err, context.Canceled) || errors.Is(err, db.ErrTimeout)) && c.Request.Context().Err() != nil:
-		c.Abort() // the client went away, and pgx cancelled its statement
-	case errors.Is(err, db.ErrTimeout):
+		c.Abort() // the client went away, and the driver cancelled its statement
+	case errors.Is(err, db.ErrTimeout), errors.Is(err, query.ErrTimeout):
 		// Past the statement timeout: the request is too expensive as asked, and repeating it unchanged
 		// would only cost the database the same time again (503 stays for a database that is down).
 		writeProblem(c, http.StatusUnprocessableEntity, "query timed out",
@@ -52,6 +70,19 @@ func (s *server) answerError(c *gin.Context, err error) {
 	default:
 		s.internalError(c, err)
 	}
+}
+
+// refusedParam names the request parameter the dashboard query planner refused in err, and why.
+func refusedParam(err error) (field, msg string, ok bool) {
+	var limit *query.LimitError
+	var invalid *query.InvalidError
+	switch {
+	case errors.As(err, &limit):
+		return limit.Param, limit.Msg, true
+	case errors.As(err, &invalid):
+		return invalid.Param, invalid.Msg, true
+	}
+	return "", "", false
 }
 
 func (s *server) internalError(c *gin.Context, err error) {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
@@ -9,11 +11,18 @@ import (
 // routes registers the API. Every route under /api/v1 except the auth endpoints requires a credential
 // and exactly one permission; the README's RBAC matrix lists which. openapi.json documents each route,
 // and a test keeps the two in step.
-func (s *server) routes(r *gin.Engine) {
+//
+// Every process registers every route, and a route of a role the process does not run answers 404 before
+// anything else (credentials included): the REST API needs the api role (serveAPI), the push routes the
+// ingest role (an ingest service). So GET and POST /api/v1/logs, one REST and one push route, answer
+// alike whatever the roles, and a client sent to the wrong process learns only that the route is not
+// there.
+func (s *server) routes(r *gin.Engine, serveAPI bool) {
+	rest := servesRole(serveAPI, "api")
 	edge := s.publicEdge() // the routes that need no credential
-	r.POST("/oauth/token", edge, s.oauthToken)
+	r.POST("/oauth/token", rest, edge, s.oauthToken)
 
-	v1 := r.Group("/api/v1")
+	v1 := r.Group("/api/v1", rest)
 	v1.POST("/auth/login", edge, s.login)
 	v1.POST("/auth/refresh", edge, s.refresh)
 	v1.POST("/auth/logout", edge, s.logout)
@@ -77,15 +86,25 @@ func (s *server) routes(r *gin.Engine) {
 	a.GET("/query/latest", read, heavy, s.queryLatest)
 	a.GET("/series", read, heavy, s.listSeries)
 	a.GET("/overview", read, heavy, s.overview)
-	if s.ingest == nil {
-		return // this process does not run the ingest role
-	}
+
 	// Pushes from agents: our JSON, InfluxDB line protocol (v1 and v2 paths), Prometheus remote write, logs.
 	// Limited in samples per second by the ingest service rather than in requests.
-	in := v1.Group("", s.authenticate(), require(auth.PermIngest))
+	push := servesRole(s.ingest != nil, "ingest")
+	in := r.Group("/api/v1", push, s.authenticate(), require(auth.PermIngest))
 	in.POST("/ingest", s.ingestJSON)
 	in.POST("/write", s.ingestInfluxV1)
 	in.POST("/prom/write", s.ingestRemoteWrite)
 	in.POST("/logs", s.ingestLogs)
-	r.Group("/api/v2", s.authenticate(), require(auth.PermIngest)).POST("/write", s.ingestInfluxV2)
+	r.Group("/api/v2", push, s.authenticate(), require(auth.PermIngest)).POST("/write", s.ingestInfluxV2)
+}
+
+// servesRole lets a request through to the routes of a role the process runs; for any other role it
+// answers 404, as for a route that does not exist, saying which role would serve it.
+func servesRole(serving bool, role string) gin.HandlerFunc {
+	if serving {
+		return func(c *gin.Context) { c.Next() }
+	}
+	return func(c *gin.Context) {
+		writeProblem(c, http.StatusNotFound, "no such route", "this server does not run the "+role+" role")
+	}
 }

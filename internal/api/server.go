@@ -6,14 +6,13 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,8 +20,8 @@ import (
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
-	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/query"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -35,6 +34,7 @@ type Deps struct {
 	// Auth checks credentials and issues tokens (system work behind narrow methods).
 	Auth *auth.Service
 	// Ingest validates and writes pushed metrics and logs (system work, tenant stamped from the credential).
+	// Nil when the process does not run the ingest role: the push routes then answer 404.
 	Ingest *ingest.Service
 	// Checks runs a check on request (POST /checks/{id}/run); nil makes that route answer 503.
 	Checks CheckRunner
@@ -42,26 +42,18 @@ type Deps struct {
 	Guard *checks.Guard
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
-	// OperatorToken is the platform operator's credential for /api/v1/operator; empty disables those routes.
-	OperatorToken string
-	// Limits bounds request rates; zero fields take DefaultRateLimits'.
-	Limits RateLimits
-	// TrustedProxies are the networks of the reverse proxies whose X-Forwarded-For and X-Real-IP name the
-	// client's address; from anyone else these headers are ignored. Empty: trust no proxy.
-	TrustedProxies []netip.Prefix
-	// Query bounds the dashboard query API; zero fields take DefaultQueryLimits.
-	Query QueryLimits
-	// HeavyReads bound the concurrent heavy reads (ranges, log searches, check results, series) per
-	// tenant and in all; zero fields take their documented defaults.
-	HeavyReads HeavyReadLimits
+	// ServeAPI is whether the process runs the api role: the REST API (everything under /api/v1 but the
+	// push routes, /oauth/token, the operator's routes and the live stream). Without it those answer
+	// 404, as routes that do not exist; health, readiness, metrics and /openapi.json always answer.
+	ServeAPI bool
 	// Stream is the process's live-stream hub; nil makes GET /api/v1/stream answer 503.
 	Stream *stream.Hub
-	// StreamConfig tunes the live stream; zero fields take their documented defaults.
-	StreamConfig StreamConfig
-	// Health checks readiness: it pings the database and reads the schema version. Handlers never see it.
-	Health *pgxpool.Pool
+	// Health tells readiness. Handlers never see it.
+	Health *db.Health
 	// Registry collects the process's metrics; /metrics serves it.
 	Registry *prometheus.Registry
+	// Config tunes the server; zero fields take DefaultConfig's.
+	Config Config
 }
 
 // NewRegistry returns a metrics registry with the Go runtime and process collectors.
@@ -82,21 +74,22 @@ type server struct {
 	operator          *tenant.Operator
 	operatorTokenHash []byte
 	limits            *limiters
-	query             QueryLimits
+	query             *query.Planner
 	heavy             *heavyGate
 	hub               *stream.Hub
 	streamCfg         StreamConfig
 }
 
-// NewHandler builds the HTTP handler: middleware, probes, metrics and the API routes.
+// NewHandler builds the HTTP handler: middleware, probes, metrics and the routes of the process's roles.
 func NewHandler(d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	cfg := d.Config
 	// gin believes X-Forwarded-For from every peer unless told otherwise; only the configured proxies may
 	// name the client's address, which rate limits key on and the access log records.
-	proxies := make([]string, 0, len(d.TrustedProxies))
-	for _, p := range d.TrustedProxies {
+	proxies := make([]string, 0, len(cfg.TrustedProxies))
+	for _, p := range cfg.TrustedProxies {
 		proxies = append(proxies, p.String())
 	}
 	if err := r.SetTrustedProxies(proxies); err != nil {
@@ -126,47 +119,46 @@ func NewHandler(d Deps) *gin.Engine {
 		poolSize = d.Tenants.PoolSize()
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		operator: d.Operator, limits: newLimiters(d.Limits),
-		query: d.Query.withDefaults(), heavy: newHeavyGate(d.HeavyReads.withDefaults(poolSize), d.Registry),
-		hub: d.Stream, streamCfg: d.StreamConfig.withDefaults()}
-	if d.OperatorToken != "" {
-		sum := sha256.Sum256([]byte(d.OperatorToken))
+		operator: d.Operator, limits: newLimiters(cfg.Rates),
+		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
+		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}
+	if cfg.OperatorToken != "" {
+		sum := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operatorTokenHash = sum[:]
 	}
-	s.routes(r)
+	s.routes(r, d.ServeAPI)
 	return r
 }
 
 // readyz answers 200 when the database answers, its schema is the one this binary expects and it takes
 // writes: every role of this process writes (ingest, polling, maintenance, and the API's changes), so a
 // standby in recovery or a database made read-only (a failover, an operator, a full disk) is not ready.
-func readyz(pool *pgxpool.Pool) gin.HandlerFunc {
+func readyz(health *db.Health) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		st, err := db.ReadStatus(ctx, pool)
-		var w dbsqlc.DatabaseWritabilityRow
-		if err == nil {
-			w, err = dbsqlc.New(pool).DatabaseWritability(ctx)
+		st, err := db.Status{}, errors.New("no database wired")
+		if health != nil {
+			st, err = health.Check(ctx)
 		}
 		switch {
 		case err != nil:
 			writeProblem(c, http.StatusServiceUnavailable, "database unavailable", "the database did not answer")
-		case st.Dirty:
+		case st.Schema.Dirty:
 			writeProblem(c, http.StatusServiceUnavailable, "schema dirty",
 				"a migration failed half-way; see `infrawatch migrate status`")
-		case st.Version != st.Latest:
+		case st.Schema.Version != st.Schema.Latest:
 			writeProblem(c, http.StatusServiceUnavailable, "schema not current",
-				"the schema is at version "+uitoa(st.Version)+", this binary needs "+uitoa(st.Latest)+"; run `infrawatch migrate up`")
-		case w.InRecovery:
+				"the schema is at version "+uitoa(st.Schema.Version)+", this binary needs "+uitoa(st.Schema.Latest)+"; run `infrawatch migrate up`")
+		case st.InRecovery:
 			writeProblem(c, http.StatusServiceUnavailable, "database read-only",
 				"the database server is a standby in recovery; point --database-url at the primary")
-		case w.ReadOnly || w.NewConnectionsReadOnly:
+		case st.ReadOnly || st.NewConnectionsReadOnly:
 			writeProblem(c, http.StatusServiceUnavailable, "database read-only",
 				"the database takes no writes (default_transaction_read_only is on for this database or login); "+
 					"free disk space or turn it off, then new connections write again")
 		default:
-			c.JSON(http.StatusOK, gin.H{"status": "ready", "schema_version": st.Version, "flavor": st.Flavor})
+			c.JSON(http.StatusOK, gin.H{"status": "ready", "schema_version": st.Schema.Version, "flavor": st.Schema.Flavor})
 		}
 	}
 }

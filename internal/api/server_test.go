@@ -31,7 +31,7 @@ func newServer(t *testing.T, d *dbtest.DB) (*gin.Engine, *httptest.Server) {
 	engine := api.NewHandler(api.Deps{
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Tenants:  db.NewTenantRunner(d.Pool),
-		Health:   d.Pool,
+		Health:   db.NewHealth(d.Pool),
 		Registry: api.NewRegistry(),
 	})
 	srv := httptest.NewServer(engine)

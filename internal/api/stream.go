@@ -16,6 +16,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/events"
+	"github.com/infrawatch/infrawatch/internal/query"
 	"github.com/infrawatch/infrawatch/internal/stream"
 )
 
@@ -49,25 +50,27 @@ type StreamConfig struct {
 	Now func() time.Time
 }
 
+// withDefaults fills the zero fields from DefaultConfig's.
 func (c StreamConfig) withDefaults() StreamConfig {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
+	d := DefaultConfig().Stream
+	def := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
 		}
 	}
 	if c.MaxIDs <= 0 {
-		c.MaxIDs = 1000
+		c.MaxIDs = d.MaxIDs
 	}
 	if c.ReplayMax <= 0 {
-		c.ReplayMax = 1000
+		c.ReplayMax = d.ReplayMax
 	}
-	def(&c.Heartbeat, 15*time.Second)
-	def(&c.Retry, 3*time.Second)
-	def(&c.SamplesInterval, time.Second)
-	def(&c.SamplesLookback, time.Hour)
-	def(&c.ReplayWindow, 24*time.Hour)
-	def(&c.WriteTimeout, 30*time.Second)
-	def(&c.Recheck, 5*time.Second)
+	def(&c.Heartbeat, d.Heartbeat)
+	def(&c.Retry, d.Retry)
+	def(&c.SamplesInterval, d.SamplesInterval)
+	def(&c.SamplesLookback, d.SamplesLookback)
+	def(&c.ReplayWindow, d.ReplayWindow)
+	def(&c.WriteTimeout, d.WriteTimeout)
+	def(&c.Recheck, d.Recheck)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -466,9 +469,9 @@ type StreamResult struct {
 
 // StreamSample is one series' newest sample in a samples event.
 type StreamSample struct {
-	ID    int64 `json:"id"`
-	Time  int64 `json:"time"`
-	Value Value `json:"value"`
+	ID    int64       `json:"id"`
+	Time  int64       `json:"time"`
+	Value query.Value `json:"value"`
 }
 
 func (st *sseStream) appendStatusRows(rows []dbsqlc.CheckEventListAfterRow) {
@@ -540,12 +543,9 @@ func (st *sseStream) appendSamples(ctx context.Context) {
 	clear(st.dirty)
 	slices.Sort(ids)
 	st.lastSamples = time.Now()
-	var rows []dbsqlc.SamplesLatestRow
-	err := st.inTenant(ctx, func(ctx context.Context, q *dbsqlc.Queries) error {
-		var err error
-		rows, err = q.SamplesLatest(ctx, dbsqlc.SamplesLatestParams{SeriesIds: ids, Since: time.Now().Add(-st.cfg.SamplesLookback)})
-		return err
-	})
+	ctx, cancel := context.WithTimeout(ctx, streamQueryTimeout)
+	defer cancel()
+	rows, err := st.s.query.NewestSamples(ctx, st.tenant, ids, time.Now().Add(-st.cfg.SamplesLookback))
 	if err != nil {
 		if ctx.Err() == nil {
 			st.s.log.Warn("live stream: read latest samples", "request_id", st.c.GetString(requestIDKey), "err", db.Redact(err))
@@ -557,7 +557,7 @@ func (st *sseStream) appendSamples(ctx context.Context) {
 	}
 	out := make([]StreamSample, len(rows))
 	for i, r := range rows {
-		out[i] = StreamSample{ID: r.SeriesID, Time: r.Time.UnixMilli(), Value: Value(r.Value)}
+		out[i] = StreamSample{ID: r.SeriesID, Time: r.Time.UnixMilli(), Value: query.Value(r.Value)}
 	}
 	st.appendMessage(0, events.Samples, map[string]any{"series": out})
 }

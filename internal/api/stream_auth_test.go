@@ -22,8 +22,8 @@ func newRecheckWorld(t *testing.T) *recheckWorld {
 	t.Helper()
 	rw := &recheckWorld{ticks: make(chan time.Time)}
 	rw.world = newWorldCustom(t, db.FlavorPostgres, testLimits, func(d *api.Deps) {
-		d.StreamConfig.RecheckTicks = rw.ticks
-		d.StreamConfig.Now = func() time.Time { return time.Now().Add(time.Duration(rw.ahead.Load())) }
+		d.Config.Stream.RecheckTicks = rw.ticks
+		d.Config.Stream.Now = func() time.Time { return time.Now().Add(time.Duration(rw.ahead.Load())) }
 	})
 	rw.waitHub(t)
 	return rw

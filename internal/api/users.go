@@ -1,13 +1,11 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -148,8 +146,8 @@ func (s *server) guardOwners(c *gin.Context, q *dbsqlc.Queries, currentRole stri
 	if !losesOwner {
 		return nil
 	}
-	n, err := q.MembershipCountActiveOwners(c.Request.Context())
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	n, err := q.MembershipCountActiveOwners(c.Request.Context()) // a count: always one row
+	if err != nil {
 		return err
 	}
 	if n <= 1 {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -37,16 +36,8 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	DB              db.Config
 	Maintenance     maintenance.Config
-
-	// The API's settings.
-	// HTTP bounds how long clients may take to send a request and how long idle connections stay open.
-	HTTP api.HTTPTimeouts
-	// OperatorToken authenticates the platform operator on /api/v1/operator; empty disables those routes.
-	OperatorToken string
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client; empty: none.
-	TrustedProxies []netip.Prefix
-	// HeavyReads bound the heavy reads (ranges, log searches, check results, series) per tenant and in all.
-	HeavyReads api.HeavyReadLimits
+	// API tunes the HTTP server: timeouts, trusted proxies, the operator token, heavy reads.
+	API api.Config
 
 	// The checks' settings.
 	// AllowPrivateTargets lets checks reach loopback, private and link-local addresses (self-hosted
@@ -64,13 +55,10 @@ func defaultServeConfig() serveConfig {
 		ShutdownTimeout: 20 * time.Second,
 		DB:              db.DefaultConfig(),
 		Maintenance:     maintenance.DefaultConfig(),
-		HTTP:            api.DefaultHTTPTimeouts,
+		API:             api.DefaultConfig(),
 		Poller:          poller.DefaultConfig(),
 	}
 }
-
-// minOperatorTokenLength keeps the operator token out of reach of guessing.
-const minOperatorTokenLength = 32
 
 func (c serveConfig) Validate() error {
 	if c.Listen == "" {
@@ -90,15 +78,11 @@ func (c serveConfig) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout must be positive")
 	}
-	if c.OperatorToken != "" && len(c.OperatorToken) < minOperatorTokenLength {
-		return fmt.Errorf("--operator-token must be at least %d characters, or empty to turn the operator API off; "+
-			"make one with `openssl rand -base64 33`", minOperatorTokenLength)
+	if err := c.API.Validate(); err != nil {
+		return err
 	}
-	if c.HTTP.Read <= 0 || c.HTTP.Idle <= 0 {
-		return errors.New("--read-timeout and --idle-timeout must be positive")
-	}
-	if c.HeavyReads.PerTenant < 0 || c.HeavyReads.Total < 0 {
-		return errors.New("--heavy-reads-per-tenant and --heavy-reads must be zero (the default) or more")
+	if err := c.API.Validate(); err != nil {
+		return err
 	}
 	if err := c.Poller.Validate(); err != nil {
 		return err
@@ -135,18 +119,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 		"how long a graceful shutdown waits for requests and workers to finish")
 	c.DB.AddFlags(fs)
 	c.Maintenance.AddFlags(fs)
-
-	fs.DurationVar(&c.HTTP.Read, "read-timeout", c.HTTP.Read,
-		"most time a client may take to send a request, headers and body (a 16 MiB push needs 2.3 Mbit/s at 60s)")
-	fs.DurationVar(&c.HTTP.Idle, "idle-timeout", c.HTTP.Idle, "how long an idle keep-alive connection stays open")
-	fs.StringVar(&c.OperatorToken, "operator-token", c.OperatorToken,
-		"secret of at least 32 characters that authenticates the platform operator on /api/v1/operator (empty: those routes answer 401); prefer the environment variable")
-	fs.Var(networks{&c.TrustedProxies}, "trusted-proxies",
-		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
-	fs.IntVar(&c.HeavyReads.PerTenant, "heavy-reads-per-tenant", c.HeavyReads.PerTenant,
-		"most heavy reads (ranges, log searches, check results, series) of one tenant at once in this process; 0: 4, or a quarter of --database-max-conns when less")
-	fs.IntVar(&c.HeavyReads.Total, "heavy-reads", c.HeavyReads.Total,
-		"most heavy reads of all tenants at once in this process; 0: half of --database-max-conns")
+	c.API.AddFlags(fs)
 
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", c.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
@@ -243,22 +216,20 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		ingester = samples
 	}
 	handler := api.NewHandler(api.Deps{
-		Log:            log,
-		Tenants:        db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout),
-		HeavyReads:     cfg.HeavyReads,
-		Auth:           authService,
-		Ingest:         ingester,
-		Checks:         runner,
-		Guard:          guard,
-		Operator:       tenant.NewOperator(system),
-		OperatorToken:  cfg.OperatorToken,
-		TrustedProxies: cfg.TrustedProxies,
-		Stream:         hub,
-		Health:         pool,
-		Registry:       registry,
+		Log:      log,
+		Tenants:  db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout),
+		Auth:     authService,
+		Ingest:   ingester,
+		Checks:   runner,
+		Guard:    guard,
+		Operator: tenant.NewOperator(system),
+		ServeAPI: cfg.has("api"),
+		Stream:   hub,
+		Health:   db.NewHealth(pool),
+		Registry: registry,
+		Config:   cfg.API,
 	})
-	srv := api.NewHTTPServer(handler, api.HTTPTimeouts{ReadHeader: min(api.DefaultHTTPTimeouts.ReadHeader, cfg.HTTP.Read),
-		Read: cfg.HTTP.Read, Idle: cfg.HTTP.Idle})
+	srv := api.NewHTTPServer(handler, cfg.API.HTTP)
 	if hub != nil {
 		srv.RegisterOnShutdown(hub.Close) // streams never go idle: end them as the shutdown begins
 	}
