@@ -23,3 +23,9 @@ SELECT infrawatch.drop_old_data((@relation::text)::regclass, now() - @keep::inte
 -- Moves a hypertable's compression policy to chunks older than @compress_after (timescale flavor;
 -- false in the postgres flavor). Says whether the policy changed.
 SELECT infrawatch.set_compress_after((@hypertable::text)::regclass, @compress_after::interval) AS changed;
+
+-- name: RollupsRefreshWindow :exec
+-- Materializes the buckets of a continuous aggregate between @window_start and @window_end (timescale
+-- flavor): the new ones, and the older ones that late rows invalidated. A CALL that commits as it goes,
+-- so it must run outside any transaction (System.WithSessionLock).
+CALL refresh_continuous_aggregate((@rollup::text)::regclass, @window_start::timestamptz, @window_end::timestamptz);

@@ -69,6 +69,24 @@ func (q *Queries) RollupsRefresh(ctx context.Context, arg RollupsRefreshParams) 
 	return items, nil
 }
 
+const rollupsRefreshWindow = `-- name: RollupsRefreshWindow :exec
+CALL refresh_continuous_aggregate(($1::text)::regclass, $2::timestamptz, $3::timestamptz)
+`
+
+type RollupsRefreshWindowParams struct {
+	Rollup      string
+	WindowStart time.Time
+	WindowEnd   time.Time
+}
+
+// Materializes the buckets of a continuous aggregate between @window_start and @window_end (timescale
+// flavor): the new ones, and the older ones that late rows invalidated. A CALL that commits as it goes,
+// so it must run outside any transaction (System.WithSessionLock).
+func (q *Queries) RollupsRefreshWindow(ctx context.Context, arg RollupsRefreshWindowParams) error {
+	_, err := q.db.Exec(ctx, rollupsRefreshWindow, arg.Rollup, arg.WindowStart, arg.WindowEnd)
+	return err
+}
+
 const rollupsSetRefreshStart = `-- name: RollupsSetRefreshStart :one
 SELECT infrawatch.set_refresh_start(($1::text)::regclass, $2::interval) AS changed
 `
