@@ -34,6 +34,8 @@ CREATE TABLE infrawatch.storage_jobs (
 --                          oldest failure after its last success), its last error
 --   schedule_interval, start_offset, end_offset, compress_after: the policy's
 --   watermark              refresh: buckets before it are materialized (NULL: none is)
+--   oldest_data            refresh, timescale: the start of the oldest chunk of the raw table the rollup
+--                          is built from (NULL: no data), for the lag of a rollup that materialized nothing
 --   backlog_chunks, oldest_backlog_end: compression: the chunks past compress_after not yet compressed,
 --                          and the end of the oldest of them
 CREATE VIEW infrawatch.storage_job_facts AS
@@ -52,12 +54,13 @@ CREATE VIEW infrawatch.storage_job_facts AS
            NULL::integer AS timescaledb_consecutive_failures,
            NULL::text AS timescaledb_last_error,
            (CASE WHEN r.watermark > '-infinity' THEN r.watermark END)::timestamptz AS watermark,
+           NULL::timestamptz AS oldest_data,
            NULL::integer AS backlog_chunks,
            NULL::timestamptz AS oldest_backlog_end
       FROM infrawatch.rollups r
     UNION ALL
     SELECT 'retention', 'retention', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL;
+           NULL, NULL, NULL;
 
 -- compress_oldest_chunk (timescale flavor) compresses the oldest chunk of a hypertable that ends by
 -- older_than and is not compressed yet, and returns it; NULL when there is none (and in the postgres
@@ -98,11 +101,17 @@ BEGIN
                        timescaledb_scheduled boolean, schedule_interval interval, start_offset interval,
                        end_offset interval, compress_after interval, timescaledb_last_success timestamptz,
                        timescaledb_failing_since timestamptz, timescaledb_consecutive_failures integer,
-                       timescaledb_last_error text, watermark timestamptz, backlog_chunks integer,
-                       oldest_backlog_end timestamptz)
+                       timescaledb_last_error text, watermark timestamptz, oldest_data timestamptz,
+                       backlog_chunks integer, oldest_backlog_end timestamptz)
         LANGUAGE sql STABLE
         AS $body$
-        WITH policy AS (
+        WITH RECURSIVE chain (name, source) AS (
+            SELECT r.name, r.source FROM infrawatch.rollups r
+            UNION ALL
+            SELECT c.name, r.source FROM chain c JOIN infrawatch.rollups r ON r.name = c.source
+        ), raw AS ( -- each rollup's raw table, at the bottom of its chain
+            SELECT c.name, c.source FROM chain c WHERE c.source NOT IN (SELECT name FROM infrawatch.rollups)
+        ), policy AS (
             SELECT j.job_id, j.proc_name, j.scheduled, j.schedule_interval, j.config,
                    format('%I.%I', j.hypertable_schema, j.hypertable_name) AS relation, j.hypertable_name,
                    nullif(s.last_successful_finish, '-infinity') AS last_success,
@@ -130,15 +139,18 @@ BEGIN
                (SELECT CASE WHEN w > '1900-01-01' THEN w END
                   FROM _timescaledb_functions.to_timestamp(
                            _timescaledb_functions.cagg_watermark((f.config->>'mat_hypertable_id')::integer)) AS w),
+               (SELECT min(ch.range_start) FROM timescaledb_information.chunks ch
+                 WHERE format('%I.%I', ch.hypertable_schema, ch.hypertable_name) = raw.source),
                NULL::integer, NULL::timestamptz
           FROM infrawatch.rollups r
+          JOIN raw ON raw.name = r.name
           LEFT JOIN facts f ON f.proc_name = 'policy_refresh_continuous_aggregate' AND f.relation = r.name
         UNION ALL
         SELECT 'compress_' || f.hypertable_name, 'compression', f.relation, NULL::interval,
                f.job_id, f.scheduled, f.schedule_interval, NULL::interval, NULL::interval,
                (f.config->>'compress_after')::interval,
                f.last_success, f.failing_since, f.consecutive_failures, f.last_error, NULL::timestamptz,
-               c.backlog::integer, c.oldest
+               NULL::timestamptz, c.backlog::integer, c.oldest
           FROM facts f
           CROSS JOIN LATERAL (
               SELECT count(*) AS backlog, min(ch.range_end) AS oldest
@@ -148,7 +160,7 @@ BEGIN
          WHERE f.proc_name = 'policy_compression'
         UNION ALL
         SELECT 'retention', 'retention', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-               NULL, NULL
+               NULL, NULL, NULL
         $body$;
 
     CREATE OR REPLACE VIEW infrawatch.storage_job_facts AS SELECT * FROM infrawatch.timescale_job_facts();

@@ -349,6 +349,7 @@ type InfrawatchStorageJobFact struct {
 	TimescaledbConsecutiveFailures *int32
 	TimescaledbLastError           *string
 	Watermark                      *time.Time
+	OldestData                     *time.Time
 	BacklogChunks                  *int32
 	OldestBacklogEnd               *time.Time
 }

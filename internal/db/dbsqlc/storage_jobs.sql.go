@@ -89,7 +89,7 @@ const storageJobsRead = `-- name: StorageJobsRead :many
 SELECT f.job, f.kind, f.relation, f.bucket_width, f.timescaledb_job_id, f.timescaledb_scheduled,
        f.schedule_interval, f.start_offset, f.end_offset, f.compress_after, f.timescaledb_last_success,
        f.timescaledb_failing_since, f.timescaledb_consecutive_failures, f.timescaledb_last_error, f.watermark,
-       f.backlog_chunks, f.oldest_backlog_end,
+       f.oldest_data, f.backlog_chunks, f.oldest_backlog_end,
        s.runner, s.mode, s.checked_at, s.check_interval, s.taken_over_at, s.timescaledb_silent_since, s.state,
        s.run_interval, s.last_success, s.last_failure, s.consecutive_failures, s.last_error, s.done_through
   FROM infrawatch.storage_job_facts f
@@ -113,6 +113,7 @@ type StorageJobsReadRow struct {
 	TimescaledbConsecutiveFailures *int32
 	TimescaledbLastError           *string
 	Watermark                      *time.Time
+	OldestData                     *time.Time
 	BacklogChunks                  *int32
 	OldestBacklogEnd               *time.Time
 	Runner                         *string
@@ -158,6 +159,7 @@ func (q *Queries) StorageJobsRead(ctx context.Context) ([]StorageJobsReadRow, er
 			&i.TimescaledbConsecutiveFailures,
 			&i.TimescaledbLastError,
 			&i.Watermark,
+			&i.OldestData,
 			&i.BacklogChunks,
 			&i.OldestBacklogEnd,
 			&i.Runner,
