@@ -1,9 +1,9 @@
 -- name: RollupsRefresh :many
--- Brings the postgres flavor's rollups up to date for the buckets that ended @lag ago or earlier, at
--- most @max_buckets buckets per tier and call; one row per tier. Returns no rows in the timescale
--- flavor, where refresh policies do this work.
+-- Brings the postgres flavor's rollups up to date for the buckets that ended by @upto (maintenance's
+-- clock minus its lag), at most @max_buckets buckets per tier and call; one row per tier. Returns no rows
+-- in the timescale flavor, where refresh policies do this work.
 SELECT name, watermark, rows_written, backlog
-  FROM infrawatch.refresh_rollups(now() - @lag::interval, @max_buckets::integer);
+  FROM infrawatch.refresh_rollups(@upto::timestamptz, @max_buckets::integer);
 
 -- name: RollupsDeleteByTenant :one
 -- Deletes a tenant's rows from every rollup; tenant deletion calls it with the raw tables' deletes.

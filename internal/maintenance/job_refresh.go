@@ -33,11 +33,14 @@ func (refreshKind) behind(j *Job, now time.Time) (string, string) {
 	if j.WatermarkLag == nil {
 		return "", ""
 	}
-	every := j.Infrawatch.Every
-	if j.Runner == RunnerTimescaleDB && j.TimescaleDB != nil {
+	every, endOffset := j.Infrawatch.Every, j.endOffset
+	switch {
+	case j.TimescaleDB == nil: // postgres flavor: refresh_rollups leaves RefreshLag, which has no flag
+		endOffset = DefaultConfig().RefreshLag
+	case j.Runner == RunnerTimescaleDB:
 		every = j.TimescaleDB.Every
 	}
-	allowed := j.bucketWidth + j.endOffset + 2*every + time.Minute
+	allowed := j.bucketWidth + endOffset + 2*every + time.Minute
 	if *j.WatermarkLag <= allowed {
 		return "", ""
 	}

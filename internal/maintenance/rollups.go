@@ -44,7 +44,9 @@ func (s *Service) refreshRollups(ctx context.Context) (ran bool, err error) {
 				return err
 			}
 			ran = true
-			tiers, err := q.RollupsRefresh(ctx, dbsqlc.RollupsRefreshParams{Lag: s.cfg.RefreshLag, MaxBuckets: refreshMaxBuckets})
+			// By the service's clock, like everything it schedules; the database's would do as well.
+			tiers, err := q.RollupsRefresh(ctx, dbsqlc.RollupsRefreshParams{Upto: s.clock.Now().Add(-s.cfg.RefreshLag),
+				MaxBuckets: refreshMaxBuckets})
 			if err != nil {
 				return fmt.Errorf("refresh rollups: %w", err)
 			}

@@ -26,11 +26,11 @@ func (q *Queries) RollupsDeleteByTenant(ctx context.Context, tenantID uuid.UUID)
 
 const rollupsRefresh = `-- name: RollupsRefresh :many
 SELECT name, watermark, rows_written, backlog
-  FROM infrawatch.refresh_rollups(now() - $1::interval, $2::integer)
+  FROM infrawatch.refresh_rollups($1::timestamptz, $2::integer)
 `
 
 type RollupsRefreshParams struct {
-	Lag        time.Duration
+	Upto       time.Time
 	MaxBuckets int32
 }
 
@@ -41,11 +41,11 @@ type RollupsRefreshRow struct {
 	Backlog     bool
 }
 
-// Brings the postgres flavor's rollups up to date for the buckets that ended @lag ago or earlier, at
-// most @max_buckets buckets per tier and call; one row per tier. Returns no rows in the timescale
-// flavor, where refresh policies do this work.
+// Brings the postgres flavor's rollups up to date for the buckets that ended by @upto (maintenance's
+// clock minus its lag), at most @max_buckets buckets per tier and call; one row per tier. Returns no rows
+// in the timescale flavor, where refresh policies do this work.
 func (q *Queries) RollupsRefresh(ctx context.Context, arg RollupsRefreshParams) ([]RollupsRefreshRow, error) {
-	rows, err := q.db.Query(ctx, rollupsRefresh, arg.Lag, arg.MaxBuckets)
+	rows, err := q.db.Query(ctx, rollupsRefresh, arg.Upto, arg.MaxBuckets)
 	if err != nil {
 		return nil, err
 	}
