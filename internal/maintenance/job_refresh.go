@@ -58,7 +58,8 @@ func (refreshKind) behind(j *Job, now time.Time) (string, string) {
 // step refreshes the rollup as its TimescaleDB policy would, over the policy's window, from now minus
 // start_offset to now minus end_offset: first once below the watermark, where only the buckets that late
 // rows invalidated are materialized again (nothing to do costs about a millisecond), then forward from
-// the watermark in windows of refreshStepBuckets until the end of the window or the deadline.
+// the watermark in windows of refreshStepBuckets until the end of the window or the deadline. Each
+// window is one CALL, committed on its own.
 func (refreshKind) step(ctx context.Context, s *Service, q *dbsqlc.Queries, j *Job, deadline time.Time) (*time.Time, error) {
 	width := j.bucketWidth
 	if width <= 0 {
@@ -70,9 +71,16 @@ func (refreshKind) step(ctx context.Context, s *Service, q *dbsqlc.Queries, j *J
 	if !hi.After(lo) {
 		return nil, nil
 	}
-	cursor := lo
-	if j.Watermark != nil && j.Watermark.After(lo) {
-		cursor = j.Watermark.Truncate(width)
+	// Where materializing starts: the watermark, after a pass over what is below it for late rows; with
+	// nothing materialized yet, the oldest data (no empty windows before it); with no data, nowhere.
+	cursor, late := lo, false
+	switch {
+	case j.Watermark != nil && j.Watermark.After(lo):
+		cursor, late = j.Watermark.Truncate(width), true
+	case j.Watermark == nil && j.oldestData == nil:
+		cursor = hi
+	case j.Watermark == nil && j.oldestData.After(lo):
+		cursor = j.oldestData.Truncate(width)
 	}
 	if cursor.After(hi) {
 		cursor = hi
@@ -83,7 +91,7 @@ func (refreshKind) step(ctx context.Context, s *Service, q *dbsqlc.Queries, j *J
 		}
 		return nil
 	}
-	if cursor.After(lo) {
+	if late && cursor.After(lo) {
 		if err := refresh(lo, cursor); err != nil {
 			return nil, err
 		}
