@@ -184,7 +184,8 @@ func (s *server) operatorHealth(c *gin.Context) {
 			ConsecutiveFailures: j.ConsecutiveFailures(), TakenOverAt: utc(j.TakenOverAt), Watermark: utc(j.Watermark),
 			BacklogChunks: j.BacklogChunks, Infrawatch: runsOut(j.Infrawatch)}
 		if j.WatermarkLag != nil {
-			js.WatermarkLagSeconds = seconds(*j.WatermarkLag)
+			lag := j.WatermarkLag.Seconds() // 0 is a lag too: nothing waits
+			js.WatermarkLagSeconds = &lag
 		}
 		if t := j.TimescaleDB; t != nil {
 			js.TimescaleDB = &TimescaleDBJobAt{JobID: t.ID, Scheduled: t.Scheduled, FailingSince: utc(t.FailingSince), StorageJobRuns: runsOut(t.Runs)}
@@ -207,6 +208,7 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
+// seconds is d in seconds, null when zero (not set).
 func seconds(d time.Duration) *float64 {
 	if d == 0 {
 		return nil

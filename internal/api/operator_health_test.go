@@ -28,6 +28,7 @@ func TestOperatorHealthSaysWhatIsWrong(t *testing.T) {
 			Job, Kind, Runner, State string
 			Problem, Advice          *string
 			Watermark                *string
+			WatermarkLagSeconds      *float64 `json:"watermark_lag_seconds"`
 			TimescaleDB              *struct {
 				JobID     int  `json:"job_id"`
 				Scheduled bool `json:"scheduled"`
@@ -111,8 +112,8 @@ func TestOperatorHealthSaysWhatIsWrong(t *testing.T) {
 			if want == "taken_over" && (j.Advice == nil || !strings.Contains(*j.Advice, "Nothing is lost")) {
 				t.Errorf("%s taken over: advice %v", j.Job, orNil(j.Advice))
 			}
-			if j.Kind == "refresh" && j.Watermark == nil {
-				t.Errorf("%s: no watermark after a refresh", j.Job)
+			if j.Kind == "refresh" && (j.Watermark == nil || j.WatermarkLagSeconds == nil || *j.WatermarkLagSeconds < 0) {
+				t.Errorf("%s: watermark %v, lag %v after a refresh; want both", j.Job, orNil(j.Watermark), j.WatermarkLagSeconds)
 			}
 		}
 	})
