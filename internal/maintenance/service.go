@@ -239,8 +239,8 @@ func jittered(d time.Duration) time.Duration {
 // RunOnce does one storage pass if no other replica holds the lock; ran says whether it did. In one
 // transaction it creates partitions ahead (postgres flavor), moves TimescaleDB's policies to the
 // configuration (timescale flavor), then drops what is older than its retention.
-func (s *Service) RunOnce(ctx context.Context) (ran bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+func (s *Service) RunOnce(parent context.Context) (ran bool, err error) {
+	ctx, cancel := context.WithTimeout(parent, s.cfg.Timeout)
 	defer cancel()
 	err = s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		locked, err := q.MaintenanceTryLock(ctx, LockKey)
@@ -266,9 +266,13 @@ func (s *Service) RunOnce(ctx context.Context) (ran bool, err error) {
 		}
 		return s.applyRetention(ctx, q)
 	})
-	if ran {
-		// The pass is the retention job (jobs.go); a failure is recorded outside its rolled-back transaction.
-		if recErr := s.recordRun(ctx, s.sys.Queries(), "retention", s.cfg.Interval, s.clock.Now(), err, nil); recErr != nil && err == nil {
+	if ran && parent.Err() == nil {
+		// The pass is the retention job (jobs.go): its outcome is recorded outside its transaction, which
+		// a failure rolled back, and past its timeout, which is a failure too. A pass cut short by Stop is
+		// not recorded.
+		recCtx, cancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
+		defer cancel()
+		if recErr := s.recordRun(recCtx, s.sys.Queries(), "retention", s.cfg.Interval, s.clock.Now(), err, nil); recErr != nil && err == nil {
 			err = recErr
 		}
 	}
