@@ -22,6 +22,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
@@ -114,6 +115,8 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		Registry: registry,
 		Config: api.Config{OperatorToken: operatorToken, Rates: limits,
 			Stream: api.StreamConfig{Heartbeat: testHeartbeat}},
+
+		StorageHealth: maintenance.NewHealth(d.System()), // as every api process reads it
 	}
 	configure(&deps)
 	engine := api.NewHandler(deps)

@@ -34,6 +34,7 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	op.POST("/tenants/:id/suspend", s.operatorSuspendTenant)
 	op.POST("/tenants/:id/resume", s.operatorResumeTenant)
 	op.DELETE("/tenants/:id", s.operatorDeleteTenant)
+	op.GET("/health", s.operatorHealth)
 
 	a := v1.Group("", s.authenticate(), s.rateLimit())
 	read, inventory, access, owner := require(auth.PermRead), require(auth.PermInventory), require(auth.PermAccess),

@@ -21,6 +21,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/query"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
@@ -42,6 +43,9 @@ type Deps struct {
 	Guard *checks.Guard
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
+	// StorageHealth tells the operator how the storage jobs are doing (GET /api/v1/operator/health); nil
+	// makes that route answer 503.
+	StorageHealth *maintenance.Health
 	// ServeAPI is whether the process runs the api role: the REST API (everything under /api/v1 but the
 	// push routes, /oauth/token, the operator's routes and the live stream). Without it those answer
 	// 404, as routes that do not exist; health, readiness, metrics and /openapi.json always answer.
@@ -72,6 +76,7 @@ type server struct {
 	checks            CheckRunner
 	guard             *checks.Guard
 	operator          *tenant.Operator
+	storageHealth     *maintenance.Health
 	operatorTokenHash []byte
 	limits            *limiters
 	query             *query.Planner
@@ -119,7 +124,7 @@ func NewHandler(d Deps) *gin.Engine {
 		poolSize = d.Tenants.PoolSize()
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		operator: d.Operator, limits: newLimiters(cfg.Rates),
+		operator: d.Operator, storageHealth: d.StorageHealth, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}
 	if cfg.OperatorToken != "" {

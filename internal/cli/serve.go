@@ -201,9 +201,13 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		engine := poller.New(cfg.Poller, runner, log.With("role", "poller"), registry)
 		workers = append(workers, service.Named{Name: "poller", Service: engine})
 	}
+	// Any process tells the operator how the storage jobs are doing; the scheduler's processes also
+	// export them on /metrics.
+	storageHealth := maintenance.NewHealth(system)
 	if cfg.has("scheduler") {
 		workers = append(workers, service.Named{Name: "maintenance",
 			Service: maintenance.New(cfg.Maintenance, system, log.With("role", "scheduler"))})
+		registry.MustRegister(storageHealth.Collector())
 	}
 	for _, role := range []string{"alerter", "notifier"} {
 		if cfg.has(role) {
@@ -228,6 +232,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Health:   db.NewHealth(pool),
 		Registry: registry,
 		Config:   cfg.API,
+
+		StorageHealth: storageHealth, // GET /api/v1/operator/health
 	})
 	srv := api.NewHTTPServer(handler, cfg.API.HTTP)
 	if hub != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -103,6 +104,16 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 				if resp.StatusCode != probe.want {
 					t.Errorf("%s %s = %d, want %d", probe.method, probe.path, resp.StatusCode, probe.want)
 				}
+			}
+			// The scheduler's processes export the storage jobs on /metrics.
+			resp, err := http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got, want := strings.Contains(string(metrics), `infrawatch_storage_job_state{job="retention"`), cfg.has("scheduler"); got != want {
+				t.Errorf("/metrics has the storage jobs: %v, want %v", got, want)
 			}
 			cancel()
 			if err := <-done; err != nil {

@@ -28,18 +28,36 @@ func TestConfigFlags(t *testing.T) {
 	r := defaults.Retention
 	if r.Samples != 30*day || r.CheckResults != 30*day || r.Samples5m != 90*day || r.Samples1h != 730*day ||
 		r.CheckResults1h != 730*day || r.Samples1d != 1825*day || r.CheckResults1d != 1825*day || r.Logs != 30*day ||
-		defaults.CompressAfter != 7*day {
+		defaults.CompressAfter != 7*day || defaults.TimescaleJobs != maintenance.ModeAuto {
 		t.Errorf("defaults: %+v", defaults)
 	}
 	if err := defaults.Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
 
-	set := parse("--retention-raw", "10d", "--retention-1h", "40d", "--retention-1d", "80d", "--retention-logs", "36h", "--compress-after", "3d")
+	set := parse("--retention-raw", "10d", "--retention-1h", "40d", "--retention-1d", "80d", "--retention-logs", "36h", "--compress-after", "3d",
+		"--timescale-jobs", "infrawatch")
 	r = set.Retention
 	if r.Samples != 10*day || r.CheckResults != 10*day || r.Samples1h != 40*day || r.CheckResults1h != 40*day ||
-		r.Samples1d != 80*day || r.CheckResults1d != 80*day || r.Logs != 36*time.Hour || set.CompressAfter != 3*day {
+		r.Samples1d != 80*day || r.CheckResults1d != 80*day || r.Logs != 36*time.Hour || set.CompressAfter != 3*day ||
+		set.TimescaleJobs != maintenance.ModeInfrawatch {
 		t.Errorf("after flags: %+v", set)
+	}
+
+	// --timescale-jobs takes its three modes only, at parsing and in Validate.
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	bad := maintenance.DefaultConfig()
+	bad.AddFlags(fs)
+	if err := fs.Parse([]string{"--timescale-jobs", "sometimes"}); err == nil || !strings.Contains(err.Error(), "want auto, timescaledb or infrawatch") {
+		t.Errorf("--timescale-jobs sometimes: %v, want a refusal naming the modes", err)
+	}
+	bad.TimescaleJobs = "sometimes"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "--timescale-jobs must be auto, timescaledb or infrawatch") {
+		t.Errorf("Validate with mode %q: %v, want the flag named", bad.TimescaleJobs, err)
+	}
+	if err := (maintenance.Config{}).Validate(); err != nil {
+		t.Errorf("zero Config (defaults): %v", err)
 	}
 
 	err := parse("--retention-raw", "100d").Validate()

@@ -2,6 +2,7 @@ package maintenance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -15,10 +16,26 @@ const refreshMaxBuckets = 288
 // RefreshOnce brings the postgres flavor's rollups up to date (see infrawatch.refresh_rollups) if no
 // other replica holds the lock; ran says whether it did. It calls the refresh again, each call in a
 // transaction of its own, while a tier reports a backlog, until the timeout. In the timescale flavor
-// the refresh does nothing: TimescaleDB's policies do that work.
+// that refresh does nothing: TimescaleDB's policies do that work, or infrawatch does it for them. Then
+// it checks the storage jobs (checkJobs), which is where infrawatch runs the jobs of TimescaleDB's it
+// has taken over.
 func (s *Service) RefreshOnce(ctx context.Context) (ran bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
+	ran, err = s.refreshRollups(ctx)
+	if !ran {
+		return false, err
+	}
+	// Another replica may take the lock in between; then it checks the jobs.
+	_, checkErr := s.sys.WithSessionLock(ctx, LockKey, func(q *dbsqlc.Queries) error { return s.checkJobs(ctx, q, err) })
+	if checkErr != nil {
+		checkErr = fmt.Errorf("check storage jobs: %w", checkErr)
+	}
+	return true, errors.Join(err, checkErr)
+}
+
+// refreshRollups is the postgres flavor's refresh of RefreshOnce.
+func (s *Service) refreshRollups(ctx context.Context) (ran bool, err error) {
 	for {
 		backlog := false
 		err := s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
@@ -27,7 +44,9 @@ func (s *Service) RefreshOnce(ctx context.Context) (ran bool, err error) {
 				return err
 			}
 			ran = true
-			tiers, err := q.RollupsRefresh(ctx, dbsqlc.RollupsRefreshParams{Lag: s.cfg.RefreshLag, MaxBuckets: refreshMaxBuckets})
+			// By the service's clock, like everything it schedules; the database's would do as well.
+			tiers, err := q.RollupsRefresh(ctx, dbsqlc.RollupsRefreshParams{Upto: s.clock.Now().Add(-s.cfg.RefreshLag),
+				MaxBuckets: refreshMaxBuckets})
 			if err != nil {
 				return fmt.Errorf("refresh rollups: %w", err)
 			}

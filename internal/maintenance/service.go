@@ -1,8 +1,10 @@
 // Package maintenance keeps storage in shape in the background: every minute it refreshes the rollups
-// of the postgres flavor, and every hour it creates partitions ahead of time, drops data past its
-// retention and keeps TimescaleDB's compression and refresh policies in step with the configuration.
-// Every transaction takes a Postgres advisory lock, so with several replicas only one works at a time.
-// It never serves tenant requests.
+// of the postgres flavor and checks every storage job (jobs.go), running TimescaleDB's refresh and
+// compression jobs itself when TimescaleDB's runs of them fail; every hour it creates partitions ahead
+// of time, drops data past its retention and keeps TimescaleDB's compression and refresh policies in
+// step with the configuration. All of it runs under a Postgres advisory lock, so with several replicas
+// only one works at a time. It never serves tenant requests; Health tells any process how the storage
+// jobs are doing.
 package maintenance
 
 import (
@@ -49,6 +51,9 @@ type Config struct {
 	CompressAfter time.Duration
 	// Retention says how long each kind of data is kept (--retention-*).
 	Retention RetentionConfig
+	// TimescaleJobs says who runs TimescaleDB's refresh and compression jobs (--timescale-jobs; timescale
+	// flavor).
+	TimescaleJobs Mode
 }
 
 // DefaultConfig holds the defaults of maintenance, the documented ones of the retention flags among
@@ -61,6 +66,7 @@ func DefaultConfig() Config {
 		Ahead:           7 * day,
 		Timeout:         5 * time.Minute,
 		CompressAfter:   7 * day,
+		TimescaleJobs:   ModeAuto,
 		Retention: RetentionConfig{
 			Samples: 30 * day, Samples5m: 90 * day, Samples1h: 730 * day, Samples1d: 1825 * day,
 			CheckResults: 30 * day, CheckResults1h: 730 * day, CheckResults1d: 1825 * day,
@@ -80,6 +86,9 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.Var(days{&r.Samples1d, &r.CheckResults1d}, "retention-1d", "how long the daily rollups (samples, check availability) are kept")
 	fs.Var(days{&r.Logs}, "retention-logs", "how long log lines are kept")
 	fs.Var(days{&c.CompressAfter}, "compress-after", "age after which raw chunks are compressed (timescale flavor)")
+	fs.Var(&c.TimescaleJobs, "timescale-jobs", "who runs TimescaleDB's rollup refresh and compression jobs (timescale flavor, "+
+		"scheduler role): auto (infrawatch takes a job over while TimescaleDB's runs of it fail), timescaledb (TimescaleDB "+
+		"only; infrawatch reports) or infrawatch")
 }
 
 func (c Config) withDefaults() Config {
@@ -93,6 +102,9 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.Retention = c.Retention.withDefaults()
+	if c.TimescaleJobs == "" {
+		c.TimescaleJobs = def.TimescaleJobs
+	}
 	return c
 }
 
@@ -100,6 +112,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if c.Interval < 0 || c.RefreshInterval < 0 || c.RefreshLag < 0 || c.Ahead < 0 || c.Timeout < 0 || c.CompressAfter < 0 {
 		return errors.New("maintenance: intervals, lag, ahead, timeout and --compress-after must not be negative")
+	}
+	if m := c.withDefaults().TimescaleJobs; !m.valid() {
+		return fmt.Errorf("maintenance: --timescale-jobs must be auto, timescaledb or infrawatch, got %q", m)
 	}
 	if c = c.withDefaults(); c.Ahead < 2*c.Interval {
 		return fmt.Errorf("maintenance: ahead (%s) must be at least twice the interval (%s)", c.Ahead, c.Interval)
@@ -224,8 +239,8 @@ func jittered(d time.Duration) time.Duration {
 // RunOnce does one storage pass if no other replica holds the lock; ran says whether it did. In one
 // transaction it creates partitions ahead (postgres flavor), moves TimescaleDB's policies to the
 // configuration (timescale flavor), then drops what is older than its retention.
-func (s *Service) RunOnce(ctx context.Context) (ran bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+func (s *Service) RunOnce(parent context.Context) (ran bool, err error) {
+	ctx, cancel := context.WithTimeout(parent, s.cfg.Timeout)
 	defer cancel()
 	err = s.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		locked, err := q.MaintenanceTryLock(ctx, LockKey)
@@ -251,5 +266,15 @@ func (s *Service) RunOnce(ctx context.Context) (ran bool, err error) {
 		}
 		return s.applyRetention(ctx, q)
 	})
+	if ran && parent.Err() == nil {
+		// The pass is the retention job (jobs.go): its outcome is recorded outside its transaction, which
+		// a failure rolled back, and past its timeout, which is a failure too. A pass cut short by Stop is
+		// not recorded.
+		recCtx, cancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
+		defer cancel()
+		if recErr := s.recordRun(recCtx, s.sys.Queries(), "retention", s.cfg.Interval, s.clock.Now(), err, nil); recErr != nil && err == nil {
+			err = recErr
+		}
+	}
 	return ran, err
 }

@@ -7,9 +7,20 @@ package dbsqlc
 
 import (
 	"context"
-
 	"time"
 )
+
+const maintenanceSessionUnlock = `-- name: MaintenanceSessionUnlock :one
+SELECT pg_advisory_unlock($1::bigint)
+`
+
+// Releases a lock MaintenanceTrySessionLock took; false when this session did not hold it.
+func (q *Queries) MaintenanceSessionUnlock(ctx context.Context, lockKey int64) (bool, error) {
+	row := q.db.QueryRow(ctx, maintenanceSessionUnlock, lockKey)
+	var pg_advisory_unlock bool
+	err := row.Scan(&pg_advisory_unlock)
+	return pg_advisory_unlock, err
+}
 
 const maintenanceSetLockTimeout = `-- name: MaintenanceSetLockTimeout :exec
 SELECT set_config('lock_timeout', ($1::bigint)::text, true)
@@ -34,6 +45,20 @@ func (q *Queries) MaintenanceTryLock(ctx context.Context, lockKey int64) (bool, 
 	var pg_try_advisory_xact_lock bool
 	err := row.Scan(&pg_try_advisory_xact_lock)
 	return pg_try_advisory_xact_lock, err
+}
+
+const maintenanceTrySessionLock = `-- name: MaintenanceTrySessionLock :one
+SELECT pg_try_advisory_lock($1::bigint)
+`
+
+// The session-level form of MaintenanceTryLock, for work that cannot run in a transaction (TimescaleDB's
+// refresh_continuous_aggregate): held until MaintenanceSessionUnlock or the end of the session. Session
+// and transaction advisory locks on one key exclude each other, across sessions.
+func (q *Queries) MaintenanceTrySessionLock(ctx context.Context, lockKey int64) (bool, error) {
+	row := q.db.QueryRow(ctx, maintenanceTrySessionLock, lockKey)
+	var pg_try_advisory_lock bool
+	err := row.Scan(&pg_try_advisory_lock)
+	return pg_try_advisory_lock, err
 }
 
 const partitionsEnsureAhead = `-- name: PartitionsEnsureAhead :many
@@ -68,4 +93,34 @@ func (q *Queries) PartitionsEnsureAhead(ctx context.Context, ahead time.Duration
 		return nil, err
 	}
 	return items, nil
+}
+
+const storageCompressOldestChunk = `-- name: StorageCompressOldestChunk :one
+SELECT coalesce(infrawatch.compress_oldest_chunk(($1::text)::regclass, $2::timestamptz), '')::text AS chunk
+`
+
+type StorageCompressOldestChunkParams struct {
+	Hypertable string
+	OlderThan  time.Time
+}
+
+// Compresses the oldest chunk of @hypertable that ends by @older_than and is not compressed yet; returns
+// its name, or ” when none is left (timescale flavor; always ” in the postgres flavor).
+func (q *Queries) StorageCompressOldestChunk(ctx context.Context, arg StorageCompressOldestChunkParams) (string, error) {
+	row := q.db.QueryRow(ctx, storageCompressOldestChunk, arg.Hypertable, arg.OlderThan)
+	var chunk string
+	err := row.Scan(&chunk)
+	return chunk, err
+}
+
+const storageFlavor = `-- name: StorageFlavor :one
+SELECT infrawatch.flavor()::text AS flavor
+`
+
+// The storage flavor the database was built with: timescale or postgres.
+func (q *Queries) StorageFlavor(ctx context.Context) (string, error) {
+	row := q.db.QueryRow(ctx, storageFlavor)
+	var flavor string
+	err := row.Scan(&flavor)
+	return flavor, err
 }

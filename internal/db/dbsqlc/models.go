@@ -316,6 +316,44 @@ type InfrawatchStorage struct {
 	Singleton bool
 }
 
+type InfrawatchStorageJob struct {
+	Job                    string
+	Runner                 string
+	Mode                   *string
+	CheckedAt              *time.Time
+	CheckInterval          *time.Duration
+	TakenOverAt            *time.Time
+	TimescaledbSilentSince *time.Time
+	State                  *string
+	RunInterval            *time.Duration
+	LastSuccess            *time.Time
+	LastFailure            *time.Time
+	ConsecutiveFailures    int32
+	LastError              *string
+	DoneThrough            *time.Time
+}
+
+type InfrawatchStorageJobFact struct {
+	Job                            string
+	Kind                           string
+	Relation                       *string
+	BucketWidth                    *time.Duration
+	TimescaledbJobID               *int32
+	TimescaledbScheduled           *bool
+	ScheduleInterval               *time.Duration
+	StartOffset                    *time.Duration
+	EndOffset                      *time.Duration
+	CompressAfter                  *time.Duration
+	TimescaledbLastSuccess         *time.Time
+	TimescaledbFailingSince        *time.Time
+	TimescaledbConsecutiveFailures *int32
+	TimescaledbLastError           *string
+	Watermark                      *time.Time
+	OldestData                     *time.Time
+	BacklogChunks                  *int32
+	OldestBacklogEnd               *time.Time
+}
+
 type InfrawatchTimePartitioned struct {
 	TableName     interface{}
 	ChunkInterval time.Duration

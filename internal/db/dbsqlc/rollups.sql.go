@@ -26,11 +26,11 @@ func (q *Queries) RollupsDeleteByTenant(ctx context.Context, tenantID uuid.UUID)
 
 const rollupsRefresh = `-- name: RollupsRefresh :many
 SELECT name, watermark, rows_written, backlog
-  FROM infrawatch.refresh_rollups(now() - $1::interval, $2::integer)
+  FROM infrawatch.refresh_rollups($1::timestamptz, $2::integer)
 `
 
 type RollupsRefreshParams struct {
-	Lag        time.Duration
+	Upto       time.Time
 	MaxBuckets int32
 }
 
@@ -41,11 +41,11 @@ type RollupsRefreshRow struct {
 	Backlog     bool
 }
 
-// Brings the postgres flavor's rollups up to date for the buckets that ended @lag ago or earlier, at
-// most @max_buckets buckets per tier and call; one row per tier. Returns no rows in the timescale
-// flavor, where refresh policies do this work.
+// Brings the postgres flavor's rollups up to date for the buckets that ended by @upto (maintenance's
+// clock minus its lag), at most @max_buckets buckets per tier and call; one row per tier. Returns no rows
+// in the timescale flavor, where refresh policies do this work.
 func (q *Queries) RollupsRefresh(ctx context.Context, arg RollupsRefreshParams) ([]RollupsRefreshRow, error) {
-	rows, err := q.db.Query(ctx, rollupsRefresh, arg.Lag, arg.MaxBuckets)
+	rows, err := q.db.Query(ctx, rollupsRefresh, arg.Upto, arg.MaxBuckets)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +67,24 @@ func (q *Queries) RollupsRefresh(ctx context.Context, arg RollupsRefreshParams) 
 		return nil, err
 	}
 	return items, nil
+}
+
+const rollupsRefreshWindow = `-- name: RollupsRefreshWindow :exec
+CALL refresh_continuous_aggregate(($1::text)::regclass, $2::timestamptz, $3::timestamptz)
+`
+
+type RollupsRefreshWindowParams struct {
+	Rollup      string
+	WindowStart time.Time
+	WindowEnd   time.Time
+}
+
+// Materializes the buckets of a continuous aggregate between @window_start and @window_end (timescale
+// flavor): the new ones, and the older ones that late rows invalidated. A CALL that commits as it goes,
+// so it must run outside any transaction (System.WithSessionLock).
+func (q *Queries) RollupsRefreshWindow(ctx context.Context, arg RollupsRefreshWindowParams) error {
+	_, err := q.db.Exec(ctx, rollupsRefreshWindow, arg.Rollup, arg.WindowStart, arg.WindowEnd)
+	return err
 }
 
 const rollupsSetRefreshStart = `-- name: RollupsSetRefreshStart :one
