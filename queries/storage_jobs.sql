@@ -1,5 +1,5 @@
 -- name: StorageJobsRead :many
--- Every storage job (migrations/000015_storage_jobs.up.sql), with what the database says of it now and
+-- Every storage job (migrations/000012_storage_jobs.up.sql), with what the database says of it now and
 -- what infrawatch's scheduler did and decided: every of the flavor: refresh tiers finest first (each after the tier it reads), then
 -- compression, then retention.
 SELECT f.job, f.kind, f.relation, f.bucket_width, f.timescaledb_job_id, f.timescaledb_scheduled,

@@ -131,7 +131,7 @@ type StorageJobsReadRow struct {
 	DoneThrough                    *time.Time
 }
 
-// Every storage job (migrations/000015_storage_jobs.up.sql), with what the database says of it now and
+// Every storage job (migrations/000012_storage_jobs.up.sql), with what the database says of it now and
 // what infrawatch's scheduler did and decided: every of the flavor: refresh tiers finest first (each after the tier it reads), then
 // compression, then retention.
 func (q *Queries) StorageJobsRead(ctx context.Context) ([]StorageJobsReadRow, error) {
