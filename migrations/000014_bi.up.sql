@@ -159,12 +159,24 @@ END
 $$;
 
 -- bi_end_sessions ends every session of a login, on any database of the server, waiting up to 5 s for
--- each to go, and returns how many it ended.
+-- each to go, and returns how many it ended. A loop, not a WHERE clause: the planner may evaluate the
+-- conditions of a WHERE clause in any order, and must never signal a session of another role.
 CREATE FUNCTION infrawatch.bi_end_sessions(login text) RETURNS integer
-    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
-    SELECT count(*)::integer FROM pg_stat_activity a
-     WHERE a.usename = bi_end_sessions.login AND a.pid <> pg_backend_pid() AND pg_terminate_backend(a.pid, 5000)
+DECLARE
+    session_pid integer;
+    ended       integer := 0;
+BEGIN
+    FOR session_pid IN
+        SELECT a.pid FROM pg_stat_activity a WHERE a.usename = bi_end_sessions.login AND a.pid <> pg_backend_pid()
+    LOOP
+        IF pg_terminate_backend(session_pid, 5000) THEN
+            ended := ended + 1;
+        END IF;
+    END LOOP;
+    RETURN ended;
+END
 $$;
 
 -- bi_login_create makes the login of a mapping that exists (inserted in the same transaction), with the
