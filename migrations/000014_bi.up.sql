@@ -314,7 +314,7 @@ BEGIN
         IF action = 'cancel' THEN
             PERFORM pg_cancel_backend(x.pid);
         ELSE
-            PERFORM pg_terminate_backend(x.pid);
+            PERFORM pg_terminate_backend(x.pid, 5000); -- gone, locks released, before the next pass
         END IF;
         RETURN NEXT;
     END LOOP;
