@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/bi"
 	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
@@ -42,6 +43,9 @@ type Deps struct {
 	Guard *checks.Guard
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
+	// BI issues, rotates and revokes tenants' BI logins (system work, the tenant a parameter); nil makes
+	// those routes answer 503. Lists read through Tenants.
+	BI *bi.Service
 	// ServeAPI is whether the process runs the api role: the REST API (everything under /api/v1 but the
 	// push routes, /oauth/token, the operator's routes and the live stream). Without it those answer
 	// 404, as routes that do not exist; health, readiness, metrics and /openapi.json always answer.
@@ -72,6 +76,7 @@ type server struct {
 	checks            CheckRunner
 	guard             *checks.Guard
 	operator          *tenant.Operator
+	bi                *bi.Service
 	operatorTokenHash []byte
 	limits            *limiters
 	query             *query.Planner
@@ -119,7 +124,7 @@ func NewHandler(d Deps) *gin.Engine {
 		poolSize = d.Tenants.PoolSize()
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		operator: d.Operator, limits: newLimiters(cfg.Rates),
+		operator: d.Operator, bi: d.BI, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}
 	if cfg.OperatorToken != "" {
