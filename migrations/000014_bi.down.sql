@@ -21,6 +21,9 @@ DROP VIEW bi.hosts, bi.checks, bi.series, bi.samples, bi.samples_5m, bi.samples_
           bi.availability_1h, bi.availability_1d, bi.logs;
 DROP SCHEMA bi;
 
+DROP FUNCTION infrawatch.event_channel(text);
+DROP TABLE infrawatch.event_channel;
+
 DROP TRIGGER bi_credentials_drop_login ON app.bi_credentials;
 DROP FUNCTION infrawatch.bi_credentials_drop_login();
 DROP FUNCTION infrawatch.bi_drop_leftovers();

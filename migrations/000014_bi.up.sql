@@ -346,6 +346,24 @@ GRANT EXECUTE ON FUNCTION infrawatch.bi_login_create(text, text), infrawatch.bi_
                           infrawatch.bi_drop_login(text), infrawatch.bi_enforce_limits(timestamptz),
                           infrawatch.bi_drop_leftovers() TO CURRENT_USER;
 
+-- The events channel becomes private. LISTEN and NOTIFY take no privilege: any session of the database
+-- may listen on a channel and notify it. Until now only the owning login connected; a BI login could
+-- LISTEN infrawatch_events and read every tenant's live events, or NOTIFY it and put forged events in
+-- another tenant's live stream. The channel's name now ends with a secret that only the owning login can
+-- read (event_channel), so a BI login can neither hear nor reach it. Producers notify through
+-- event_channel in their statement (queries/events.sql) and the stream hub asks it before LISTEN.
+CREATE TABLE infrawatch.event_channel (
+    suffix    text    NOT NULL CHECK (suffix ~ '^[0-9a-f]{32}$'),
+    singleton boolean NOT NULL DEFAULT true PRIMARY KEY CHECK (singleton)
+);
+INSERT INTO infrawatch.event_channel (suffix) VALUES (replace(gen_random_uuid()::text, '-', ''));
+
+-- event_channel is the private name of the channel named base: base, '_' and the database's secret.
+CREATE FUNCTION infrawatch.event_channel(base text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$ SELECT base || '_' || suffix FROM infrawatch.event_channel $$;
+REVOKE ALL ON FUNCTION infrawatch.event_channel(text) FROM PUBLIC;
+
 -- Schema bi: the views BI logins read. Every view filters on the tenant mapped to session_user (the
 -- subselect, evaluated once per statement), is a security_barrier, and joins the names a BI user filters
 -- by (host_name, metric, check_name). Conditions on those names and on time compare with built-in

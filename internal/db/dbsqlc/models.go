@@ -461,6 +461,11 @@ type InfrawatchBiLeftoverLogin struct {
 	Reason string
 }
 
+type InfrawatchEventChannel struct {
+	Suffix    string
+	Singleton bool
+}
+
 type InfrawatchRollup struct {
 	Name        string
 	Source      string
