@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed isolation_audit.sql
 var IsolationAudit string
+
+// BIExamples are the analyst queries of sql/bi/examples.sql, each after a "-- name:" line; a test runs
+// every one as a BI login.
+//
+//go:embed bi/examples.sql
+var BIExamples string

@@ -8,6 +8,11 @@
 //
 //	go run ./cmd/infrawatch-bench query [--flavor postgres] [--series 200] [--days 30] [--reps 7]
 //
+// The bi subcommand runs a Grafana panel's query as a BI login through the views of schema bi, with its
+// EXPLAIN, against the owner's SQL on the tables behind them (bi.go):
+//
+//	go run ./cmd/infrawatch-bench bi [--flavor postgres] [--hosts 100] [--metrics 10] [--days 7] [--interval 10s]
+//
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
@@ -51,6 +56,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "query" {
 		os.Exit(runQuery(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "bi" {
+		os.Exit(runBI(os.Args[2:]))
 	}
 	os.Exit(run())
 }

@@ -36,13 +36,15 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	invited := w.invite(t, owner, "target@"+tw.id.String()+".example", "viewer")
 	target := w.accept(t, invited.str("invite_token"), "target-password").must(t, http.StatusOK)
 	pending := w.invite(t, owner, "pending@"+tw.id.String()+".example", "viewer")
+	biCredential := w.call(t, "POST", "/api/v1/bi/credentials", owner, map[string]any{"name": "grafana"}).must(t, http.StatusCreated)
 	return map[string]string{
-		"/api/v1/hosts/":         host.id(t),
-		"/api/v1/checks/":        check.id(t),
-		"/api/v1/api-keys/":      key.id(t),
-		"/api/v1/oauth-clients/": client.id(t),
-		"/api/v1/users/":         target.str("user_id"),
-		"/api/v1/invitations/":   pending.id(t),
+		"/api/v1/bi/credentials/": biCredential.id(t),
+		"/api/v1/hosts/":          host.id(t),
+		"/api/v1/checks/":         check.id(t),
+		"/api/v1/api-keys/":       key.id(t),
+		"/api/v1/oauth-clients/":  client.id(t),
+		"/api/v1/users/":          target.str("user_id"),
+		"/api/v1/invitations/":    pending.id(t),
 	}
 }
 
@@ -97,29 +99,32 @@ func TestObjectLevelAuthorization(t *testing.T) {
 // minimumRole is the RBAC matrix of the README, written out independently of the code: the least role
 // that may call each mutating route. Every mutating route must appear here.
 var minimumRole = map[string]string{
-	"POST /api/v1/auth/password":       "viewer",
-	"PATCH /api/v1/tenant":             "admin",
-	"DELETE /api/v1/tenant":            "owner",
-	"POST /api/v1/hosts":               "editor",
-	"PATCH /api/v1/hosts/:id":          "editor",
-	"DELETE /api/v1/hosts/:id":         "editor",
-	"POST /api/v1/checks":              "editor",
-	"PATCH /api/v1/checks/:id":         "editor",
-	"DELETE /api/v1/checks/:id":        "editor",
-	"POST /api/v1/checks/:id/run":      "editor",
-	"POST /api/v1/users":               "admin",
-	"PATCH /api/v1/users/:id":          "admin",
-	"DELETE /api/v1/users/:id":         "admin",
-	"DELETE /api/v1/invitations/:id":   "admin",
-	"POST /api/v1/api-keys":            "admin",
-	"DELETE /api/v1/api-keys/:id":      "admin",
-	"POST /api/v1/oauth-clients":       "admin",
-	"DELETE /api/v1/oauth-clients/:id": "admin",
-	"POST /api/v1/ingest":              "editor",
-	"POST /api/v1/write":               "editor",
-	"POST /api/v2/write":               "editor",
-	"POST /api/v1/prom/write":          "editor",
-	"POST /api/v1/logs":                "editor",
+	"POST /api/v1/auth/password":             "viewer",
+	"PATCH /api/v1/tenant":                   "admin",
+	"DELETE /api/v1/tenant":                  "owner",
+	"POST /api/v1/hosts":                     "editor",
+	"PATCH /api/v1/hosts/:id":                "editor",
+	"DELETE /api/v1/hosts/:id":               "editor",
+	"POST /api/v1/checks":                    "editor",
+	"PATCH /api/v1/checks/:id":               "editor",
+	"DELETE /api/v1/checks/:id":              "editor",
+	"POST /api/v1/checks/:id/run":            "editor",
+	"POST /api/v1/users":                     "admin",
+	"PATCH /api/v1/users/:id":                "admin",
+	"DELETE /api/v1/users/:id":               "admin",
+	"DELETE /api/v1/invitations/:id":         "admin",
+	"POST /api/v1/api-keys":                  "admin",
+	"DELETE /api/v1/api-keys/:id":            "admin",
+	"POST /api/v1/oauth-clients":             "admin",
+	"DELETE /api/v1/oauth-clients/:id":       "admin",
+	"POST /api/v1/bi/credentials":            "admin",
+	"POST /api/v1/bi/credentials/:id/rotate": "admin",
+	"DELETE /api/v1/bi/credentials/:id":      "admin",
+	"POST /api/v1/ingest":                    "editor",
+	"POST /api/v1/write":                     "editor",
+	"POST /api/v2/write":                     "editor",
+	"POST /api/v1/prom/write":                "editor",
+	"POST /api/v1/logs":                      "editor",
 }
 
 // Each role against each mutating route: forbidden exactly below the route's minimum role.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/bi"
 	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
@@ -101,6 +103,15 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	t.Cleanup(func() { hub.Close(); <-hubDone })
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &checks.Guard{AllowPrivate: true}
+	// BI logins connect to the test's own database, as its operator would announce it.
+	dbURL, err := url.Parse(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	biService, err := bi.NewService(bi.Config{PublicDSN: "postgres://" + dbURL.Host + dbURL.Path + "?sslmode=disable"}, d.System())
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := api.Deps{
 		Log:      log,
 		Tenants:  db.NewTenantRunner(d.Pool),
@@ -109,6 +120,7 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
 		Guard:    guard,
 		Operator: tenant.NewOperator(d.System()),
+		BI:       biService,
 		ServeAPI: true,
 		Stream:   hub,
 		Health:   db.NewHealth(d.Pool),

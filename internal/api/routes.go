@@ -80,6 +80,12 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 
 	a.GET("/audit", access, s.listAudit)
 
+	a.GET("/bi/credentials", access, s.listBICredentials)
+	a.POST("/bi/credentials", access, s.createBICredential)
+	a.GET("/bi/credentials/:id", s.requireOn(auth.PermAccess, lookupBICredential), s.getBICredential)
+	a.POST("/bi/credentials/:id/rotate", s.requireOn(auth.PermAccess, lookupBICredential), s.rotateBICredential)
+	a.DELETE("/bi/credentials/:id", s.requireOn(auth.PermAccess, lookupBICredential), s.revokeBICredential)
+
 	a.GET("/logs", read, heavy, s.searchLogs)
 	a.GET("/stream", read, s.liveStream)
 

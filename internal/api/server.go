@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/bi"
 	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
@@ -46,6 +47,9 @@ type Deps struct {
 	// StorageHealth tells the operator how the storage jobs are doing (GET /api/v1/operator/health); nil
 	// makes that route answer 503.
 	StorageHealth *maintenance.Health
+	// BI issues, rotates and revokes tenants' BI logins (system work, the tenant a parameter); nil makes
+	// those routes answer 503. Lists read through Tenants.
+	BI *bi.Service
 	// ServeAPI is whether the process runs the api role: the REST API (everything under /api/v1 but the
 	// push routes, /oauth/token, the operator's routes and the live stream). Without it those answer
 	// 404, as routes that do not exist; health, readiness, metrics and /openapi.json always answer.
@@ -77,6 +81,7 @@ type server struct {
 	guard             *checks.Guard
 	operator          *tenant.Operator
 	storageHealth     *maintenance.Health
+	bi                *bi.Service
 	operatorTokenHash []byte
 	limits            *limiters
 	query             *query.Planner
@@ -124,7 +129,7 @@ func NewHandler(d Deps) *gin.Engine {
 		poolSize = d.Tenants.PoolSize()
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		operator: d.Operator, storageHealth: d.StorageHealth, limits: newLimiters(cfg.Rates),
+		operator: d.Operator, storageHealth: d.StorageHealth, bi: d.BI, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}
 	if cfg.OperatorToken != "" {

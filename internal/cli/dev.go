@@ -116,6 +116,9 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 	}
 	adminURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", state.PostgresPort)
 	cfg.DB.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", state.PostgresPort, devDatabase)
+	if cfg.BI.PublicDSN == "" { // BI tools on this machine reach the local cluster
+		cfg.BI.PublicDSN = fmt.Sprintf("postgres://127.0.0.1:%d/%s?sslmode=disable", state.PostgresPort, devDatabase)
+	}
 
 	if err := db.NewAdmin(adminURL).EnsureDatabase(ctx, devDatabase); err != nil {
 		return fmt.Errorf("the local PostgreSQL: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
+	"github.com/infrawatch/infrawatch/internal/bi"
 	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
@@ -45,6 +46,8 @@ type serveConfig struct {
 	AllowPrivateTargets bool
 	// Poller configures the poller role.
 	Poller poller.Config
+	// BI says where BI tools connect (--bi-public-dsn) and how often the enforcer of their limits runs.
+	BI bi.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -57,6 +60,7 @@ func defaultServeConfig() serveConfig {
 		Maintenance:     maintenance.DefaultConfig(),
 		API:             api.DefaultConfig(),
 		Poller:          poller.DefaultConfig(),
+		BI:              bi.DefaultConfig(),
 	}
 }
 
@@ -88,6 +92,9 @@ func (c serveConfig) Validate() error {
 		return err
 	}
 	if err := c.Maintenance.Validate(); err != nil {
+		return err
+	}
+	if err := c.BI.Validate(); err != nil {
 		return err
 	}
 	return c.DB.Validate()
@@ -124,6 +131,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", c.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
 	c.Poller.AddFlags(fs)
+	c.BI.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -182,6 +190,10 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	ingestConfig.RawRetention = cfg.Maintenance.Retention.Samples
 	samples := ingest.NewService(ingestConfig, pool, log.With("role", "ingest"), registry)
 	guard := &checks.Guard{AllowPrivate: cfg.AllowPrivateTargets}
+	biService, err := bi.NewService(cfg.BI, system)
+	if err != nil {
+		return err
+	}
 	runner := poller.NewRunner(system, checks.NewProber(guard), samples, log.With("role", "poller"))
 
 	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
@@ -208,6 +220,9 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		workers = append(workers, service.Named{Name: "maintenance",
 			Service: maintenance.New(cfg.Maintenance, system, log.With("role", "scheduler"))})
 		registry.MustRegister(storageHealth.Collector())
+		// BI logins' sessions past their tenant's limits are ended; idempotent, so every replica may.
+		workers = append(workers, service.Named{Name: "bi enforcer",
+			Service: bi.NewEnforcer(cfg.BI, system, log.With("role", "scheduler"))})
 	}
 	for _, role := range []string{"alerter", "notifier"} {
 		if cfg.has(role) {
@@ -227,6 +242,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Checks:   runner,
 		Guard:    guard,
 		Operator: tenant.NewOperator(system),
+		BI:       biService,
 		ServeAPI: cfg.has("api"),
 		Stream:   hub,
 		Health:   db.NewHealth(pool),

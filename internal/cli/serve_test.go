@@ -55,7 +55,7 @@ func (b *lockedBuffer) lines() []map[string]any {
 // --roles decides what a process runs: every process serves health and metrics and reloads the signing
 // keys; the samples writer runs for the roles that write samples (the push routes of ingest, the
 // poller's results, a check run now through the API); the stream hub for api, the poller engine for
-// poller, maintenance for scheduler; alerter and notifier are accepted and say they have nothing to run
+// poller, maintenance and the BI enforcer for scheduler; alerter and notifier are accepted and say they have nothing to run
 // yet. The push routes answer with ingest only.
 func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 	d := dbtest.New(t, db.FlavorPostgres)
@@ -63,11 +63,11 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 		roles, workers string
 		push           int // status of a push without a credential
 	}{
-		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance", http.StatusUnauthorized},
+		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer", http.StatusUnauthorized},
 		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound},
 		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized},
 		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound},
-		{"scheduler,alerter,notifier", "signing key reloader,maintenance", http.StatusNotFound},
+		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer", http.StatusNotFound},
 	} {
 		t.Run(tc.roles, func(t *testing.T) {
 			cfg := defaultServeConfig()
@@ -137,5 +137,19 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 				t.Errorf("roles with nothing to run logged: %v, want %v", idle, want)
 			}
 		})
+	}
+}
+
+// serve validates the BI address too, naming its flag.
+func TestServeValidatesTheBIAddress(t *testing.T) {
+	cfg := defaultServeConfig()
+	cfg.Roles, cfg.DB.URL = parseRoles("all"), "postgres://localhost/iw"
+	cfg.BI.PublicDSN = "postgres://owner:secret@db.example.com/iw"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--bi-public-dsn") {
+		t.Errorf("Validate = %v, want an error naming --bi-public-dsn", err)
+	}
+	cfg.BI.PublicDSN = "postgres://db.example.com/iw"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate = %v", err)
 	}
 }

@@ -177,11 +177,40 @@ func New(t testing.TB, flavor db.Flavor) *DB {
 		t.Fatalf("dbtest: open %s: %v", name, err)
 	}
 	d.Pool = pool
+	// A copy keeps the template's schema but not its database-level privileges (pg_database.datacl):
+	// take TEMPORARY from PUBLIC again, as migration 000013 did in the template.
+	if _, err := pool.Exec(ctx, `DO $$
+		BEGIN
+			IF to_regprocedure('infrawatch.bi_deny_temporary()') IS NOT NULL THEN
+				PERFORM infrawatch.bi_deny_temporary();
+			END IF;
+		END
+		$$`); err != nil {
+		t.Fatalf("dbtest: deny TEMPORARY on %s: %v", name, err)
+	}
 	t.Cleanup(func() {
+		dropBILogins(t, pool)
 		pool.Close()
 		s.do(t, func(ctx context.Context) error { return s.admin.DropDatabase(ctx, name) })
 	})
 	return d
+}
+
+// dropBILogins drops the BI logins a test made, before its database goes: they are roles of the whole
+// server and would outlive it. Deleting their mappings drops them (migration 000013's trigger).
+func dropBILogins(t testing.TB, pool *db.Pool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := pool.Exec(ctx, `DO $$
+		BEGIN
+			IF to_regclass('app.bi_credentials') IS NOT NULL THEN
+				DELETE FROM app.bi_credentials;
+			END IF;
+		END
+		$$`)
+	if err != nil {
+		t.Errorf("dbtest: drop the test's BI logins: %v", err)
+	}
 }
 
 // NewEmpty creates an empty database for t, with no migration applied, dropped when the test ends.

@@ -20,7 +20,9 @@ type Tenant struct {
 
 // SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
-// a log line, a channel and a notification, written as the owner the way system work writes them.
+// a log line, a channel and a notification, BI limits and a BI login's mapping (to no role: the login
+// itself is cluster-wide, and a seed must leave nothing behind), written as the owner the way system
+// work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -87,6 +89,11 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.notifications (tenant_id, channel_id, kind, payload)
 	                       VALUES ($1, $2, 'test', '{}')`, ten.ID, channelID)
 	must("notification", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.bi_settings (tenant_id) VALUES ($1)`, ten.ID)
+	must("BI settings", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.bi_credentials (tenant_id, name, login)
+	                       VALUES ($1, 'seed', 'bi_' || substr(translate(md5(random()::text), '0189', 'wxyz'), 1, 16))`, ten.ID)
+	must("BI credential", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

@@ -17,7 +17,10 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
-// Channel is the LISTEN/NOTIFY channel every event travels on.
+// Channel is the base name of the LISTEN/NOTIFY channel every event travels on. The channel's name in
+// the database is private (PrivateChannel): it ends with a secret of the database, so that the BI
+// logins of tenants, which may LISTEN and NOTIFY like any session, can neither hear events nor make
+// them up.
 const Channel = "infrawatch_events"
 
 // Types of event.
@@ -107,4 +110,14 @@ func Publish(ctx context.Context, q *dbsqlc.Queries, evs ...Event) error {
 		return fmt.Errorf("publish %d events: %w", len(payloads), err)
 	}
 	return nil
+}
+
+// PrivateChannel is the name to LISTEN on for events: Channel and the database's secret (migration
+// 000013). Only the owning login may ask it.
+func PrivateChannel(ctx context.Context, q *dbsqlc.Queries) (string, error) {
+	name, err := q.EventChannel(ctx, Channel)
+	if err != nil {
+		return "", fmt.Errorf("read the events channel's name: %w", err)
+	}
+	return name, nil
 }

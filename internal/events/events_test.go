@@ -29,7 +29,11 @@ func TestPublishKeepsEveryPayloadUnderTheNotifyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer listener.Close(ctx)
-	if _, err := listener.Exec(ctx, "LISTEN "+events.Channel); err != nil {
+	channel, err := events.PrivateChannel(ctx, dbsqlc.New(listener))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listener.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		t.Fatal(err)
 	}
 	tenant := uuid.New()

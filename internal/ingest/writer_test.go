@@ -47,7 +47,11 @@ func TestWriterPublishesSamplesEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer listener.Close(ctx)
-		if _, err := listener.Exec(ctx, "LISTEN "+events.Channel); err != nil {
+		channel, err := events.PrivateChannel(ctx, dbsqlc.New(listener))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := listener.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 			t.Fatal(err)
 		}
 		w := NewWriter(WriterConfig{}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
 )
@@ -123,7 +124,11 @@ func TestOversizedReasonDoesNotLoseOtherTenantsResults(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer listener.Close(ctx)
-		if _, err := listener.Exec(ctx, "LISTEN "+events.Channel); err != nil {
+		channel, err := events.PrivateChannel(ctx, dbsqlc.New(listener))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := listener.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 			t.Fatal(err)
 		}
 

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/events"
 	"github.com/infrawatch/infrawatch/internal/service"
 )
@@ -319,8 +320,13 @@ func (h *Hub) listen(ctx context.Context) (connected bool, err error) {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	// LISTEN takes an identifier, not a parameter; Channel is a constant.
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{events.Channel}.Sanitize()); err != nil {
+	// The channel's name is private to the database (events.PrivateChannel); LISTEN takes an identifier,
+	// not a parameter.
+	channel, err := events.PrivateChannel(ctx, dbsqlc.New(conn))
+	if err != nil {
+		return false, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen on %s: %w", events.Channel, err)
 	}
 	h.setListening(true)

@@ -186,7 +186,7 @@ func TestHubIgnoresRolledBackAndMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, payload := range []string{"not json", `{"type":"check.result"}`, `{"tenant_id":"` + tenant.String() + `"}`} {
-		if _, err := pool.Exec(ctx, "SELECT pg_notify($1, $2)", events.Channel, payload); err != nil {
+		if _, err := pool.Exec(ctx, "SELECT pg_notify(infrawatch.event_channel($1), $2)", events.Channel, payload); err != nil {
 			t.Fatal(err)
 		}
 	}

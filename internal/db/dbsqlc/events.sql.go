@@ -9,8 +9,20 @@ import (
 	"context"
 )
 
+const eventChannel = `-- name: EventChannel :one
+SELECT infrawatch.event_channel($1::text)::text
+`
+
+// The private name of a channel, to LISTEN on.
+func (q *Queries) EventChannel(ctx context.Context, base string) (string, error) {
+	row := q.db.QueryRow(ctx, eventChannel, base)
+	var column_1 string
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const eventNotify = `-- name: EventNotify :exec
-SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p
+SELECT pg_notify(infrawatch.event_channel($1::text), p) FROM unnest($2::text[]) AS p
 `
 
 type EventNotifyParams struct {
@@ -18,8 +30,9 @@ type EventNotifyParams struct {
 	Payloads []string
 }
 
-// Queues payloads on a LISTEN/NOTIFY channel; PostgreSQL delivers them when the transaction commits
-// (internal/events).
+// Queues payloads on a LISTEN/NOTIFY channel, under its private name (migration 000013: a base name and
+// the database's secret, so that BI logins can neither hear nor reach it); PostgreSQL delivers them when
+// the transaction commits (internal/events).
 func (q *Queries) EventNotify(ctx context.Context, arg EventNotifyParams) error {
 	_, err := q.db.Exec(ctx, eventNotify, arg.Channel, arg.Payloads)
 	return err

@@ -123,6 +123,25 @@ type AppAuditLog struct {
 	Details    []byte
 }
 
+type AppBiCredential struct {
+	ID        int64
+	TenantID  uuid.UUID
+	Name      string
+	Login     string
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
+	RotatedAt *time.Time
+}
+
+type AppBiSetting struct {
+	TenantID                 uuid.UUID
+	StatementTimeout         time.Duration
+	IdleInTransactionTimeout time.Duration
+	ConnectionLimit          int32
+	MaxCredentials           int32
+	UpdatedAt                time.Time
+}
+
 type AppChannel struct {
 	ID        int64
 	TenantID  uuid.UUID
@@ -284,6 +303,167 @@ type AppUser struct {
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type BiAvailability1d struct {
+	Bucket          time.Time
+	CheckID         int64
+	CheckName       *string
+	Kind            *string
+	HostID          *int64
+	HostName        *string
+	Location        *string
+	UpCount         int64
+	TotalCount      int64
+	Availability    float64
+	DowntimeSeconds float64
+	LatencyAvgMs    float64
+	LatencyMaxMs    *float64
+}
+
+type BiAvailability1h struct {
+	Bucket          time.Time
+	CheckID         int64
+	CheckName       *string
+	Kind            *string
+	HostID          *int64
+	HostName        *string
+	Location        *string
+	UpCount         int64
+	TotalCount      int64
+	Availability    float64
+	DowntimeSeconds float64
+	LatencyAvgMs    float64
+	LatencyMaxMs    *float64
+}
+
+type BiCheck struct {
+	CheckID         int64
+	CheckName       string
+	Kind            string
+	Target          string
+	HostID          *int64
+	HostName        *string
+	Location        *string
+	IntervalSeconds int32
+	TimeoutSeconds  int32
+	Enabled         bool
+	Status          *string
+	StatusReason    string
+	StatusSince     *time.Time
+	LastRunAt       *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+type BiCheckResult struct {
+	Time      time.Time
+	CheckID   int64
+	CheckName *string
+	Kind      *string
+	HostID    *int64
+	HostName  *string
+	Location  *string
+	Status    string
+	IsUp      bool
+	LatencyMs float64
+	Detail    []byte
+}
+
+type BiHost struct {
+	HostID      int64
+	HostName    string
+	Labels      []byte
+	Metadata    []byte
+	MonitoredBy string
+	LastSeenAt  *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type BiLog struct {
+	Time       time.Time
+	HostID     *int64
+	HostName   *string
+	Source     string
+	Severity   string
+	Message    string
+	Attributes []byte
+}
+
+type BiSample struct {
+	Time     time.Time
+	SeriesID int64
+	Metric   string
+	Labels   []byte
+	HostID   *int64
+	HostName *string
+	Value    float64
+}
+
+type BiSamples1d struct {
+	Bucket      time.Time
+	SeriesID    int64
+	Metric      string
+	Labels      []byte
+	HostID      *int64
+	HostName    *string
+	AvgValue    float64
+	MinValue    float64
+	MaxValue    float64
+	SumValue    float64
+	SampleCount int64
+	LastValue   float64
+}
+
+type BiSamples1h struct {
+	Bucket      time.Time
+	SeriesID    int64
+	Metric      string
+	Labels      []byte
+	HostID      *int64
+	HostName    *string
+	AvgValue    float64
+	MinValue    float64
+	MaxValue    float64
+	SumValue    float64
+	SampleCount int64
+	LastValue   float64
+}
+
+type BiSamples5m struct {
+	Bucket      time.Time
+	SeriesID    int64
+	Metric      string
+	Labels      []byte
+	HostID      *int64
+	HostName    *string
+	AvgValue    float64
+	MinValue    float64
+	MaxValue    float64
+	SumValue    float64
+	SampleCount int64
+	LastValue   float64
+}
+
+type BiSeries struct {
+	SeriesID  int64
+	Metric    string
+	Labels    []byte
+	HostID    *int64
+	HostName  *string
+	CreatedAt time.Time
+}
+
+type InfrawatchBiLeftoverLogin struct {
+	Login  string
+	Since  time.Time
+	Reason string
+}
+
+type InfrawatchEventChannel struct {
+	Suffix    string
+	Singleton bool
 }
 
 type InfrawatchRollup struct {
