@@ -189,19 +189,26 @@ func New(t testing.TB, flavor db.Flavor) *DB {
 		t.Fatalf("dbtest: deny TEMPORARY on %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		dropBILogins(t, pool)
 		pool.Close()
+		dropBILogins(t, d.URL)
 		s.do(t, func(ctx context.Context) error { return s.admin.DropDatabase(ctx, name) })
 	})
 	return d
 }
 
 // dropBILogins drops the BI logins a test made, before its database goes: they are roles of the whole
-// server and would outlive it. Deleting their mappings drops them (migration 000013's trigger).
-func dropBILogins(t testing.TB, pool *db.Pool) {
+// server and would outlive it. Deleting their mappings drops them (migration 000013's trigger). It
+// connects on its own: the test may have closed its pool.
+func dropBILogins(t testing.TB, url string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := pool.Exec(ctx, `DO $$
+	pool, err := db.Open(ctx, db.Config{URL: url})
+	if err != nil {
+		t.Errorf("dbtest: drop the test's BI logins: %v", err)
+		return
+	}
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `DO $$
 		BEGIN
 			IF to_regclass('app.bi_credentials') IS NOT NULL THEN
 				DELETE FROM app.bi_credentials;
