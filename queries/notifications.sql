@@ -36,7 +36,7 @@ UPDATE app.notifications n
        last_attempt_at = coalesce(sqlc.narg(now)::timestamptz, now())
   FROM app.channels c
  WHERE n.id = ANY (@ids::bigint[]) AND c.tenant_id = n.tenant_id AND c.id = n.channel_id
-RETURNING n.id, n.tenant_id, n.alert_id, n.channel_id, n.rule_id, n.kind, n.payload, n.created_at, n.attempts,
+RETURNING n.id, n.tenant_id, n.alert_id, n.channel_id, n.rule_id, n.kind, n.payload, n.created_at, n.attempts, n.last_error,
           c.name AS channel_name, c.kind AS channel_kind, c.settings AS channel_settings,
           c.secrets AS channel_secrets, c.enabled AS channel_enabled;
 

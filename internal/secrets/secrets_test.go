@@ -161,3 +161,35 @@ func TestSealJSONRoundTrip(t *testing.T) {
 		t.Fatalf("OpenJSON(nil) = %v, %v", none, err)
 	}
 }
+
+// Split keeps every secret out of the settings it answers, Join puts each back, and what hides nothing
+// (an empty value) stays.
+func TestSplitAndJoin(t *testing.T) {
+	fields := secrets.Fields{Settings: []string{"community", "body"}, Maps: []string{"headers"}}
+	settings := `{"community":"public-secret","body":"","headers":{"Authorization":"Bearer tok","X-Empty":""},"count":3}`
+	public, secret, err := secrets.Split([]byte(settings), fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(public), "public-secret") || strings.Contains(string(public), "Bearer") {
+		t.Errorf("public settings hold a secret: %s", public)
+	}
+	for _, want := range []string{`"community":"********"`, `"Authorization":"********"`, `"X-Empty":""`, `"body":""`, `"count":3`} {
+		if !strings.Contains(string(public), want) {
+			t.Errorf("public settings %s lack %s", public, want)
+		}
+	}
+	if want := `{"community":"public-secret","headers":{"Authorization":"Bearer tok"}}`; string(secret) != want {
+		t.Errorf("secret = %s, want %s", secret, want)
+	}
+	joined, err := secrets.Join(public, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"body":"","community":"public-secret","count":3,"headers":{"Authorization":"Bearer tok","X-Empty":""}}`; string(joined) != want {
+		t.Errorf("Join = %s, want %s", joined, want)
+	}
+	if public, secret, _ := secrets.Split([]byte(`{"count":3}`), fields); secret != nil || string(public) != `{"count":3}` {
+		t.Errorf("settings without secrets: %s, %s", public, secret)
+	}
+}

@@ -358,7 +358,7 @@ UPDATE app.notifications n
        last_attempt_at = coalesce($2::timestamptz, now())
   FROM app.channels c
  WHERE n.id = ANY ($4::bigint[]) AND c.tenant_id = n.tenant_id AND c.id = n.channel_id
-RETURNING n.id, n.tenant_id, n.alert_id, n.channel_id, n.rule_id, n.kind, n.payload, n.created_at, n.attempts,
+RETURNING n.id, n.tenant_id, n.alert_id, n.channel_id, n.rule_id, n.kind, n.payload, n.created_at, n.attempts, n.last_error,
           c.name AS channel_name, c.kind AS channel_kind, c.settings AS channel_settings,
           c.secrets AS channel_secrets, c.enabled AS channel_enabled
 `
@@ -380,6 +380,7 @@ type NotificationMarkSendingRow struct {
 	Payload         []byte
 	CreatedAt       time.Time
 	Attempts        int32
+	LastError       string
 	ChannelName     string
 	ChannelKind     string
 	ChannelSettings []byte
@@ -413,6 +414,7 @@ func (q *Queries) NotificationMarkSending(ctx context.Context, arg NotificationM
 			&i.Payload,
 			&i.CreatedAt,
 			&i.Attempts,
+			&i.LastError,
 			&i.ChannelName,
 			&i.ChannelKind,
 			&i.ChannelSettings,
