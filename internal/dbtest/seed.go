@@ -94,3 +94,7 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	must("commit", tx.Commit(ctx))
 	return ten
 }
+
+// SecretKey is the key that seals secrets in tests (INFRAWATCH_SECRET_KEY's form): a constant, so that
+// every test world, and every process a test starts, opens what the others sealed.
+const SecretKey = "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
