@@ -15,8 +15,8 @@ import (
 // never reads the alert tables. Its shape is the contract pinned in
 // migrations/000011_alerting_contract.up.sql; times are RFC 3339 in UTC.
 type Payload struct {
-	Alert  PayloadAlert `json:"alert"`
-	Rule   PayloadRule  `json:"rule"`
+	Alert  PayloadAlert  `json:"alert"`
+	Rule   PayloadRule   `json:"rule"`
 	Tenant PayloadTenant `json:"tenant"`
 }
 
@@ -93,10 +93,10 @@ type Message struct {
 	// Escalation: the message is sent because an alert was not acknowledged in time.
 	Escalation bool
 	// Repeat: a reminder of alerts still firing.
-	Repeat   bool
-	Rule     PayloadRule
-	Tenant   PayloadTenant
-	Alerts   []Alert
+	Repeat bool
+	Rule   PayloadRule
+	Tenant PayloadTenant
+	Alerts []Alert
 	// PublicURL is --public-url, for links; empty means none.
 	PublicURL string
 	// Now is when the message is made, for durations of alerts still firing.

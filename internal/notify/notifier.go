@@ -32,7 +32,7 @@ type Notifier struct {
 	loop   service.Loop
 	clock  Clock
 	// testSignals are nil but in tests.
-	testSignals testSignals
+	testSignals  testSignals
 	claimedTotal prometheus.Counter
 	lostTotal    prometheus.Counter
 

@@ -36,7 +36,9 @@ func (pagerdutyKind) Validate(settings json.RawMessage) []Problem {
 	return ps
 }
 
-func (pagerdutyKind) Secrets() secrets.Fields { return secrets.Fields{Settings: []string{"routing_key"}} }
+func (pagerdutyKind) Secrets() secrets.Fields {
+	return secrets.Fields{Settings: []string{"routing_key"}}
+}
 
 func (pagerdutyKind) Endpoints(json.RawMessage) []Endpoint { return nil }
 

@@ -126,15 +126,15 @@ func Sign(secret, timestamp string, body []byte) string {
 type WebhookMessage struct {
 	Version string `json:"version"`
 	// ID is the idempotency key: the lowest notification id of the message, the same in every resend.
-	ID              int64         `json:"id"`
-	NotificationIDs []int64       `json:"notification_ids"`
-	Status          string        `json:"status"` // firing or resolved
-	Title           string        `json:"title"`
-	Test            bool          `json:"test"`
-	Escalation      bool          `json:"escalation"`
-	Repeat          bool          `json:"repeat"`
-	Rule            PayloadRule   `json:"rule"`
-	Tenant          PayloadTenant `json:"tenant"`
+	ID              int64          `json:"id"`
+	NotificationIDs []int64        `json:"notification_ids"`
+	Status          string         `json:"status"` // firing or resolved
+	Title           string         `json:"title"`
+	Test            bool           `json:"test"`
+	Escalation      bool           `json:"escalation"`
+	Repeat          bool           `json:"repeat"`
+	Rule            PayloadRule    `json:"rule"`
+	Tenant          PayloadTenant  `json:"tenant"`
 	Alerts          []WebhookAlert `json:"alerts"`
 }
 
