@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"net"
 	"net/mail"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -241,9 +241,12 @@ func (r *smtpRelay) send(ctx context.Context, d *Delivery, msg *gomail.Msg) (boo
 		}
 		return se.IsTemp(), &ProviderError{Status: se.ErrorCode(), Text: bound(text)}
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
-		return true, &ProviderError{Text: bound(err.Error())}
+	// A reply before the message (a refused login, a refused STARTTLS) comes as the relay's own words.
+	var reply *textproto.Error
+	if errors.As(err, &reply) {
+		d.answered(reply.Code)
+		return reply.Code < 500, &ProviderError{Status: reply.Code, Text: bound(err.Error())}
 	}
+	// No reply at all: the connection or TLS failed; another attempt may find the relay back.
 	return true, &ProviderError{Text: bound(err.Error())}
 }
