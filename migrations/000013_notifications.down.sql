@@ -28,4 +28,5 @@ ALTER TABLE app.notifications
     DROP COLUMN last_attempt_at,
     DROP COLUMN lease_owner,
     DROP COLUMN rule_id;
+DROP FUNCTION app.notification_rule_id(jsonb);
 ALTER TABLE app.channels DROP COLUMN group_interval_seconds, DROP COLUMN group_wait_seconds;

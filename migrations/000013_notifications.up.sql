@@ -12,11 +12,13 @@ ALTER TABLE app.channels
 -- rule_id is the alert rule of a notification, read from its payload (alerting writes rule.id there):
 -- notifications of one rule and channel are sent together. NULL (a test message, a payload without a
 -- rule) never groups.
+CREATE FUNCTION app.notification_rule_id(payload jsonb) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN jsonb_typeof(payload #> '{rule,id}') = 'number'
+                     AND (payload #>> '{rule,id}')::numeric BETWEEN 1 AND 9223372036854775807
+                THEN (payload #>> '{rule,id}')::numeric::bigint END
+$$;
 ALTER TABLE app.notifications
-    ADD COLUMN rule_id bigint GENERATED ALWAYS AS (
-        CASE WHEN jsonb_typeof(payload #> '{rule,id}') = 'number'
-                  AND (payload #>> '{rule,id}')::numeric BETWEEN 1 AND 9223372036854775807
-             THEN (payload #>> '{rule,id}')::numeric::bigint END) STORED,
+    ADD COLUMN rule_id bigint GENERATED ALWAYS AS (app.notification_rule_id(payload)) STORED,
     -- The notifier that holds the lease of a row in state sending; only it may record the outcome.
     ADD COLUMN lease_owner     text,
     -- When the latest attempt began: a rule's next message on the channel waits group_interval after it.
@@ -34,12 +36,13 @@ CREATE INDEX notifications_channel_id_id_idx ON app.notifications (channel_id, i
 -- this keeps grouping a matter of delivery alone.
 CREATE FUNCTION app.schedule_notification() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    rule             bigint := app.notification_rule_id(NEW.payload); -- NEW.rule_id is not computed yet
     wait_seconds     integer;
     interval_seconds integer;
     waiting          timestamptz;
     last_attempt     timestamptz;
 BEGIN
-    IF NEW.rule_id IS NULL OR NEW.kind = 'test' THEN
+    IF rule IS NULL OR NEW.kind = 'test' THEN
         RETURN NEW;
     END IF;
     SELECT c.group_wait_seconds, c.group_interval_seconds INTO wait_seconds, interval_seconds
@@ -49,14 +52,14 @@ BEGIN
     END IF;
     SELECT min(n.next_attempt_at) INTO waiting
       FROM app.notifications n
-     WHERE n.channel_id = NEW.channel_id AND n.rule_id = NEW.rule_id AND n.state = 'pending' AND n.attempts = 0;
+     WHERE n.channel_id = NEW.channel_id AND n.rule_id = rule AND n.state = 'pending' AND n.attempts = 0;
     IF waiting IS NOT NULL THEN
         NEW.next_attempt_at := waiting;
         RETURN NEW;
     END IF;
     SELECT max(n.last_attempt_at) INTO last_attempt
       FROM app.notifications n
-     WHERE n.channel_id = NEW.channel_id AND n.rule_id = NEW.rule_id AND n.last_attempt_at IS NOT NULL;
+     WHERE n.channel_id = NEW.channel_id AND n.rule_id = rule AND n.last_attempt_at IS NOT NULL;
     NEW.next_attempt_at := greatest(NEW.next_attempt_at + make_interval(secs => wait_seconds),
                                     last_attempt + make_interval(secs => interval_seconds));
     RETURN NEW;

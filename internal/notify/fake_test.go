@@ -184,6 +184,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.waiters = kept
 }
 
+// catchUp moves the clock on to t if it is behind it, firing the waits that end by then.
+func (c *fakeClock) catchUp(t time.Time) {
+	if d := t.Sub(c.Now()); d > 0 {
+		c.Advance(d)
+	}
+}
+
 // waitFor waits until the code under test waits d on the clock (a minute at most: a hang guard).
 func (c *fakeClock) waitFor(t *testing.T, d time.Duration) {
 	t.Helper()
