@@ -22,7 +22,9 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -100,13 +102,23 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	t.Cleanup(func() { hub.Close(); <-hubDone })
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &checks.Guard{AllowPrivate: true}
+	keys, err := secrets.Parse(dbtest.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := notify.NewSender(notify.Config{PublicURL: "https://iw.example.com"}, guard, keys, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := api.Deps{
 		Log:      log,
 		Tenants:  db.NewTenantRunner(d.Pool),
 		Auth:     svc,
 		Ingest:   ingester,
-		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
+		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, keys, log),
 		Guard:    guard,
+		Secrets:  keys,
+		Channels: notify.NewTester(d.System(), sender),
 		Operator: tenant.NewOperator(d.System()),
 		ServeAPI: true,
 		Stream:   hub,

@@ -22,6 +22,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/query"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -38,8 +39,13 @@ type Deps struct {
 	Ingest *ingest.Service
 	// Checks runs a check on request (POST /checks/{id}/run); nil makes that route answer 503.
 	Checks CheckRunner
-	// Guard refuses check targets the poller must not reach, when a check is saved.
+	// Guard refuses check targets the poller must not reach, and channel URLs, when they are saved.
 	Guard *checks.Guard
+	// Secrets seals the secrets of checks and channels when they are saved, and opens them for updates
+	// that keep a stored secret.
+	Secrets *secrets.Keyring
+	// Channels sends a channel's test message (POST /channels/{id}/test); nil makes that route answer 503.
+	Channels ChannelTester
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// ServeAPI is whether the process runs the api role: the REST API (everything under /api/v1 but the
@@ -71,6 +77,8 @@ type server struct {
 	ingest            *ingest.Service
 	checks            CheckRunner
 	guard             *checks.Guard
+	secrets           *secrets.Keyring
+	channels          ChannelTester
 	operator          *tenant.Operator
 	operatorTokenHash []byte
 	limits            *limiters
@@ -119,6 +127,7 @@ func NewHandler(d Deps) *gin.Engine {
 		poolSize = d.Tenants.PoolSize()
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
+		secrets: d.Secrets, channels: d.Channels,
 		operator: d.Operator, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}

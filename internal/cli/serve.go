@@ -18,7 +18,9 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
@@ -45,6 +47,10 @@ type serveConfig struct {
 	AllowPrivateTargets bool
 	// Poller configures the poller role.
 	Poller poller.Config
+	// Secrets holds the keys that seal channel and check secrets at rest (--secret-key).
+	Secrets secrets.Config
+	// Notify configures the channels' sends (links, the SMTP relay) and the notifier role.
+	Notify notify.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -57,6 +63,8 @@ func defaultServeConfig() serveConfig {
 		Maintenance:     maintenance.DefaultConfig(),
 		API:             api.DefaultConfig(),
 		Poller:          poller.DefaultConfig(),
+		Secrets:         secrets.DefaultConfig(),
+		Notify:          notify.DefaultConfig(),
 	}
 }
 
@@ -81,7 +89,10 @@ func (c serveConfig) Validate() error {
 	if err := c.API.Validate(); err != nil {
 		return err
 	}
-	if err := c.API.Validate(); err != nil {
+	if err := c.Secrets.Validate(); err != nil {
+		return err
+	}
+	if err := c.Notify.Validate(); err != nil {
 		return err
 	}
 	if err := c.Poller.Validate(); err != nil {
@@ -124,6 +135,8 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", c.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
 	c.Poller.AddFlags(fs)
+	c.Secrets.AddFlags(fs)
+	c.Notify.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -166,6 +179,21 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 
 	// The dependencies.
 	system := db.NewSystem(pool)
+	keys, err := cfg.Secrets.Keyring()
+	if err != nil {
+		return err
+	}
+	// Secrets a migration moved out of the checks' settings are sealed before anything reads them; no
+	// secret stays in the clear once a server has started.
+	if st.Current() {
+		sealed, err := secrets.Reseal(ctx, system, keys, true)
+		if err != nil {
+			return fmt.Errorf("seal the checks' secrets: %w", err)
+		}
+		if sealed.Checks > 0 {
+			log.Info("sealed the secrets of checks that held them in the clear", "checks", sealed.Checks)
+		}
+	}
 	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, system)
 	if err != nil {
 		return fmt.Errorf("load token signing keys: %w", err)
@@ -182,7 +210,12 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	ingestConfig.RawRetention = cfg.Maintenance.Retention.Samples
 	samples := ingest.NewService(ingestConfig, pool, log.With("role", "ingest"), registry)
 	guard := &checks.Guard{AllowPrivate: cfg.AllowPrivateTargets}
-	runner := poller.NewRunner(system, checks.NewProber(guard), samples, log.With("role", "poller"))
+	runner := poller.NewRunner(system, checks.NewProber(guard), samples, keys, log.With("role", "poller"))
+	// Channels post to URLs users chose through the same guard as checks.
+	sender, err := notify.NewSender(cfg.Notify, guard, keys, log.With("role", "notifier"), registry)
+	if err != nil {
+		return err
+	}
 
 	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
 	// push routes, the poller and run-now write through, stops last.
@@ -205,10 +238,12 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		workers = append(workers, service.Named{Name: "maintenance",
 			Service: maintenance.New(cfg.Maintenance, system, log.With("role", "scheduler"))})
 	}
-	for _, role := range []string{"alerter", "notifier"} {
-		if cfg.has(role) {
-			log.Info("role has nothing to run yet", "role", role)
-		}
+	if cfg.has("notifier") {
+		workers = append(workers, service.Named{Name: "notifier",
+			Service: notify.New(cfg.Notify, system, sender, log.With("role", "notifier"), registry)})
+	}
+	if cfg.has("alerter") {
+		log.Info("role has nothing to run yet", "role", "alerter")
 	}
 
 	var ingester *ingest.Service // the push routes, with the ingest role only
@@ -222,6 +257,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Ingest:   ingester,
 		Checks:   runner,
 		Guard:    guard,
+		Secrets:  keys,
+		Channels: notify.NewTester(system, sender),
 		Operator: tenant.NewOperator(system),
 		ServeAPI: cfg.has("api"),
 		Stream:   hub,

@@ -17,7 +17,7 @@ import (
 )
 
 // SecretsColumn is where channels keep their sealed secrets: the context they are sealed for.
-const SecretsColumn = "app.channels.secrets"
+const SecretsColumn = secrets.ChannelsColumn
 
 // SealedChannel is a channel as stored: public settings (with the mask where a secret is) and its
 // sealed secrets.

@@ -53,12 +53,12 @@ func (e *TooSoonError) Error() string {
 // to try again. db.ErrNotFound says the tenant has no such channel; a *TooSoonError that it sent too
 // many test messages lately.
 func (t *Tester) TestChannel(ctx context.Context, tenant uuid.UUID, id int64) (TestResult, error) {
-	if wait := t.reserve(tenant); wait > 0 {
-		return TestResult{}, &TooSoonError{RetryAfter: wait}
-	}
 	ch, err := t.sys.Queries().ChannelGetForTenant(ctx, dbsqlc.ChannelGetForTenantParams{TenantID: tenant, ID: id})
 	if err != nil {
 		return TestResult{}, fmt.Errorf("channel %d: %w", id, err)
+	}
+	if wait := t.reserve(tenant); wait > 0 {
+		return TestResult{}, &TooSoonError{RetryAfter: wait}
 	}
 	ten, err := t.sys.Queries().TenantGetByID(ctx, tenant)
 	if err != nil {

@@ -127,6 +127,12 @@ func NewKeySpec(id string) (string, error) {
 // PrimaryID is the id of the key that seals.
 func (k *Keyring) PrimaryID() string { return k.keys[0].id }
 
+// The columns that hold sealed secrets, each a context of its own.
+const (
+	ChannelsColumn = "app.channels.secrets"
+	ChecksColumn   = "app.checks.secrets"
+)
+
 // Context is what a blob is sealed for: the column it lives in and the tenant whose row holds it.
 type Context []byte
 
