@@ -46,7 +46,7 @@ func TestChannelsCRUDAndSecrets(t *testing.T) {
 	admin := w.a.tokens["admin"]
 	hook := "https://hooks.example.com/services/T0/B0/very-secret-token"
 	created := w.call(t, "POST", "/api/v1/channels", admin, map[string]any{"name": "ops hook", "kind": "webhook",
-		"settings": map[string]any{"url": hook, "headers": map[string]string{"Authorization": "Bearer receiver-token"}},
+		"settings":           map[string]any{"url": hook, "headers": map[string]string{"Authorization": "Bearer receiver-token"}},
 		"group_wait_seconds": 10}).must(t, http.StatusCreated)
 	id := created.id(t)
 	signing := created.str("signing_secret")
