@@ -179,7 +179,9 @@ func startServe(t *testing.T, d *dbtest.DB, roles string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a }) }()
+	go func() {
+		done <- serve(ctx, cfg, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a })
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	select {
 	case a := <-addr:
