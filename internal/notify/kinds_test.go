@@ -107,6 +107,14 @@ func TestMessageSaysWhatHappened(t *testing.T) {
 			t.Errorf("plain text lacks %q:\n%s", want, text)
 		}
 	}
+	// Escalations (alerting enqueues them for a rule's extra channels) and reminders say so.
+	esc := NewMessage([]Notification{{ID: 3, Kind: "escalation", Payload: Payload{Rule: PayloadRule{Name: "r"},
+		Alert: PayloadAlert{ID: 1, State: "firing"}}}}, "", testStart)
+	rep := NewMessage([]Notification{{ID: 4, Kind: "repeat", Payload: Payload{Rule: PayloadRule{Name: "r"},
+		Alert: PayloadAlert{ID: 1, State: "firing"}}}}, "", testStart)
+	if esc.Title() != "[ESCALATED] [FIRING:1] r" || rep.Title() != "[REMINDER] [FIRING:1] r" || !WebhookBody(esc).Escalation {
+		t.Errorf("escalation %q, reminder %q", esc.Title(), rep.Title())
+	}
 	// An alert that fired and resolved before its group went out appears once, resolved.
 	p := Payload{Alert: PayloadAlert{ID: 9, State: "firing", Summary: "x"}}
 	r := p
