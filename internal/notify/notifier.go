@@ -206,10 +206,8 @@ func (n *Notifier) deliver(stop context.Context, c claimed) {
 	now := n.clock.Now()
 	// Notifications past their age are not sent any more: they fail with the reason they could not go.
 	var live []dbsqlc.NotificationMarkSendingRow
-	var expired []int64
 	for _, r := range c.rows {
 		if now.Sub(r.CreatedAt) > n.cfg.MaxAge {
-			expired = append(expired, r.ID)
 			reason := fmt.Sprintf("not delivered within %s", n.cfg.MaxAge)
 			if r.LastError != "" {
 				reason += "; last error: " + r.LastError

@@ -101,11 +101,3 @@ func (ps *problems) webURL(field, raw string, httpsOnly bool) {
 		ps.add(field, "must not have a fragment")
 	}
 }
-
-// hostOfURL is the host a URL connects to, for the guard.
-func hostOfURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Hostname()
-	}
-	return ""
-}
