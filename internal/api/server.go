@@ -46,6 +46,9 @@ type Deps struct {
 	Secrets *secrets.Keyring
 	// Channels sends a channel's test message (POST /channels/{id}/test); nil makes that route answer 503.
 	Channels ChannelTester
+	// Invitations emails invitations when it can (an SMTP relay is configured); then the answer to an
+	// invitation no longer carries its token. Nil: tokens are answered.
+	Invitations InvitationMailer
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// ServeAPI is whether the process runs the api role: the REST API (everything under /api/v1 but the
@@ -79,6 +82,7 @@ type server struct {
 	guard             *checks.Guard
 	secrets           *secrets.Keyring
 	channels          ChannelTester
+	invitations       InvitationMailer
 	operator          *tenant.Operator
 	operatorTokenHash []byte
 	limits            *limiters
@@ -127,7 +131,7 @@ func NewHandler(d Deps) *gin.Engine {
 		poolSize = d.Tenants.PoolSize()
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		secrets: d.Secrets, channels: d.Channels,
+		secrets: d.Secrets, channels: d.Channels, invitations: d.Invitations,
 		operator: d.Operator, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}

@@ -259,12 +259,14 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Guard:    guard,
 		Secrets:  keys,
 		Channels: notify.NewTester(system, sender),
-		Operator: tenant.NewOperator(system),
-		ServeAPI: cfg.has("api"),
-		Stream:   hub,
-		Health:   db.NewHealth(pool),
-		Registry: registry,
-		Config:   cfg.API,
+		// With --smtp-url, invitations go to the invitee by email instead of into the answer.
+		Invitations: sender,
+		Operator:    tenant.NewOperator(system),
+		ServeAPI:    cfg.has("api"),
+		Stream:      hub,
+		Health:      db.NewHealth(pool),
+		Registry:    registry,
+		Config:      cfg.API,
 	})
 	srv := api.NewHTTPServer(handler, cfg.API.HTTP)
 	if hub != nil {

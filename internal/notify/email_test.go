@@ -1,158 +1,30 @@
 package notify
 
 import (
-	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/mail"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infrawatch/infrawatch/internal/notify/smtptest"
 )
-
-// smtpServer is Debian's python3-aiosmtpd run by testdata/smtpd.py: STARTTLS and AUTH required.
-type smtpServer struct {
-	addr     string
-	received chan receivedMail
-	tls      *tls.Config // trusts the server's certificate
-}
-
-type receivedMail struct {
-	From          string   `json:"from"`
-	To            []string `json:"to"`
-	TLS           bool     `json:"tls"`
-	Authenticated bool     `json:"authenticated"`
-	Data          string   `json:"data"`
-}
-
-// startSMTP starts the server, or skips the test saying what to install.
-func startSMTP(t *testing.T, user, password string) *smtpServer {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short runs unit tests only; this test runs an SMTP server (python3-aiosmtpd)")
-	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import aiosmtpd").Run(); err != nil {
-		t.Skip("python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd; .ci/run installs it): " +
-			"the email channel is not tested against a real SMTP server")
-	}
-	dir := t.TempDir()
-	certPEM, keyPEM, pool := selfSigned(t)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command("/usr/bin/python3", "testdata/smtpd.py", strconv.Itoa(port), certFile, keyFile, user, password)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 1<<20), 1<<20)
-	ready := make(chan bool, 1)
-	s := &smtpServer{addr: "127.0.0.1:" + strconv.Itoa(port), received: make(chan receivedMail, 100),
-		tls: &tls.Config{RootCAs: pool}}
-	go func() {
-		first := true
-		for lines.Scan() {
-			if first {
-				ready <- lines.Text() == "READY"
-				first = false
-				continue
-			}
-			var m receivedMail
-			if json.Unmarshal(lines.Bytes(), &m) == nil {
-				s.received <- m
-			}
-		}
-		if first {
-			ready <- false
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("testdata/smtpd.py did not start")
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("testdata/smtpd.py did not start within a minute")
-	}
-	return s
-}
-
-func (s *smtpServer) next(t *testing.T) receivedMail {
-	t.Helper()
-	select {
-	case m := <-s.received:
-		return m
-	case <-time.After(time.Minute):
-		t.Fatal("the SMTP server received nothing within a minute")
-		return receivedMail{}
-	}
-}
-
-// selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), pool
-}
 
 // An email goes through a real SMTP server with STARTTLS and AUTH: the server gets the recipients, the
 // headers (the subject, a Message-ID carrying the idempotency key) and both parts, the HTML one escaped.
 func TestEmailThroughSMTP(t *testing.T) {
-	srv := startSMTP(t, "relay-user", "relay-pass")
-	s, _ := testSender(t, Config{SMTP: SMTPConfig{URL: "smtp://relay-user:relay-pass@" + srv.addr, From: "alerts@iw.example.com",
-		TLS: srv.tls}})
+	srv := smtptest.Start(t, "relay-user", "relay-pass")
+	s, _ := testSender(t, Config{SMTP: SMTPConfig{URL: "smtp://relay-user:relay-pass@" + srv.Addr, From: "alerts@iw.example.com",
+		TLS: srv.TLS}})
 	to := []string{"ops@example.com", "oncall@example.com"}
 	out := send(t, s, "email", map[string]any{"to": to}, sampleMessage())
 	if out.Err != nil || out.Status != 250 {
 		t.Fatalf("send: %+v %q", out, out.ErrorText())
 	}
-	got := srv.next(t)
+	got := srv.Next(t)
 	if !got.TLS || !got.Authenticated || got.From != "alerts@iw.example.com" || !slices.Equal(got.To, to) {
 		t.Errorf("session: tls %v, auth %v, from %q, to %v", got.TLS, got.Authenticated, got.From, got.To)
 	}
@@ -215,11 +87,11 @@ func TestEmailThroughSMTP(t *testing.T) {
 		retry bool
 		code  int
 	}{
-		{"smtp://relay-user:relay-pass@" + srv.addr, "busy@example.com", true, 451},
-		{"smtp://relay-user:relay-pass@" + srv.addr, "nobody@example.com", false, 550},
-		{"smtp://relay-user:wrong-pass@" + srv.addr, "ops@example.com", false, 535},
+		{"smtp://relay-user:relay-pass@" + srv.Addr, "busy@example.com", true, 451},
+		{"smtp://relay-user:relay-pass@" + srv.Addr, "nobody@example.com", false, 550},
+		{"smtp://relay-user:wrong-pass@" + srv.Addr, "ops@example.com", false, 535},
 	} {
-		s, _ := testSender(t, Config{SMTP: SMTPConfig{URL: tc.url, From: "alerts@iw.example.com", TLS: srv.tls}})
+		s, _ := testSender(t, Config{SMTP: SMTPConfig{URL: tc.url, From: "alerts@iw.example.com", TLS: srv.TLS}})
 		out := send(t, s, "email", map[string]any{"to": []string{tc.to}}, sampleMessage())
 		if out.Err == nil || out.Retry != tc.retry || out.Status != tc.code {
 			t.Errorf("%s: %+v %q, want retry %v and %d", tc.to, out, out.ErrorText(), tc.retry, tc.code)
