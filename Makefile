@@ -5,7 +5,7 @@ SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: help run test test-short bench bench-query bench-bi bench-poller build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short bench bench-query bench-bi bench-poller bench-notify build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ bench-bi: prerequisites ## BI benchmark: a Grafana panel's query as a BI login v
 
 bench-poller: prerequisites ## poller benchmark: HTTP vs blackbox_exporter, ICMP and SNMP CPU at scale (about 5 minutes; see cmd/infrawatch-pollbench)
 	go run ./cmd/infrawatch-pollbench
+
+bench-notify: prerequisites ## notification benchmark: 10,000 alerts over 100 webhook channels, one slow and one failing, vs one queue (2 to 4 minutes; see cmd/infrawatch-notifybench)
+	go run ./cmd/infrawatch-notifybench
 
 build: ## build bin/infrawatch
 	CGO_ENABLED=0 go build -trimpath -o bin/infrawatch ./cmd/infrawatch

@@ -1,6 +1,6 @@
 -- The contract between alerting and notification delivery: the channels a tenant sends to, and the
 -- outbox of notifications the alert engine enqueues in the transaction of each alert transition and the
--- notifiers deliver. Alert rules and alerts (000012) and delivery details (000013) build on these.
+-- notifiers deliver. Delivery details (000014) and alert rules and alerts (000015) build on these.
 
 -- A place a tenant's notifications go: an email list, a Slack or Teams webhook, a Telegram chat, …
 -- settings hold what may be shown; secrets (tokens, webhook URLs that embed a secret, passwords) are kept

@@ -2,9 +2,9 @@
 -- The first run falls at a random point within the interval (at most a minute away), so checks created
 -- together do not all run in the same second ever after.
 INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings,
-                        enabled, location, next_run_at)
+                        secrets, enabled, location, next_run_at)
 VALUES (app.current_tenant_id(), @host_id, @name, @kind, @target, @interval_seconds, @timeout_seconds, @settings,
-        @enabled, @location, now() + random() * make_interval(secs => least(@interval_seconds, 60)))
+        @secrets, @enabled, @location, now() + random() * make_interval(secs => least(@interval_seconds, 60)))
 RETURNING *;
 
 -- name: CheckGetByID :one
@@ -21,8 +21,8 @@ SELECT * FROM app.checks
 -- name: CheckUpdate :one
 UPDATE app.checks
    SET host_id = @host_id, name = @name, target = @target, interval_seconds = @interval_seconds,
-       timeout_seconds = @timeout_seconds, settings = @settings, enabled = @enabled, location = @location,
-       updated_at = now()
+       timeout_seconds = @timeout_seconds, settings = @settings, secrets = @secrets, secrets_staging = NULL,
+       enabled = @enabled, location = @location, updated_at = now()
  WHERE id = @id
 RETURNING *;
 
@@ -59,7 +59,7 @@ UPDATE app.checks c
   FROM due
  WHERE c.id = due.id
 RETURNING c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
-          c.next_run_at, c.status,
+          c.next_run_at, c.status, c.secrets, c.secrets_staging,
           coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name;
 
 -- name: CheckCompleteRuns :many
@@ -99,7 +99,7 @@ UPDATE app.checks SET lease_owner = NULL, lease_expires_at = NULL
 -- One check for a run requested through the API (POST /checks/{id}/run); the caller has already
 -- checked that it belongs to tenant.
 SELECT c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
-       c.next_run_at, c.status,
+       c.next_run_at, c.status, c.secrets, c.secrets_staging,
        coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name,
        c.last_run_at
   FROM app.checks c
@@ -115,3 +115,22 @@ UPDATE app.checks
 -- name: CheckListKnownIDs :many
 -- Those of the given ids that are checks of the current tenant.
 SELECT id FROM app.checks WHERE id = ANY (@ids::bigint[]);
+
+-- name: CheckSecretsList :many
+-- Checks with secrets, sealed or waiting to be sealed, after after_id: for sealing at start and for
+-- `infrawatch secrets rotate` (system work). only_staged limits them to those still in the clear.
+SELECT id, tenant_id, secrets, secrets_staging
+  FROM app.checks
+ WHERE id > @after_id
+   AND (secrets_staging IS NOT NULL OR (NOT @only_staged::boolean AND secrets IS NOT NULL))
+ ORDER BY id
+ LIMIT @max_rows;
+
+-- name: CheckSecretsSet :execrows
+-- Stores a check's secrets sealed anew and empties its staging, unless the check changed since they were
+-- read (an update through the API seals on its own).
+UPDATE app.checks
+   SET secrets = @secrets, secrets_staging = NULL
+ WHERE id = @id
+   AND secrets IS NOT DISTINCT FROM sqlc.narg(old_secrets)::bytea
+   AND secrets_staging IS NOT DISTINCT FROM sqlc.narg(old_staging)::jsonb;

@@ -26,6 +26,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 func startServe(t *testing.T, bin, url, listen string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--database-url", url, "--listen", listen, "--roles", "api,ingest", "--log-level", "error")
+	cmd.Env = append(os.Environ(), "INFRAWATCH_SECRET_KEY="+dbtest.SecretKey)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,9 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	key := w.call(t, "POST", "/api/v1/api-keys", owner, map[string]any{"name": "k", "scopes": []string{"read"}}).must(t, http.StatusCreated)
 	client := w.call(t, "POST", "/api/v1/oauth-clients", owner, map[string]any{"name": "c", "scopes": []string{"read"}}).
 		must(t, http.StatusCreated)
+	channel := w.call(t, "POST", "/api/v1/channels", owner, map[string]any{"name": "hook", "kind": "webhook",
+		"settings": map[string]any{"url": "http://127.0.0.1:1/hook"}}).must(t, http.StatusCreated)
+	tested := w.call(t, "POST", "/api/v1/channels/"+channel.id(t)+"/test", owner, nil).must(t, http.StatusOK)
 	invited := w.invite(t, owner, "target@"+tw.id.String()+".example", "viewer")
 	target := w.accept(t, invited.str("invite_token"), "target-password").must(t, http.StatusOK)
 	pending := w.invite(t, owner, "pending@"+tw.id.String()+".example", "viewer")
@@ -45,6 +48,8 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 		"/api/v1/oauth-clients/":  client.id(t),
 		"/api/v1/users/":          target.str("user_id"),
 		"/api/v1/invitations/":    pending.id(t),
+		"/api/v1/channels/":       channel.id(t),
+		"/api/v1/notifications/":  jsonNumber(tested.json["notification_id"].(float64)),
 	}
 }
 
@@ -125,6 +130,10 @@ var minimumRole = map[string]string{
 	"POST /api/v2/write":                     "editor",
 	"POST /api/v1/prom/write":                "editor",
 	"POST /api/v1/logs":                      "editor",
+	"POST /api/v1/channels":                  "admin",
+	"PATCH /api/v1/channels/:id":             "admin",
+	"DELETE /api/v1/channels/:id":            "admin",
+	"POST /api/v1/channels/:id/test":         "admin",
 }
 
 // Each role against each mutating route: forbidden exactly below the route's minimum role.

@@ -297,6 +297,12 @@ func (s *server) createCheck(c *gin.Context) {
 		writeValidation(c, errs)
 		return
 	}
+	// Secrets are sealed; the settings keep the mask in their place.
+	public, sealed, err := checks.SealSecrets(s.secrets, principal(c).TenantID, ch.Kind, ch.Settings)
+	if err != nil {
+		s.internalError(c, err)
+		return
+	}
 	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
 		ctx := c.Request.Context()
 		t, err := q.TenantGetCurrent(ctx)
@@ -314,7 +320,7 @@ func (s *server) createCheck(c *gin.Context) {
 		}
 		ch, err = q.CheckCreate(ctx, dbsqlc.CheckCreateParams{HostID: ch.HostID, Name: ch.Name, Kind: ch.Kind,
 			Target: ch.Target, IntervalSeconds: ch.IntervalSeconds, TimeoutSeconds: ch.TimeoutSeconds,
-			Settings: ch.Settings, Enabled: ch.Enabled, Location: ch.Location})
+			Settings: public, Secrets: sealed, Enabled: ch.Enabled, Location: ch.Location})
 		if err != nil {
 			return err
 		}
@@ -364,6 +370,10 @@ func (s *server) updateCheck(c *gin.Context) {
 		if err != nil {
 			return err
 		}
+		if stored.Settings, err = checks.OpenSecrets(s.secrets, stored.TenantID, stored.Settings, stored.Secrets,
+			stored.SecretsStaging); err != nil {
+			return err
+		}
 		merged, errs := in.merged(stored, false)
 		if len(errs) > 0 {
 			return &problemError{status: http.StatusBadRequest, title: "invalid request",
@@ -376,9 +386,13 @@ func (s *server) updateCheck(c *gin.Context) {
 		if err := hostExists(c, q, merged.HostID); err != nil {
 			return err
 		}
+		public, sealed, err := checks.SealSecrets(s.secrets, stored.TenantID, merged.Kind, merged.Settings)
+		if err != nil {
+			return err
+		}
 		ch, err = q.CheckUpdate(ctx, dbsqlc.CheckUpdateParams{ID: id, HostID: merged.HostID, Name: merged.Name,
 			Target: merged.Target, IntervalSeconds: merged.IntervalSeconds, TimeoutSeconds: merged.TimeoutSeconds,
-			Settings: merged.Settings, Enabled: merged.Enabled, Location: merged.Location})
+			Settings: public, Secrets: sealed, Enabled: merged.Enabled, Location: merged.Location})
 		if err != nil {
 			return err
 		}

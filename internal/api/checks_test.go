@@ -10,6 +10,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/infrawatch/infrawatch/internal/checks"
 )
 
 // A check run through the API is stored like a scheduled run: its result is listed, newest first, and
@@ -196,9 +200,15 @@ func TestCheckSettingsAreBounded(t *testing.T) {
 // storedCheck reads a check's target and settings as stored, as the owner.
 func (w *world) storedCheck(t *testing.T, id string) (target string, settings map[string]any) {
 	t.Helper()
-	var raw []byte
-	if err := w.d.Pool.QueryRow(context.Background(), `SELECT target, settings FROM app.checks WHERE id = $1`, id).
-		Scan(&target, &raw); err != nil {
+	var raw, sealed []byte
+	var tenant uuid.UUID
+	if err := w.d.Pool.QueryRow(context.Background(), `SELECT target, settings, secrets, tenant_id FROM app.checks WHERE id = $1`, id).
+		Scan(&target, &raw, &sealed, &tenant); err != nil {
+		t.Fatal(err)
+	}
+	// The secrets are sealed apart from the settings, which hold the mask in their place.
+	raw, err := checks.OpenSecrets(w.deps.Secrets, tenant, raw, sealed, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(raw, &settings); err != nil {
@@ -312,6 +322,12 @@ func TestHTTPCheckSecretsAreMaskedForEveryReader(t *testing.T) {
 		"settings": settings}).must(t, http.StatusCreated)
 	id := created.id(t)
 	leaks("the create answer", created.raw)
+	var row string
+	if err := w.d.Pool.QueryRow(context.Background(), `SELECT settings::text || encode(coalesce(secrets, ''), 'escape')
+	                                                    FROM app.checks WHERE id = $1`, id).Scan(&row); err != nil {
+		t.Fatal(err)
+	}
+	leaks("the stored row (secrets are sealed)", row)
 	answered, _ := created.json["settings"].(map[string]any)
 	headers, _ := answered["headers"].(map[string]any)
 	if answered["body"] != "********" || headers["Authorization"] != "********" || headers["X-Api-Key"] != "********" ||

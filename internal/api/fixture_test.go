@@ -25,7 +25,9 @@ import (
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -109,6 +111,11 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		t.Fatal(err)
 	}
 	biService, err := bi.NewService(bi.Config{PublicDSN: "postgres://" + dbURL.Host + dbURL.Path + "?sslmode=disable"}, d.System())
+	keys, err := secrets.Parse(dbtest.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := notify.NewSender(notify.Config{PublicURL: "https://iw.example.com"}, guard, keys, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +124,10 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		Tenants:  db.NewTenantRunner(d.Pool),
 		Auth:     svc,
 		Ingest:   ingester,
-		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
+		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, keys, log),
 		Guard:    guard,
+		Secrets:  keys,
+		Channels: notify.NewTester(d.System(), sender),
 		Operator: tenant.NewOperator(d.System()),
 		BI:       biService,
 		ServeAPI: true,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/notify"
 )
 
 // Invitation is an offer of membership in the tenant to an email. It says nothing about whether that
@@ -25,10 +27,21 @@ type Invitation struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// CreatedInvitation adds the invitation token, shown this once.
+// CreatedInvitation adds the invitation token, shown this once — or, when the deployment emails
+// invitations, says so and never shows it: then only the owner of the address sees the token.
 type CreatedInvitation struct {
 	Invitation
-	InviteToken string `json:"invite_token"`
+	InviteToken string `json:"invite_token,omitempty"`
+	Emailed     bool   `json:"emailed"`
+}
+
+// InvitationMailer emails invitations when the deployment has an SMTP relay; the notify package's
+// Sender is the one the process wires.
+type InvitationMailer interface {
+	// CanEmail says whether invitations are emailed.
+	CanEmail() bool
+	// SendInvitation emails the token to the person invited, and returns once the relay took it.
+	SendInvitation(ctx context.Context, inv notify.Invitation) error
 }
 
 func invitationOut(inv dbsqlc.AppInvitation) Invitation {
@@ -45,8 +58,9 @@ type inviteInput struct {
 	Password *string `json:"password"`
 }
 
-// invite answers POST /users: a pending invitation and its token, never an account. The answer has the
-// same shape whatever exists outside the tenant.
+// invite answers POST /users: a pending invitation and its token, never an account. With an SMTP relay
+// the token is emailed to the person invited and not answered. The answer has the same shape whatever
+// exists outside the tenant.
 func (s *server) invite(c *gin.Context) {
 	var in inviteInput
 	if !decodeBody(c, &in) {
@@ -75,6 +89,7 @@ func (s *server) invite(c *gin.Context) {
 	}
 	var inv dbsqlc.AppInvitation
 	var token string
+	emailed := s.invitations != nil && s.invitations.CanEmail()
 	if !s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
 		inv, token, err = auth.Invite(c.Request.Context(), q, principal(c), auth.NewInvitation{Email: in.Email, Role: in.Role, Name: in.Name})
 		if errors.Is(err, auth.ErrAlreadyMember) {
@@ -82,11 +97,34 @@ func (s *server) invite(c *gin.Context) {
 		} else if err != nil {
 			return err
 		}
-		return record(c, q, "invitation.create", "invitation", strconv.FormatInt(inv.ID, 10), gin.H{"email": inv.Email, "role": inv.Role})
+		if err := record(c, q, "invitation.create", "invitation", strconv.FormatInt(inv.ID, 10),
+			gin.H{"email": inv.Email, "role": inv.Role, "emailed": emailed}); err != nil {
+			return err
+		}
+		if !emailed {
+			return nil
+		}
+		// The email goes before the invitation is committed: an invitation the invitee cannot get is
+		// not made.
+		t, err := q.TenantGetCurrent(c.Request.Context())
+		if err != nil {
+			return err
+		}
+		if err := s.invitations.SendInvitation(c.Request.Context(), notify.Invitation{To: inv.Email, TenantName: t.Name,
+			Role: inv.Role, Token: token, ExpiresAt: inv.ExpiresAt}); err != nil {
+			s.log.Warn("email an invitation", "invitation", inv.ID, "err", err)
+			return &problemError{status: http.StatusServiceUnavailable, title: "invitation not sent",
+				detail: "the invitation could not be emailed, so none was made; try again later"}
+		}
+		return nil
 	}) {
 		return
 	}
-	c.JSON(http.StatusCreated, CreatedInvitation{Invitation: invitationOut(inv), InviteToken: token})
+	out := CreatedInvitation{Invitation: invitationOut(inv), Emailed: emailed}
+	if !emailed {
+		out.InviteToken = token
+	}
+	c.JSON(http.StatusCreated, out)
 }
 
 func (s *server) listInvitations(c *gin.Context) {

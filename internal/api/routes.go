@@ -78,6 +78,17 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.POST("/oauth-clients", access, s.createOAuthClient)
 	a.DELETE("/oauth-clients/:id", s.requireOn(auth.PermAccess, lookupOAuthClient), s.revokeOAuthClient)
 
+	// Notification channels and the delivery log.
+	channel := s.requireOn(auth.PermAccess, lookupChannel)
+	a.GET("/channels", access, s.listChannels)
+	a.POST("/channels", access, s.createChannel)
+	a.GET("/channels/:id", channel, s.getChannel)
+	a.PATCH("/channels/:id", channel, s.updateChannel)
+	a.DELETE("/channels/:id", channel, s.deleteChannel)
+	a.POST("/channels/:id/test", channel, s.testChannel)
+	a.GET("/notifications", access, s.listNotifications)
+	a.GET("/notifications/:id", s.requireOn(auth.PermAccess, lookupNotification), s.getNotification)
+
 	a.GET("/audit", access, s.listAudit)
 
 	a.GET("/bi/credentials", access, s.listBICredentials)

@@ -24,6 +24,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/query"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -40,8 +41,16 @@ type Deps struct {
 	Ingest *ingest.Service
 	// Checks runs a check on request (POST /checks/{id}/run); nil makes that route answer 503.
 	Checks CheckRunner
-	// Guard refuses check targets the poller must not reach, when a check is saved.
+	// Guard refuses check targets the poller must not reach, and channel URLs, when they are saved.
 	Guard *checks.Guard
+	// Secrets seals the secrets of checks and channels when they are saved, and opens them for updates
+	// that keep a stored secret.
+	Secrets *secrets.Keyring
+	// Channels sends a channel's test message (POST /channels/{id}/test); nil makes that route answer 503.
+	Channels ChannelTester
+	// Invitations emails invitations when it can (an SMTP relay is configured); then the answer to an
+	// invitation no longer carries its token. Nil: tokens are answered.
+	Invitations InvitationMailer
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// StorageHealth tells the operator how the storage jobs are doing (GET /api/v1/operator/health); nil
@@ -79,6 +88,9 @@ type server struct {
 	ingest            *ingest.Service
 	checks            CheckRunner
 	guard             *checks.Guard
+	secrets           *secrets.Keyring
+	channels          ChannelTester
+	invitations       InvitationMailer
 	operator          *tenant.Operator
 	storageHealth     *maintenance.Health
 	bi                *bi.Service
@@ -129,6 +141,7 @@ func NewHandler(d Deps) *gin.Engine {
 		poolSize = d.Tenants.PoolSize()
 	}
 	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
+		secrets: d.Secrets, channels: d.Channels, invitations: d.Invitations,
 		operator: d.Operator, storageHealth: d.StorageHealth, bi: d.BI, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}

@@ -15,7 +15,7 @@ const (
 	PermRead      Permission = "read"      // read everything of the tenant
 	PermIngest    Permission = "ingest"    // push metrics and logs
 	PermInventory Permission = "inventory" // manage hosts and checks (later: alert rules)
-	PermAccess    Permission = "access"    // manage users, API keys, OAuth clients (later: channels); read the audit log
+	PermAccess    Permission = "access"    // manage users, API keys, OAuth clients, notification channels; read the audit and delivery logs
 	PermTenant    Permission = "tenant"    // change the tenant's settings, delete the tenant
 )
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +17,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/pgcluster"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
@@ -48,9 +50,12 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 	}
 	cfg.Roles = parseRoles(roles)
 	cfg.DB.URL = "postgres://placeholder" // set below, once the cluster is up
+	secretKey := cfg.Secrets.Keys
+	cfg.Secrets.Keys = "placeholder:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" // the data directory's, below, unless given
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	cfg.Secrets.Keys = secretKey
 	log, err := newLogger(env.stderr, cfg.LogLevel, true)
 	if err != nil {
 		return err
@@ -62,6 +67,12 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
+	}
+	// The key that seals secrets at rest: the one given, or the data directory's, made on the first run.
+	if cfg.Secrets.Keys == "" {
+		if cfg.Secrets.Keys, err = devSecretKey(filepath.Join(dir, "secret.key")); err != nil {
+			return err
+		}
 	}
 	statePath := filepath.Join(dir, "dev.json")
 	state := readDevState(statePath)
@@ -176,6 +187,23 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 			"Ctrl-C stops the server and PostgreSQL; the next run reuses the data.\n\n",
 			flavor, addr, cfg.DB.URL, state.DemoTenantID, state.DemoEmail, state.DemoPassword, dir)
 	})
+}
+
+// devSecretKey reads the dev key from path, making it (readable by its owner only) the first time.
+func devSecretKey(path string) (string, error) {
+	if raw, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(raw)), nil
+	} else if !os.IsNotExist(err) {
+		return "", fmt.Errorf("read the secret key: %w", err)
+	}
+	spec, err := secrets.NewKeySpec("dev")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(spec+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the secret key: %w", err)
+	}
+	return spec, nil
 }
 
 func readDevState(path string) devState {

@@ -19,7 +19,9 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
@@ -48,6 +50,10 @@ type serveConfig struct {
 	Poller poller.Config
 	// BI says where BI tools connect (--bi-public-dsn) and how often the enforcer of their limits runs.
 	BI bi.Config
+	// Secrets holds the keys that seal channel and check secrets at rest (--secret-key).
+	Secrets secrets.Config
+	// Notify configures the channels' sends (links, the SMTP relay) and the notifier role.
+	Notify notify.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -61,6 +67,8 @@ func defaultServeConfig() serveConfig {
 		API:             api.DefaultConfig(),
 		Poller:          poller.DefaultConfig(),
 		BI:              bi.DefaultConfig(),
+		Secrets:         secrets.DefaultConfig(),
+		Notify:          notify.DefaultConfig(),
 	}
 }
 
@@ -85,7 +93,10 @@ func (c serveConfig) Validate() error {
 	if err := c.API.Validate(); err != nil {
 		return err
 	}
-	if err := c.API.Validate(); err != nil {
+	if err := c.Secrets.Validate(); err != nil {
+		return err
+	}
+	if err := c.Notify.Validate(); err != nil {
 		return err
 	}
 	if err := c.Poller.Validate(); err != nil {
@@ -132,6 +143,8 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
 	c.Poller.AddFlags(fs)
 	c.BI.AddFlags(fs)
+	c.Secrets.AddFlags(fs)
+	c.Notify.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -174,6 +187,21 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 
 	// The dependencies.
 	system := db.NewSystem(pool)
+	keys, err := cfg.Secrets.Keyring()
+	if err != nil {
+		return err
+	}
+	// Secrets a migration moved out of the checks' settings are sealed before anything reads them; no
+	// secret stays in the clear once a server has started.
+	if st.Current() {
+		sealed, err := secrets.Reseal(ctx, system, keys, true)
+		if err != nil {
+			return fmt.Errorf("seal the checks' secrets: %w", err)
+		}
+		if sealed.Checks > 0 {
+			log.Info("sealed the secrets of checks that held them in the clear", "checks", sealed.Checks)
+		}
+	}
 	tokens, err := auth.NewTokens(ctx, auth.TokenConfig{}, system)
 	if err != nil {
 		return fmt.Errorf("load token signing keys: %w", err)
@@ -194,7 +222,12 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	runner := poller.NewRunner(system, checks.NewProber(guard), samples, log.With("role", "poller"))
+	runner := poller.NewRunner(system, checks.NewProber(guard), samples, keys, log.With("role", "poller"))
+	// Channels post to URLs users chose through the same guard as checks.
+	sender, err := notify.NewSender(cfg.Notify, guard, keys, log.With("role", "notifier"), registry)
+	if err != nil {
+		return err
+	}
 
 	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
 	// push routes, the poller and run-now write through, stops last.
@@ -224,10 +257,12 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		workers = append(workers, service.Named{Name: "bi enforcer",
 			Service: bi.NewEnforcer(cfg.BI, system, log.With("role", "scheduler"))})
 	}
-	for _, role := range []string{"alerter", "notifier"} {
-		if cfg.has(role) {
-			log.Info("role has nothing to run yet", "role", role)
-		}
+	if cfg.has("notifier") {
+		workers = append(workers, service.Named{Name: "notifier",
+			Service: notify.New(cfg.Notify, system, sender, log.With("role", "notifier"), registry)})
+	}
+	if cfg.has("alerter") {
+		log.Info("role has nothing to run yet", "role", "alerter")
 	}
 
 	var ingester *ingest.Service // the push routes, with the ingest role only
@@ -241,13 +276,17 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Ingest:   ingester,
 		Checks:   runner,
 		Guard:    guard,
-		Operator: tenant.NewOperator(system),
-		BI:       biService,
-		ServeAPI: cfg.has("api"),
-		Stream:   hub,
-		Health:   db.NewHealth(pool),
-		Registry: registry,
-		Config:   cfg.API,
+		Secrets:  keys,
+		Channels: notify.NewTester(system, sender),
+		// With --smtp-url, invitations go to the invitee by email instead of into the answer.
+		Invitations: sender,
+		Operator:    tenant.NewOperator(system),
+		BI:          biService,
+		ServeAPI:    cfg.has("api"),
+		Stream:      hub,
+		Health:      db.NewHealth(pool),
+		Registry:    registry,
+		Config:      cfg.API,
 
 		StorageHealth: storageHealth, // GET /api/v1/operator/health
 	})

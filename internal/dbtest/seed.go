@@ -20,9 +20,9 @@ type Tenant struct {
 
 // SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
-// a log line, a channel and a notification, BI limits and a BI login's mapping (to no role: the login
-// itself is cluster-wide, and a seed must leave nothing behind), written as the owner the way system
-// work writes them.
+// a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
+// role: the login itself is cluster-wide, and a seed must leave nothing behind), written as the owner the
+// way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -86,9 +86,13 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	must("channel", tx.QueryRow(ctx, `INSERT INTO app.channels (tenant_id, name, kind, settings)
 	                                  VALUES ($1, 'ops mail', 'email', '{"to": ["ops@example.test"]}') RETURNING id`,
 		ten.ID).Scan(&channelID))
-	_, err = tx.Exec(ctx, `INSERT INTO app.notifications (tenant_id, channel_id, kind, payload)
-	                       VALUES ($1, $2, 'test', '{}')`, ten.ID, channelID)
-	must("notification", err)
+	var notificationID int64
+	must("notification", tx.QueryRow(ctx, `INSERT INTO app.notifications (tenant_id, channel_id, kind, payload)
+	                                       VALUES ($1, $2, 'test', '{}') RETURNING id`, ten.ID, channelID).Scan(&notificationID))
+	_, err = tx.Exec(ctx, `INSERT INTO app.notification_attempts (tenant_id, notification_id, attempt, started_at, duration_ms,
+	                                                              outcome, status_code, message_key)
+	                       VALUES ($1, $2, 1, $3, 12, 'sent', 200, $2)`, ten.ID, notificationID, now)
+	must("notification attempt", err)
 	_, err = tx.Exec(ctx, `INSERT INTO app.bi_settings (tenant_id) VALUES ($1)`, ten.ID)
 	must("BI settings", err)
 	_, err = tx.Exec(ctx, `INSERT INTO app.bi_credentials (tenant_id, name, login)
@@ -97,3 +101,7 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	must("commit", tx.Commit(ctx))
 	return ten
 }
+
+// SecretKey is the key that seals secrets in tests (INFRAWATCH_SECRET_KEY's form): a constant, so that
+// every test world, and every process a test starts, opens what the others sealed.
+const SecretKey = "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="

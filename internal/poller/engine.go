@@ -206,8 +206,8 @@ func (e *Engine) Run(ctx context.Context) {
 // the run: the outcome is then the cancellation, not the target's.
 func (e *Engine) probe(ctx context.Context, c dbsqlc.CheckClaimDueRow) (Run, bool) {
 	started := e.clock.Now()
-	out := e.runner.prober.Probe(ctx, checks.Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
-		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings})
+	out := e.runner.probe(ctx, c.TenantID, checks.Check{ID: c.ID, Kind: c.Kind, Target: c.Target,
+		Timeout: time.Duration(c.TimeoutSeconds) * time.Second, Settings: c.Settings}, c.Secrets, c.SecretsStaging)
 	if ctx.Err() != nil {
 		return Run{}, false
 	}

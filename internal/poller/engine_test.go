@@ -21,6 +21,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/ingest"
+	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/service"
 )
 
@@ -68,7 +69,7 @@ func newPollerWorld(t *testing.T, flavor db.Flavor) *pollerWorld {
 	wg.Go(func() { samples.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return &pollerWorld{d: d, tenant: ten,
-		runner: NewRunner(db.NewSystem(d.Pool), checks.NewProber(&checks.Guard{AllowPrivate: true}), samples, quiet)}
+		runner: NewRunner(db.NewSystem(d.Pool), checks.NewProber(&checks.Guard{AllowPrivate: true}), samples, testKeys(t), quiet)}
 }
 
 // addTCPChecks creates n TCP checks of interval seconds against target, due over the interval that
@@ -575,4 +576,14 @@ func TestConfigFlags(t *testing.T) {
 			t.Errorf("%v: Validate() = %v, want an error naming %s", args, err, flagName)
 		}
 	}
+}
+
+// testKeys is the keyring of the test worlds (dbtest.SecretKey).
+func testKeys(t *testing.T) *secrets.Keyring {
+	t.Helper()
+	k, err := secrets.Parse(dbtest.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -34,7 +34,7 @@ UPDATE app.checks c
   FROM due
  WHERE c.id = due.id
 RETURNING c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
-          c.next_run_at, c.status,
+          c.next_run_at, c.status, c.secrets, c.secrets_staging,
           coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name
 `
 
@@ -58,6 +58,8 @@ type CheckClaimDueRow struct {
 	Settings        []byte
 	NextRunAt       time.Time
 	Status          *string
+	Secrets         []byte
+	SecretsStaging  []byte
 	HostName        string
 }
 
@@ -93,6 +95,8 @@ func (q *Queries) CheckClaimDue(ctx context.Context, arg CheckClaimDueParams) ([
 			&i.Settings,
 			&i.NextRunAt,
 			&i.Status,
+			&i.Secrets,
+			&i.SecretsStaging,
 			&i.HostName,
 		); err != nil {
 			return nil, err
@@ -176,10 +180,10 @@ func (q *Queries) CheckCount(ctx context.Context) (int64, error) {
 
 const checkCreate = `-- name: CheckCreate :one
 INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings,
-                        enabled, location, next_run_at)
+                        secrets, enabled, location, next_run_at)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7,
-        $8, $9, now() + random() * make_interval(secs => least($5, 60)))
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at
+        $8, $9, $10, now() + random() * make_interval(secs => least($5, 60)))
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging
 `
 
 type CheckCreateParams struct {
@@ -190,6 +194,7 @@ type CheckCreateParams struct {
 	IntervalSeconds int32
 	TimeoutSeconds  int32
 	Settings        []byte
+	Secrets         []byte
 	Enabled         bool
 	Location        *string
 }
@@ -205,6 +210,7 @@ func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCh
 		arg.IntervalSeconds,
 		arg.TimeoutSeconds,
 		arg.Settings,
+		arg.Secrets,
 		arg.Enabled,
 		arg.Location,
 	)
@@ -230,6 +236,8 @@ func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCh
 		&i.StatusReason,
 		&i.StatusSince,
 		&i.LastRunAt,
+		&i.Secrets,
+		&i.SecretsStaging,
 	)
 	return i, err
 }
@@ -247,7 +255,7 @@ func (q *Queries) CheckDelete(ctx context.Context, id int64) (int64, error) {
 }
 
 const checkGetByID = `-- name: CheckGetByID :one
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at FROM app.checks WHERE id = $1
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging FROM app.checks WHERE id = $1
 `
 
 func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) {
@@ -274,13 +282,15 @@ func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) 
 		&i.StatusReason,
 		&i.StatusSince,
 		&i.LastRunAt,
+		&i.Secrets,
+		&i.SecretsStaging,
 	)
 	return i, err
 }
 
 const checkGetForRun = `-- name: CheckGetForRun :one
 SELECT c.id, c.tenant_id, c.name, c.kind, c.target, c.interval_seconds, c.timeout_seconds, c.settings,
-       c.next_run_at, c.status,
+       c.next_run_at, c.status, c.secrets, c.secrets_staging,
        coalesce((SELECT h.name FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id), '')::text AS host_name,
        c.last_run_at
   FROM app.checks c
@@ -303,6 +313,8 @@ type CheckGetForRunRow struct {
 	Settings        []byte
 	NextRunAt       time.Time
 	Status          *string
+	Secrets         []byte
+	SecretsStaging  []byte
 	HostName        string
 	LastRunAt       *time.Time
 }
@@ -323,6 +335,8 @@ func (q *Queries) CheckGetForRun(ctx context.Context, arg CheckGetForRunParams) 
 		&i.Settings,
 		&i.NextRunAt,
 		&i.Status,
+		&i.Secrets,
+		&i.SecretsStaging,
 		&i.HostName,
 		&i.LastRunAt,
 	)
@@ -330,7 +344,7 @@ func (q *Queries) CheckGetForRun(ctx context.Context, arg CheckGetForRunParams) 
 }
 
 const checkList = `-- name: CheckList :many
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at FROM app.checks
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging FROM app.checks
  WHERE id > $1
    AND ($2::text IS NULL OR kind = $2)
    AND ($3::bigint IS NULL OR host_id = $3)
@@ -380,6 +394,8 @@ func (q *Queries) CheckList(ctx context.Context, arg CheckListParams) ([]AppChec
 			&i.StatusReason,
 			&i.StatusSince,
 			&i.LastRunAt,
+			&i.Secrets,
+			&i.SecretsStaging,
 		); err != nil {
 			return nil, err
 		}
@@ -430,6 +446,85 @@ type CheckReleaseLeasesParams struct {
 func (q *Queries) CheckReleaseLeases(ctx context.Context, arg CheckReleaseLeasesParams) error {
 	_, err := q.db.Exec(ctx, checkReleaseLeases, arg.Ids, arg.Owner)
 	return err
+}
+
+const checkSecretsList = `-- name: CheckSecretsList :many
+SELECT id, tenant_id, secrets, secrets_staging
+  FROM app.checks
+ WHERE id > $1
+   AND (secrets_staging IS NOT NULL OR (NOT $2::boolean AND secrets IS NOT NULL))
+ ORDER BY id
+ LIMIT $3
+`
+
+type CheckSecretsListParams struct {
+	AfterID    int64
+	OnlyStaged bool
+	MaxRows    int32
+}
+
+type CheckSecretsListRow struct {
+	ID             int64
+	TenantID       uuid.UUID
+	Secrets        []byte
+	SecretsStaging []byte
+}
+
+// Checks with secrets, sealed or waiting to be sealed, after after_id: for sealing at start and for
+// `infrawatch secrets rotate` (system work). only_staged limits them to those still in the clear.
+func (q *Queries) CheckSecretsList(ctx context.Context, arg CheckSecretsListParams) ([]CheckSecretsListRow, error) {
+	rows, err := q.db.Query(ctx, checkSecretsList, arg.AfterID, arg.OnlyStaged, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CheckSecretsListRow{}
+	for rows.Next() {
+		var i CheckSecretsListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.Secrets,
+			&i.SecretsStaging,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const checkSecretsSet = `-- name: CheckSecretsSet :execrows
+UPDATE app.checks
+   SET secrets = $1, secrets_staging = NULL
+ WHERE id = $2
+   AND secrets IS NOT DISTINCT FROM $3::bytea
+   AND secrets_staging IS NOT DISTINCT FROM $4::jsonb
+`
+
+type CheckSecretsSetParams struct {
+	Secrets    []byte
+	ID         int64
+	OldSecrets []byte
+	OldStaging []byte
+}
+
+// Stores a check's secrets sealed anew and empties its staging, unless the check changed since they were
+// read (an update through the API seals on its own).
+func (q *Queries) CheckSecretsSet(ctx context.Context, arg CheckSecretsSetParams) (int64, error) {
+	result, err := q.db.Exec(ctx, checkSecretsSet,
+		arg.Secrets,
+		arg.ID,
+		arg.OldSecrets,
+		arg.OldStaging,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const checkSetRunStatus = `-- name: CheckSetRunStatus :exec
@@ -494,10 +589,10 @@ func (q *Queries) CheckSkipRun(ctx context.Context, arg CheckSkipRunParams) (int
 const checkUpdate = `-- name: CheckUpdate :one
 UPDATE app.checks
    SET host_id = $1, name = $2, target = $3, interval_seconds = $4,
-       timeout_seconds = $5, settings = $6, enabled = $7, location = $8,
-       updated_at = now()
- WHERE id = $9
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at
+       timeout_seconds = $5, settings = $6, secrets = $7, secrets_staging = NULL,
+       enabled = $8, location = $9, updated_at = now()
+ WHERE id = $10
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging
 `
 
 type CheckUpdateParams struct {
@@ -507,6 +602,7 @@ type CheckUpdateParams struct {
 	IntervalSeconds int32
 	TimeoutSeconds  int32
 	Settings        []byte
+	Secrets         []byte
 	Enabled         bool
 	Location        *string
 	ID              int64
@@ -520,6 +616,7 @@ func (q *Queries) CheckUpdate(ctx context.Context, arg CheckUpdateParams) (AppCh
 		arg.IntervalSeconds,
 		arg.TimeoutSeconds,
 		arg.Settings,
+		arg.Secrets,
 		arg.Enabled,
 		arg.Location,
 		arg.ID,
@@ -546,6 +643,8 @@ func (q *Queries) CheckUpdate(ctx context.Context, arg CheckUpdateParams) (AppCh
 		&i.StatusReason,
 		&i.StatusSince,
 		&i.LastRunAt,
+		&i.Secrets,
+		&i.SecretsStaging,
 	)
 	return i, err
 }

@@ -143,16 +143,18 @@ type AppBiSetting struct {
 }
 
 type AppChannel struct {
-	ID        int64
-	TenantID  uuid.UUID
-	Name      string
-	Kind      string
-	Settings  []byte
-	Secrets   []byte
-	Enabled   bool
-	CreatedBy *uuid.UUID
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID                   int64
+	TenantID             uuid.UUID
+	Name                 string
+	Kind                 string
+	Settings             []byte
+	Secrets              []byte
+	Enabled              bool
+	CreatedBy            *uuid.UUID
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+	GroupWaitSeconds     int32
+	GroupIntervalSeconds int32
 }
 
 type AppCheck struct {
@@ -176,6 +178,8 @@ type AppCheck struct {
 	StatusReason    string
 	StatusSince     *time.Time
 	LastRunAt       *time.Time
+	Secrets         []byte
+	SecretsStaging  []byte
 }
 
 type AppCheckEvent struct {
@@ -236,6 +240,22 @@ type AppNotification struct {
 	LeaseUntil    *time.Time
 	LastError     string
 	SentAt        *time.Time
+	RuleID        *int64
+	LeaseOwner    *string
+	LastAttemptAt *time.Time
+}
+
+type AppNotificationAttempt struct {
+	ID             int64
+	TenantID       uuid.UUID
+	NotificationID int64
+	Attempt        int32
+	StartedAt      time.Time
+	DurationMs     int32
+	Outcome        string
+	StatusCode     *int32
+	Error          string
+	MessageKey     int64
 }
 
 type AppOAuthClient struct {
