@@ -143,7 +143,7 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 // serve validates the BI address too, naming its flag.
 func TestServeValidatesTheBIAddress(t *testing.T) {
 	cfg := defaultServeConfig()
-	cfg.Roles, cfg.DB.URL = parseRoles("all"), "postgres://localhost/iw"
+	cfg.Roles, cfg.DB.URL, cfg.Secrets.Keys = parseRoles("all"), "postgres://localhost/iw", dbtest.SecretKey
 	cfg.BI.PublicDSN = "postgres://owner:secret@db.example.com/iw"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--bi-public-dsn") {
 		t.Errorf("Validate = %v, want an error naming --bi-public-dsn", err)
