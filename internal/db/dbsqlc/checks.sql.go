@@ -179,7 +179,7 @@ INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds
                         enabled, location, next_run_at)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7,
         $8, $9, now() + random() * make_interval(secs => least($5, 60)))
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, parent_id
 `
 
 type CheckCreateParams struct {
@@ -230,6 +230,7 @@ func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCh
 		&i.StatusReason,
 		&i.StatusSince,
 		&i.LastRunAt,
+		&i.ParentID,
 	)
 	return i, err
 }
@@ -247,7 +248,7 @@ func (q *Queries) CheckDelete(ctx context.Context, id int64) (int64, error) {
 }
 
 const checkGetByID = `-- name: CheckGetByID :one
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at FROM app.checks WHERE id = $1
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, parent_id FROM app.checks WHERE id = $1
 `
 
 func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) {
@@ -274,6 +275,7 @@ func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) 
 		&i.StatusReason,
 		&i.StatusSince,
 		&i.LastRunAt,
+		&i.ParentID,
 	)
 	return i, err
 }
@@ -330,7 +332,7 @@ func (q *Queries) CheckGetForRun(ctx context.Context, arg CheckGetForRunParams) 
 }
 
 const checkList = `-- name: CheckList :many
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at FROM app.checks
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, parent_id FROM app.checks
  WHERE id > $1
    AND ($2::text IS NULL OR kind = $2)
    AND ($3::bigint IS NULL OR host_id = $3)
@@ -380,6 +382,7 @@ func (q *Queries) CheckList(ctx context.Context, arg CheckListParams) ([]AppChec
 			&i.StatusReason,
 			&i.StatusSince,
 			&i.LastRunAt,
+			&i.ParentID,
 		); err != nil {
 			return nil, err
 		}
@@ -497,7 +500,7 @@ UPDATE app.checks
        timeout_seconds = $5, settings = $6, enabled = $7, location = $8,
        updated_at = now()
  WHERE id = $9
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, parent_id
 `
 
 type CheckUpdateParams struct {
@@ -546,6 +549,7 @@ func (q *Queries) CheckUpdate(ctx context.Context, arg CheckUpdateParams) (AppCh
 		&i.StatusReason,
 		&i.StatusSince,
 		&i.LastRunAt,
+		&i.ParentID,
 	)
 	return i, err
 }
