@@ -167,7 +167,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON app.maintenance_windows TO infrawatch_ap
 
 -- The time ranges each window covers: one row for a one-off window, one per occurrence of a recurring
 -- one, materialized ahead for a horizon that the alerter extends. "Was X in maintenance at time T" is
--- one query over the GiST index (queries/maintenance_windows.sql, MaintenanceWindowsCovering).
+-- one query over the GiST index (queries/maintenance_window.sql, MaintenanceWindowsCovering).
 CREATE TABLE app.maintenance_occurrences (
     tenant_id uuid      NOT NULL REFERENCES app.tenants (id) ON DELETE CASCADE,
     window_id bigint    NOT NULL,

@@ -211,7 +211,7 @@ WITH rule AS (
              WHERE s.tenant_id = h.tenant_id AND s.host_id = h.id)
       FROM rule JOIN app.hosts h ON h.tenant_id = rule.tenant_id
        AND (CASE rule.e->>'mode' WHEN 'host' THEN h.name = rule.e->>'host'
-                                 WHEN 'agent' THEN h.monitored_by IN ('agent', 'both') AND h.labels @> (rule.e->'host_labels')
+                                 WHEN 'agent' THEN h.monitored_by IN ('agent', 'both') AND h.labels @> coalesce(rule.e->'host_labels', '{}')
                                  ELSE false END)
 ), evaluated AS (
     SELECT s.rule_id, s.tenant_id, s.at, s.identity, s.identity AS labels, s.series_id, s.host_id, NULL::bigint AS check_id,
@@ -271,7 +271,9 @@ WITH rule AS (
       FROM rule JOIN app.checks c ON c.tenant_id = rule.tenant_id
      WHERE c.enabled AND jsonb_typeof(rule.e->'check_ids') IS DISTINCT FROM 'array'
        AND (rule.e->>'check_kind' IS NULL OR c.kind = rule.e->>'check_kind')
-       AND EXISTS (SELECT FROM app.hosts h WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id AND h.labels @> (rule.e->'host_labels'))
+       AND (coalesce(rule.e->'host_labels', '{}') = '{}'
+            OR EXISTS (SELECT FROM app.hosts h
+                        WHERE h.tenant_id = c.tenant_id AND h.id = c.host_id AND h.labels @> (rule.e->'host_labels')))
 ), valued AS (
     SELECT s.*,
            CASE s.e->>'mode'
@@ -373,3 +375,10 @@ SELECT jsonb_build_object(
            'value', d.value, 'breach', d.holds, 'recovered', d.over, 'alert', d.alert)::jsonb AS obs
   FROM decided d
  WHERE d.holds OR NOT d.over OR d.open;
+
+-- name: AlertRuleInsertForBacktest :one
+-- System work (a backtest): the rule a tenant sends, stored for the length of a transaction that is
+-- rolled back, so that the evaluation statements — the same as live evaluation's — read it.
+INSERT INTO app.alert_rules (tenant_id, name, kind, for_seconds, interval_seconds, settings, eval, next_eval_at)
+VALUES (@tenant_id, @name, @kind, @for_seconds, @interval_seconds, @settings, @eval, 'infinity')
+RETURNING id;

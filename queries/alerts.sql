@@ -47,7 +47,7 @@ ON CONFLICT (rule_id, fingerprint) DO UPDATE
        acked_by = CASE WHEN excluded.state IN ('firing', 'suppressed') THEN a.acked_by END,
        ack_comment = CASE WHEN excluded.state IN ('firing', 'suppressed') THEN a.ack_comment ELSE '' END,
        updated_at = excluded.updated_at
-RETURNING a.id, a.rule_id, a.fingerprint, a.acked_at IS NOT NULL AS acked;
+RETURNING a.id, a.rule_id, a.fingerprint, (a.acked_at IS NOT NULL)::boolean AS acked;
 
 -- name: AlertEnqueueNotifications :execrows
 -- System work (alerter), in the batch's transaction: the outbox rows of app.notifications (the contract

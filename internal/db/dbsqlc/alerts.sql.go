@@ -79,14 +79,14 @@ ON CONFLICT (rule_id, fingerprint) DO UPDATE
        acked_by = CASE WHEN excluded.state IN ('firing', 'suppressed') THEN a.acked_by END,
        ack_comment = CASE WHEN excluded.state IN ('firing', 'suppressed') THEN a.ack_comment ELSE '' END,
        updated_at = excluded.updated_at
-RETURNING a.id, a.rule_id, a.fingerprint, a.acked_at IS NOT NULL AS acked
+RETURNING a.id, a.rule_id, a.fingerprint, (a.acked_at IS NOT NULL)::boolean AS acked
 `
 
 type AlertApplyRow struct {
 	ID          int64
 	RuleID      int64
 	Fingerprint string
-	Acked       interface{}
+	Acked       bool
 }
 
 // System work (alerter): writes the alerts a batch changed, from a JSON array of their new states,

@@ -1,5 +1,6 @@
 -- Maintenance windows and their occurrences: the tenant's CRUD, the alerter's reads and the extension
--- of recurring windows' occurrences (system work), and the question the SLA reports ask.
+-- of recurring windows' occurrences (system work), and the question the SLA reports ask. (The file is
+-- not maintenance_windows.sql: Go builds a file named *_windows.sql.go for Windows only.)
 
 -- name: MaintenanceWindowCreate :one
 INSERT INTO app.maintenance_windows (tenant_id, name, comment, host_ids, check_ids, matchers, matchers_sql, starts_at,
