@@ -8,8 +8,8 @@ INSERT INTO app.alert_rules (tenant_id, name, kind, severity, labels, summary, d
                              interval_seconds, repeat_seconds, flap_changes, flap_window_seconds, enabled, channels,
                              escalation, settings, eval, created_by, next_eval_at)
 VALUES (app.current_tenant_id(), @name, @kind, @severity, @labels, @summary, @description, @for_seconds,
-        @interval_seconds, @repeat_seconds, @flap_changes, @flap_window_seconds, @enabled, @channels::bigint[],
-        @escalation, @settings, @eval, sqlc.narg(created_by), now() + random() * make_interval(secs => @interval_seconds))
+        @interval_seconds::int, @repeat_seconds, @flap_changes, @flap_window_seconds, @enabled, @channels::bigint[],
+        @escalation, @settings, @eval, sqlc.narg(created_by), now() + random() * make_interval(secs => @interval_seconds::int))
 RETURNING *;
 
 -- name: AlertRuleGetByID :one
@@ -28,11 +28,11 @@ SELECT * FROM app.alert_rules
 -- changed keeps its phase no longer and starts again within the new interval.
 UPDATE app.alert_rules
    SET name = @name, severity = @severity, labels = @labels, summary = @summary, description = @description,
-       for_seconds = @for_seconds, interval_seconds = @interval_seconds, repeat_seconds = @repeat_seconds,
+       for_seconds = @for_seconds, interval_seconds = @interval_seconds::int, repeat_seconds = @repeat_seconds,
        flap_changes = @flap_changes, flap_window_seconds = @flap_window_seconds, enabled = @enabled,
        channels = @channels::bigint[], escalation = @escalation, settings = @settings, eval = @eval,
        next_eval_at = CASE WHEN enabled AND NOT @enabled THEN now()
-                           WHEN interval_seconds <> @interval_seconds THEN now() + random() * make_interval(secs => @interval_seconds)
+                           WHEN interval_seconds <> @interval_seconds::int THEN now() + random() * make_interval(secs => @interval_seconds::int)
                            ELSE next_eval_at END,
        updated_at = now()
  WHERE id = @id
@@ -84,7 +84,7 @@ UPDATE app.alert_rules r
        lease_owner = NULL,
        lease_expires_at = NULL,
        last_eval_at = @evaluated_at::timestamptz,
-       last_eval_lag_ms = least(extract(epoch FROM @evaluated_at::timestamptz - c.slot) * 1000, 2147483647)::int
+       last_eval_lag_ms = least((extract(epoch FROM @evaluated_at::timestamptz) - extract(epoch FROM c.slot)) * 1000, 2147483647)::int
   FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@slots::timestamptz[]) AS slot,
                unnest(@next_eval_at::timestamptz[]) AS next_eval_at) c
  WHERE r.id = c.id AND r.lease_owner = @owner::text AND r.next_eval_at = c.slot
@@ -113,9 +113,9 @@ SELECT set_config('statement_timeout', @milliseconds::bigint::text, true);
 -- holds while its alert is open.
 
 -- name: AlertEvalThreshold :many
--- Threshold rules: the aggregate of each matching series over the window — raw samples (NaN skipped)
--- for windows up to an hour, the 5-minute rollup, rounded out to whole buckets, beyond — compared with
--- the threshold. rate is per second over a counter: the sum of the increases between consecutive samples
+-- Threshold rules: the aggregate of each matching series over the window (at − window, at] — raw
+-- samples (NaN skipped) for windows up to an hour; beyond, whole buckets of the 5-minute rollup, from the
+-- one holding at − window to the last complete one — compared with the threshold. rate is per second over a counter: the sum of the increases between consecutive samples
 -- of the window, a decrease counting as a reset (the new value is the increase since the reset, as
 -- Prometheus counts), divided by the time from the first sample to the last; no extrapolation to the
 -- window's edges.
@@ -156,7 +156,7 @@ WITH rule AS (
                   (array_agg(b.last ORDER BY b.bucket DESC))[1] AS last
              FROM ts.samples_5m b
             WHERE m.e->>'tier' = '5m' AND b.series_id = m.series_id
-              AND b.bucket >= date_bin('5 minutes', m.at - m.width, 'epoch') AND b.bucket <= m.at
+              AND b.bucket >= date_bin('5 minutes', m.at - m.width, 'epoch') AND b.bucket < date_bin('5 minutes', m.at, 'epoch')
               AND b.sum <> 'NaN') roll
 ), evaluated AS (
     SELECT v.rule_id, v.tenant_id, v.at, v.identity, v.identity AS labels, v.series_id, v.host_id, v.check_id, v.value,
@@ -292,7 +292,7 @@ WITH rule AS (
                        ELSE (SELECT (100.0 * sum(b.up_count) / nullif(sum(b.total), 0))::float8
                                FROM ts.check_results_1h b
                               WHERE b.check_id = s.check_id AND b.bucket >= date_bin('1 hour', s.at - s.width, 'epoch')
-                                AND b.bucket <= s.at)
+                                AND b.bucket < date_bin('1 hour', s.at, 'epoch'))
                    END
            END AS value
       FROM subject s

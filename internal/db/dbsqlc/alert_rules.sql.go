@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const alertEvalAbsent = `-- name: AlertEvalAbsent :many
@@ -141,7 +140,7 @@ WITH rule AS (
                        ELSE (SELECT (100.0 * sum(b.up_count) / nullif(sum(b.total), 0))::float8
                                FROM ts.check_results_1h b
                               WHERE b.check_id = s.check_id AND b.bucket >= date_bin('1 hour', s.at - s.width, 'epoch')
-                                AND b.bucket <= s.at)
+                                AND b.bucket < date_bin('1 hour', s.at, 'epoch'))
                    END
            END AS value
       FROM subject s
@@ -321,7 +320,7 @@ WITH rule AS (
                   (array_agg(b.last ORDER BY b.bucket DESC))[1] AS last
              FROM ts.samples_5m b
             WHERE m.e->>'tier' = '5m' AND b.series_id = m.series_id
-              AND b.bucket >= date_bin('5 minutes', m.at - m.width, 'epoch') AND b.bucket <= m.at
+              AND b.bucket >= date_bin('5 minutes', m.at - m.width, 'epoch') AND b.bucket < date_bin('5 minutes', m.at, 'epoch')
               AND b.sum <> 'NaN') roll
 ), evaluated AS (
     SELECT v.rule_id, v.tenant_id, v.at, v.identity, v.identity AS labels, v.series_id, v.host_id, v.check_id, v.value,
@@ -370,9 +369,9 @@ type AlertEvalThresholdParams struct {
 // fingerprint in any state, or null. Each statement ends with the same part (from "fingerprinted");
 // keep the four alike. "sticky" is for absent rules: a thing silent for longer than the look-back still
 // holds while its alert is open.
-// Threshold rules: the aggregate of each matching series over the window — raw samples (NaN skipped)
-// for windows up to an hour, the 5-minute rollup, rounded out to whole buckets, beyond — compared with
-// the threshold. rate is per second over a counter: the sum of the increases between consecutive samples
+// Threshold rules: the aggregate of each matching series over the window (at − window, at] — raw
+// samples (NaN skipped) for windows up to an hour; beyond, whole buckets of the 5-minute rollup, from the
+// one holding at − window to the last complete one — compared with the threshold. rate is per second over a counter: the sum of the increases between consecutive samples
 // of the window, a decrease counting as a reset (the new value is the increase since the reset, as
 // Prometheus counts), divided by the time from the first sample to the last; no extrapolation to the
 // window's edges.
@@ -508,20 +507,19 @@ UPDATE app.alert_rules r
        lease_owner = NULL,
        lease_expires_at = NULL,
        last_eval_at = $1::timestamptz,
-       last_eval_lag_ms = least(extract(epoch FROM $2.slot) * 1000, 2147483647)::int
-  FROM (SELECT unnest($4::bigint[]) AS id, unnest($5::timestamptz[]) AS slot,
-               unnest($6::timestamptz[]) AS next_eval_at) c
- WHERE r.id = c.id AND r.lease_owner = $3::text AND r.next_eval_at = c.slot
+       last_eval_lag_ms = least((extract(epoch FROM $1::timestamptz) - extract(epoch FROM c.slot)) * 1000, 2147483647)::int
+  FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::timestamptz[]) AS slot,
+               unnest($5::timestamptz[]) AS next_eval_at) c
+ WHERE r.id = c.id AND r.lease_owner = $2::text AND r.next_eval_at = c.slot
 RETURNING r.id
 `
 
 type AlertRuleCompleteParams struct {
-	EvaluatedAt                 time.Time
-	EvaluatedAttimestamptzcslot pgtype.Date
-	Owner                       string
-	Ids                         []int64
-	Slots                       []time.Time
-	NextEvalAt                  []time.Time
+	EvaluatedAt time.Time
+	Owner       string
+	Ids         []int64
+	Slots       []time.Time
+	NextEvalAt  []time.Time
 }
 
 // System work (alerter), in the transaction that writes the batch's transitions: moves the rules still
@@ -532,7 +530,6 @@ type AlertRuleCompleteParams struct {
 func (q *Queries) AlertRuleComplete(ctx context.Context, arg AlertRuleCompleteParams) ([]int64, error) {
 	rows, err := q.db.Query(ctx, alertRuleComplete,
 		arg.EvaluatedAt,
-		arg.EvaluatedAttimestamptzcslot,
 		arg.Owner,
 		arg.Ids,
 		arg.Slots,
@@ -562,8 +559,8 @@ INSERT INTO app.alert_rules (tenant_id, name, kind, severity, labels, summary, d
                              interval_seconds, repeat_seconds, flap_changes, flap_window_seconds, enabled, channels,
                              escalation, settings, eval, created_by, next_eval_at)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7,
-        $8, $9, $10, $11, $12, $13::bigint[],
-        $14, $15, $16, $17, now() + random() * make_interval(secs => $8))
+        $8::int, $9, $10, $11, $12, $13::bigint[],
+        $14, $15, $16, $17, now() + random() * make_interval(secs => $8::int))
 RETURNING id, tenant_id, name, kind, severity, labels, summary, description, for_seconds, interval_seconds, repeat_seconds, flap_changes, flap_window_seconds, enabled, channels, escalation, settings, eval, next_eval_at, lease_owner, lease_expires_at, last_eval_at, last_eval_lag_ms, created_by, created_at, updated_at
 `
 
@@ -849,11 +846,11 @@ func (q *Queries) AlertRuleSetStatementTimeout(ctx context.Context, milliseconds
 const alertRuleUpdate = `-- name: AlertRuleUpdate :one
 UPDATE app.alert_rules
    SET name = $1, severity = $2, labels = $3, summary = $4, description = $5,
-       for_seconds = $6, interval_seconds = $7, repeat_seconds = $8,
+       for_seconds = $6, interval_seconds = $7::int, repeat_seconds = $8,
        flap_changes = $9, flap_window_seconds = $10, enabled = $11,
        channels = $12::bigint[], escalation = $13, settings = $14, eval = $15,
        next_eval_at = CASE WHEN enabled AND NOT $11 THEN now()
-                           WHEN interval_seconds <> $7 THEN now() + random() * make_interval(secs => $7)
+                           WHEN interval_seconds <> $7::int THEN now() + random() * make_interval(secs => $7::int)
                            ELSE next_eval_at END,
        updated_at = now()
  WHERE id = $16
