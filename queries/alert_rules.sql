@@ -256,7 +256,8 @@ SELECT jsonb_build_object(
 -- host_labels, optionally of one kind). Mode down: the value is the number of down results at the end
 -- of the last count results of the last 24 hours, and the rule holds at count (it recovers with an up
 -- result); mode availability: the percentage of up results over the window — raw results up to six
--- hours, the hourly rollup, rounded out to whole hours, beyond.
+-- hours; beyond, whole hours of the hourly rollup, from the one holding at − window to the last
+-- complete one.
 WITH rule AS (
     SELECT r.id AS rule_id, r.tenant_id, r.eval AS e, t.at, make_interval(secs => (r.eval->>'window')::float8) AS width
       FROM app.alert_rules r CROSS JOIN unnest(@at::timestamptz[]) AS t (at)

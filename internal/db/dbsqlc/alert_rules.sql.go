@@ -182,7 +182,8 @@ type AlertEvalCheckParams struct {
 // host_labels, optionally of one kind). Mode down: the value is the number of down results at the end
 // of the last count results of the last 24 hours, and the rule holds at count (it recovers with an up
 // result); mode availability: the percentage of up results over the window — raw results up to six
-// hours, the hourly rollup, rounded out to whole hours, beyond.
+// hours; beyond, whole hours of the hourly rollup, from the one holding at − window to the last
+// complete one.
 func (q *Queries) AlertEvalCheck(ctx context.Context, arg AlertEvalCheckParams) ([][]byte, error) {
 	rows, err := q.db.Query(ctx, alertEvalCheck, arg.At, arg.RuleIds)
 	if err != nil {
