@@ -182,8 +182,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON app.maintenance_occurrences TO infrawatc
 -- labels_match says whether labels (a JSON object of strings) match every matcher of a compiled list
 -- [{"name", "op", "value"}]: op is =, !=, =~ or !~, and a regular expression's value is already in
 -- PostgreSQL's syntax, anchored (internal/alerting translates RE2). A missing label is the empty string,
--- as in Prometheus. No matcher matches everything.
-CREATE FUNCTION infrawatch.labels_match(labels jsonb, matchers jsonb) RETURNS boolean
+-- as in Prometheus. No matcher matches everything. In app, not infrawatch: tenants ask whether a thing
+-- was in maintenance (MaintenanceWindowsCovering) as infrawatch_api, which may use app only.
+CREATE FUNCTION app.labels_match(labels jsonb, matchers jsonb) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT coalesce(bool_and(CASE m->>'op'
@@ -221,10 +222,10 @@ CREATE FUNCTION infrawatch.alert_series(tenant uuid, sel jsonb) RETURNS SETOF ap
     SELECT s.*
       FROM app.hosts h JOIN app.series s ON s.host_id = h.id
      WHERE sel->>'host' IS NOT NULL AND h.tenant_id = tenant AND h.name = sel->>'host'
-       AND s.tenant_id = tenant AND s.name = sel->>'metric' AND infrawatch.labels_match(s.labels, sel->'matchers')
+       AND s.tenant_id = tenant AND s.name = sel->>'metric' AND app.labels_match(s.labels, sel->'matchers')
     UNION ALL
     SELECT s.*
       FROM app.series s
      WHERE sel->>'host' IS NULL
-       AND s.tenant_id = tenant AND s.name = sel->>'metric' AND infrawatch.labels_match(s.labels, sel->'matchers')
+       AND s.tenant_id = tenant AND s.name = sel->>'metric' AND app.labels_match(s.labels, sel->'matchers')
 $$;

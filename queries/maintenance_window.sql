@@ -5,7 +5,8 @@
 -- name: MaintenanceWindowCreate :one
 INSERT INTO app.maintenance_windows (tenant_id, name, comment, host_ids, check_ids, matchers, matchers_sql, starts_at,
                                      ends_at, cron, duration_seconds, time_zone, materialized_until, created_by)
-VALUES (app.current_tenant_id(), @name, @comment, @host_ids::bigint[], @check_ids::bigint[], @matchers, @matchers_sql,
+VALUES (app.current_tenant_id(), @name, @comment, coalesce(@host_ids::bigint[], '{}'), coalesce(@check_ids::bigint[], '{}'),
+        @matchers, @matchers_sql,
         @starts_at, sqlc.narg(ends_at), sqlc.narg(cron), sqlc.narg(duration_seconds), @time_zone,
         sqlc.narg(materialized_until), @created_by)
 RETURNING *;
@@ -21,7 +22,8 @@ SELECT * FROM app.maintenance_windows
 
 -- name: MaintenanceWindowUpdate :one
 UPDATE app.maintenance_windows
-   SET name = @name, comment = @comment, host_ids = @host_ids::bigint[], check_ids = @check_ids::bigint[],
+   SET name = @name, comment = @comment, host_ids = coalesce(@host_ids::bigint[], '{}'),
+       check_ids = coalesce(@check_ids::bigint[], '{}'),
        matchers = @matchers, matchers_sql = @matchers_sql, starts_at = @starts_at, ends_at = sqlc.narg(ends_at),
        cron = sqlc.narg(cron), duration_seconds = sqlc.narg(duration_seconds), time_zone = @time_zone,
        materialized_until = sqlc.narg(materialized_until), updated_at = now()
@@ -75,7 +77,7 @@ SELECT w.id, w.name
    AND ((cardinality(w.host_ids) = 0 AND cardinality(w.check_ids) = 0 AND jsonb_array_length(w.matchers_sql) = 0)
         OR sqlc.narg(host_id)::bigint = ANY (w.host_ids)
         OR sqlc.narg(check_id)::bigint = ANY (w.check_ids)
-        OR (jsonb_array_length(w.matchers_sql) > 0 AND infrawatch.labels_match(@labels::jsonb, w.matchers_sql)))
+        OR (jsonb_array_length(w.matchers_sql) > 0 AND app.labels_match(@labels::jsonb, w.matchers_sql)))
  ORDER BY w.id;
 
 -- name: MaintenanceWindowsToExtend :many

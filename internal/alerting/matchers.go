@@ -26,7 +26,7 @@ const (
 	maxLabels     = 30
 )
 
-// compiledMatcher is a matcher as SQL reads it (infrawatch.labels_match): a regular expression's value
+// compiledMatcher is a matcher as SQL reads it (app.labels_match): a regular expression's value
 // is the PostgreSQL pattern that reads the same language, anchored.
 type compiledMatcher struct {
 	Name  string `json:"name"`
@@ -78,7 +78,7 @@ func CompileMatchers(field string, ms []Matcher) (Matchers, []Problem) {
 	return out, nil
 }
 
-// Match says whether labels match every matcher, as infrawatch.labels_match does in SQL.
+// Match says whether labels match every matcher, as app.labels_match does in SQL.
 func (m Matchers) Match(labels map[string]string) bool {
 	for i, x := range m.list {
 		v := labels[x.Name]
@@ -112,7 +112,7 @@ func (m Matchers) List() []Matcher {
 	return m.list
 }
 
-// SQL is the matchers compiled for infrawatch.labels_match.
+// SQL is the matchers compiled for app.labels_match.
 func (m Matchers) SQL() []compiledMatcher {
 	if m.sql == nil {
 		return []compiledMatcher{}

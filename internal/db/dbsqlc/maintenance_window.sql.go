@@ -114,7 +114,8 @@ const maintenanceWindowCreate = `-- name: MaintenanceWindowCreate :one
 
 INSERT INTO app.maintenance_windows (tenant_id, name, comment, host_ids, check_ids, matchers, matchers_sql, starts_at,
                                      ends_at, cron, duration_seconds, time_zone, materialized_until, created_by)
-VALUES (app.current_tenant_id(), $1, $2, $3::bigint[], $4::bigint[], $5, $6,
+VALUES (app.current_tenant_id(), $1, $2, coalesce($3::bigint[], '{}'), coalesce($4::bigint[], '{}'),
+        $5, $6,
         $7, $8, $9, $10, $11,
         $12, $13)
 RETURNING id, tenant_id, name, comment, host_ids, check_ids, matchers, matchers_sql, starts_at, ends_at, cron, duration_seconds, time_zone, materialized_until, deleted_at, created_by, created_at, updated_at
@@ -296,7 +297,8 @@ func (q *Queries) MaintenanceWindowSetMaterialized(ctx context.Context, arg Main
 
 const maintenanceWindowUpdate = `-- name: MaintenanceWindowUpdate :one
 UPDATE app.maintenance_windows
-   SET name = $1, comment = $2, host_ids = $3::bigint[], check_ids = $4::bigint[],
+   SET name = $1, comment = $2, host_ids = coalesce($3::bigint[], '{}'),
+       check_ids = coalesce($4::bigint[], '{}'),
        matchers = $5, matchers_sql = $6, starts_at = $7, ends_at = $8,
        cron = $9, duration_seconds = $10, time_zone = $11,
        materialized_until = $12, updated_at = now()
@@ -414,7 +416,7 @@ SELECT w.id, w.name
    AND ((cardinality(w.host_ids) = 0 AND cardinality(w.check_ids) = 0 AND jsonb_array_length(w.matchers_sql) = 0)
         OR $2::bigint = ANY (w.host_ids)
         OR $3::bigint = ANY (w.check_ids)
-        OR (jsonb_array_length(w.matchers_sql) > 0 AND infrawatch.labels_match($4::jsonb, w.matchers_sql)))
+        OR (jsonb_array_length(w.matchers_sql) > 0 AND app.labels_match($4::jsonb, w.matchers_sql)))
  ORDER BY w.id
 `
 
