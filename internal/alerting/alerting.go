@@ -27,9 +27,9 @@
 //  4. Allow it in the database: a migration that replaces the CHECK on app.alert_rules.kind
 //     (migrations/000012_alerting.up.sql); TestDatabaseAllowsExactlyTheRegisteredKinds fails until the two
 //     agree.
-//  5. Document it: README.md's Alerting section (a worked example with curl) and the settings schema of
-//     internal/api/openapi.json; TestEveryKindHasAnEvaluationTest insists on a test of it against
-//     stored data.
+//  5. Test it against stored data on both flavors, beside the others (kinds_db_test.go), and document
+//     it: README.md's Alerting section (a worked example with curl) and the settings schema of
+//     internal/api/openapi.json.
 package alerting
 
 import (

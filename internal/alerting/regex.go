@@ -20,8 +20,12 @@ import (
 // maxRepeat is PostgreSQL's bound on {m,n} (RE_DUP_MAX).
 const maxRepeat = 255
 
-// maxPatternBytes bounds a pattern as the user writes it.
-const maxPatternBytes = 1024
+// maxPatternBytes bounds a pattern as the user writes it, maxTranslatedBytes as PostgreSQL reads it
+// (Go expands counted repetitions: (ab){2,100} is a hundred nested groups).
+const (
+	maxPatternBytes    = 1024
+	maxTranslatedBytes = 16 * 1024
+)
 
 // compileRE2 parses a pattern, refusing what the translation cannot carry, and returns the Go matcher
 // (anchored) and the PostgreSQL pattern (anchored) that read the same language.
@@ -39,6 +43,9 @@ func compileRE2(pattern string) (*regexp.Regexp, string, error) {
 		return nil, "", err
 	}
 	b.WriteString(")$")
+	if b.Len() > maxTranslatedBytes {
+		return nil, "", fmt.Errorf("is too complex (repetitions of groups expand): simplify it")
+	}
 	goRE, err := regexp.Compile("^(?:" + pattern + ")$")
 	if err != nil {
 		return nil, "", fmt.Errorf("is not a valid RE2 regular expression: %v", err)
