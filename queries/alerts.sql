@@ -99,5 +99,5 @@ UPDATE app.alerts SET acked_at = NULL, acked_by = NULL, ack_comment = '', update
 SELECT n.id, n.kind, n.channel_id, ch.name AS channel_name, ch.kind AS channel_kind, n.state, n.attempts, n.last_error,
        n.created_at, n.sent_at
   FROM app.notifications n JOIN app.channels ch ON ch.tenant_id = n.tenant_id AND ch.id = n.channel_id
- WHERE n.alert_id = @alert_id
+ WHERE n.alert_id = @alert_id::bigint
  ORDER BY n.id;

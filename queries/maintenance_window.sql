@@ -92,3 +92,7 @@ SELECT id, tenant_id, starts_at, ends_at, cron, duration_seconds, time_zone, mat
 -- System work (alerter): records how far a recurring window's occurrences exist.
 UPDATE app.maintenance_windows SET materialized_until = @until::timestamptz
  WHERE id = @id AND (materialized_until IS NULL OR materialized_until < @until::timestamptz);
+
+-- name: MaintenanceWindowKnownHosts :many
+-- Those of the given ids that are hosts of the current tenant, for a window's host_ids.
+SELECT id FROM app.hosts WHERE id = ANY (@ids::bigint[]);

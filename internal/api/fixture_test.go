@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/infrawatch/infrawatch/internal/alerting"
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/checks"
@@ -107,6 +108,8 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		Ingest:   ingester,
 		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
 		Guard:    guard,
+		// Backtests of alert rules run as system work for the caller's tenant (alerting.Backtester).
+		Backtests: alerting.NewBacktester(db.NewSystem(d.Pool), 10*time.Second),
 		Operator: tenant.NewOperator(d.System()),
 		ServeAPI: true,
 		Stream:   hub,

@@ -40,6 +40,9 @@ type Deps struct {
 	Checks CheckRunner
 	// Guard refuses check targets the poller must not reach, when a check is saved.
 	Guard *checks.Guard
+	// Backtests runs alert rules that are not saved over a tenant's history (POST
+	// /alert-rules/backtest); nil makes that route answer 503.
+	Backtests Backtester
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// ServeAPI is whether the process runs the api role: the REST API (everything under /api/v1 but the
@@ -70,6 +73,7 @@ type server struct {
 	auth              *auth.Service
 	ingest            *ingest.Service
 	checks            CheckRunner
+	backtests         Backtester
 	guard             *checks.Guard
 	operator          *tenant.Operator
 	operatorTokenHash []byte
@@ -118,7 +122,7 @@ func NewHandler(d Deps) *gin.Engine {
 	if d.Tenants != nil { // tests of the routes alone wire no database
 		poolSize = d.Tenants.PoolSize()
 	}
-	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
+	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, backtests: d.Backtests, guard: guard,
 		operator: d.Operator, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}

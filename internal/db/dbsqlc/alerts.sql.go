@@ -393,7 +393,7 @@ const alertNotificationList = `-- name: AlertNotificationList :many
 SELECT n.id, n.kind, n.channel_id, ch.name AS channel_name, ch.kind AS channel_kind, n.state, n.attempts, n.last_error,
        n.created_at, n.sent_at
   FROM app.notifications n JOIN app.channels ch ON ch.tenant_id = n.tenant_id AND ch.id = n.channel_id
- WHERE n.alert_id = $1
+ WHERE n.alert_id = $1::bigint
  ORDER BY n.id
 `
 
@@ -412,7 +412,7 @@ type AlertNotificationListRow struct {
 
 // The outbox rows of one alert, for its timeline: what was enqueued and what delivery made of it. Kept
 // here rather than in a notifications file, which notification delivery owns.
-func (q *Queries) AlertNotificationList(ctx context.Context, alertID *int64) ([]AlertNotificationListRow, error) {
+func (q *Queries) AlertNotificationList(ctx context.Context, alertID int64) ([]AlertNotificationListRow, error) {
 	rows, err := q.db.Query(ctx, alertNotificationList, alertID)
 	if err != nil {
 		return nil, err

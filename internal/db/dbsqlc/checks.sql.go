@@ -176,9 +176,9 @@ func (q *Queries) CheckCount(ctx context.Context) (int64, error) {
 
 const checkCreate = `-- name: CheckCreate :one
 INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings,
-                        enabled, location, next_run_at)
+                        enabled, location, next_run_at, parent_id)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7,
-        $8, $9, now() + random() * make_interval(secs => least($5, 60)))
+        $8, $9, now() + random() * make_interval(secs => least($5, 60)), $10)
 RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, parent_id
 `
 
@@ -192,6 +192,7 @@ type CheckCreateParams struct {
 	Settings        []byte
 	Enabled         bool
 	Location        *string
+	ParentID        *int64
 }
 
 // The first run falls at a random point within the interval (at most a minute away), so checks created
@@ -207,6 +208,7 @@ func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCh
 		arg.Settings,
 		arg.Enabled,
 		arg.Location,
+		arg.ParentID,
 	)
 	var i AppCheck
 	err := row.Scan(
@@ -498,8 +500,8 @@ const checkUpdate = `-- name: CheckUpdate :one
 UPDATE app.checks
    SET host_id = $1, name = $2, target = $3, interval_seconds = $4,
        timeout_seconds = $5, settings = $6, enabled = $7, location = $8,
-       updated_at = now()
- WHERE id = $9
+       parent_id = $9, updated_at = now()
+ WHERE id = $10
 RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, parent_id
 `
 
@@ -512,6 +514,7 @@ type CheckUpdateParams struct {
 	Settings        []byte
 	Enabled         bool
 	Location        *string
+	ParentID        *int64
 	ID              int64
 }
 
@@ -525,6 +528,7 @@ func (q *Queries) CheckUpdate(ctx context.Context, arg CheckUpdateParams) (AppCh
 		arg.Settings,
 		arg.Enabled,
 		arg.Location,
+		arg.ParentID,
 		arg.ID,
 	)
 	var i AppCheck

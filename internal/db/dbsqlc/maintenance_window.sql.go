@@ -228,6 +228,31 @@ func (q *Queries) MaintenanceWindowGetByID(ctx context.Context, id int64) (AppMa
 	return i, err
 }
 
+const maintenanceWindowKnownHosts = `-- name: MaintenanceWindowKnownHosts :many
+SELECT id FROM app.hosts WHERE id = ANY ($1::bigint[])
+`
+
+// Those of the given ids that are hosts of the current tenant, for a window's host_ids.
+func (q *Queries) MaintenanceWindowKnownHosts(ctx context.Context, ids []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, maintenanceWindowKnownHosts, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const maintenanceWindowList = `-- name: MaintenanceWindowList :many
 SELECT id, tenant_id, name, comment, host_ids, check_ids, matchers, matchers_sql, starts_at, ends_at, cron, duration_seconds, time_zone, materialized_until, deleted_at, created_by, created_at, updated_at FROM app.maintenance_windows
  WHERE id > $1 AND deleted_at IS NULL
