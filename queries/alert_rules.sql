@@ -95,6 +95,12 @@ RETURNING r.id;
 UPDATE app.alert_rules SET lease_owner = NULL, lease_expires_at = NULL
  WHERE id = ANY (@ids::bigint[]) AND lease_owner = @owner::text;
 
+-- name: AlertEvalBegin :exec
+-- Turns JIT compilation off for the rest of the transaction of an evaluation: the evaluation statements'
+-- estimates are high (a lateral read per series, of raw samples or of a rollup) while their work is
+-- small, and PostgreSQL would spend seconds compiling a few milliseconds of work.
+SELECT set_config('jit', 'off', true);
+
 -- name: AlertRuleSetStatementTimeout :exec
 -- Bounds each statement of the rest of the transaction (a backtest runs a tenant's rule as system work).
 SELECT set_config('statement_timeout', @milliseconds::bigint::text, true);

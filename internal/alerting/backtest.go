@@ -97,6 +97,9 @@ func (b *Backtester) Backtest(ctx context.Context, tenant uuid.UUID, rule Compil
 	}
 	var obs []observation
 	err = b.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
+		if err := q.AlertEvalBegin(ctx); err != nil {
+			return fmt.Errorf("begin the backtest: %w", err)
+		}
 		if b.timeout > 0 {
 			if err := q.AlertRuleSetStatementTimeout(ctx, strconv.FormatInt(b.timeout.Milliseconds(), 10)); err != nil {
 				return fmt.Errorf("set the statement timeout: %w", err)

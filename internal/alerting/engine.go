@@ -203,12 +203,11 @@ func (e *Engine) evaluate(ctx context.Context, claimed []dbsqlc.AlertRuleClaimDu
 			tenants = append(tenants, r.TenantID)
 		}
 	}
-	q := e.sys.Queries()
-	obs, refused, err := e.observe(ctx, q, byKind, now)
+	obs, refused, err := e.observe(ctx, byKind, now)
 	if err != nil {
 		return err
 	}
-	m, err := loadMutes(ctx, q, tenants, now)
+	m, err := loadMutes(ctx, e.sys.Queries(), tenants, now)
 	if err != nil {
 		return err
 	}
@@ -249,8 +248,7 @@ func (e *Engine) evaluate(ctx context.Context, claimed []dbsqlc.AlertRuleClaimDu
 // alerts the statements no longer answered (their things are gone, or the rule was disabled). A rule
 // whose evaluation the database refuses (a statement error tied to its data) is evaluated alone and,
 // refused again, left out: its slot moves on without a decision, and the refusal is logged.
-func (e *Engine) observe(ctx context.Context, q *dbsqlc.Queries, byKind map[string][]int64, now time.Time) (
-	[]observation, []int64, error) {
+func (e *Engine) observe(ctx context.Context, byKind map[string][]int64, now time.Time) ([]observation, []int64, error) {
 	var all []observation
 	var refused []int64
 	var ids []int64
@@ -262,11 +260,11 @@ func (e *Engine) observe(ctx context.Context, q *dbsqlc.Queries, byKind map[stri
 		}
 		ids = append(ids, rules...)
 		k, _ := Lookup(name)
-		rows, err := k.Evaluate(ctx, q, rules, at)
+		rows, err := e.evaluateKind(ctx, k, rules, at)
 		if err != nil && !db.IsUnavailable(err) && ctx.Err() == nil {
 			rows = nil
 			for _, id := range rules {
-				one, err := k.Evaluate(ctx, q, []int64{id}, at)
+				one, err := e.evaluateKind(ctx, k, []int64{id}, at)
 				if err != nil {
 					if db.IsUnavailable(err) || ctx.Err() != nil {
 						return nil, nil, fmt.Errorf("evaluate %s rules: %w", name, err)
@@ -287,6 +285,7 @@ func (e *Engine) observe(ctx context.Context, q *dbsqlc.Queries, byKind map[stri
 		}
 		all = append(all, obs...)
 	}
+	q := e.sys.Queries()
 	open, err := q.AlertListOpen(ctx, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read open alerts: %w", err)
@@ -320,6 +319,21 @@ func (e *Engine) observe(ctx context.Context, q *dbsqlc.Queries, byKind map[stri
 		all = append(all, o)
 	}
 	return all, refused, nil
+}
+
+// evaluateKind runs the evaluation statement of kind k over rules at the times, in a transaction of its
+// own without JIT compilation (AlertEvalBegin).
+func (e *Engine) evaluateKind(ctx context.Context, k Kind, rules []int64, at []time.Time) ([][]byte, error) {
+	var rows [][]byte
+	err := e.sys.InTx(ctx, func(q *dbsqlc.Queries) error {
+		if err := q.AlertEvalBegin(ctx); err != nil {
+			return err
+		}
+		var err error
+		rows, err = k.Evaluate(ctx, q, rules, at)
+		return err
+	})
+	return rows, err
 }
 
 // Clock is the alerter's time. Production runs on the real clock; tests drive a fake one.

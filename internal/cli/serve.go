@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/infrawatch/infrawatch/internal/alerting"
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/checks"
@@ -45,6 +46,8 @@ type serveConfig struct {
 	AllowPrivateTargets bool
 	// Poller configures the poller role.
 	Poller poller.Config
+	// Alerter configures the alerter role.
+	Alerter alerting.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -57,6 +60,7 @@ func defaultServeConfig() serveConfig {
 		Maintenance:     maintenance.DefaultConfig(),
 		API:             api.DefaultConfig(),
 		Poller:          poller.DefaultConfig(),
+		Alerter:         alerting.DefaultConfig(),
 	}
 }
 
@@ -85,6 +89,9 @@ func (c serveConfig) Validate() error {
 		return err
 	}
 	if err := c.Poller.Validate(); err != nil {
+		return err
+	}
+	if err := c.Alerter.Validate(); err != nil {
 		return err
 	}
 	if err := c.Maintenance.Validate(); err != nil {
@@ -124,6 +131,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	fs.BoolVar(&c.AllowPrivateTargets, "allow-private-targets", c.AllowPrivateTargets,
 		"let checks reach loopback, private and link-local addresses (self-hosted); off, they are refused when a check is saved and on every connection (SaaS)")
 	c.Poller.AddFlags(fs)
+	c.Alerter.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -205,7 +213,11 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		workers = append(workers, service.Named{Name: "maintenance",
 			Service: maintenance.New(cfg.Maintenance, system, log.With("role", "scheduler"))})
 	}
-	for _, role := range []string{"alerter", "notifier"} {
+	if cfg.has("alerter") {
+		workers = append(workers, service.Named{Name: "alerter",
+			Service: alerting.New(cfg.Alerter, system, log.With("role", "alerter"), registry)})
+	}
+	for _, role := range []string{"notifier"} {
 		if cfg.has(role) {
 			log.Info("role has nothing to run yet", "role", role)
 		}
@@ -216,18 +228,20 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		ingester = samples
 	}
 	handler := api.NewHandler(api.Deps{
-		Log:      log,
-		Tenants:  db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout),
-		Auth:     authService,
-		Ingest:   ingester,
-		Checks:   runner,
-		Guard:    guard,
-		Operator: tenant.NewOperator(system),
-		ServeAPI: cfg.has("api"),
-		Stream:   hub,
-		Health:   db.NewHealth(pool),
-		Registry: registry,
-		Config:   cfg.API,
+		Log:     log,
+		Tenants: db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout),
+		Auth:    authService,
+		Ingest:  ingester,
+		Checks:  runner,
+		Guard:   guard,
+		// A backtest is a tenant's request run as system work: bounded like the tenant's statements.
+		Backtests: alerting.NewBacktester(system, cfg.DB.StatementTimeout),
+		Operator:  tenant.NewOperator(system),
+		ServeAPI:  cfg.has("api"),
+		Stream:    hub,
+		Health:    db.NewHealth(pool),
+		Registry:  registry,
+		Config:    cfg.API,
 	})
 	srv := api.NewHTTPServer(handler, cfg.API.HTTP)
 	if hub != nil {

@@ -54,19 +54,20 @@ func (b *lockedBuffer) lines() []map[string]any {
 // --roles decides what a process runs: every process serves health and metrics and reloads the signing
 // keys; the samples writer runs for the roles that write samples (the push routes of ingest, the
 // poller's results, a check run now through the API); the stream hub for api, the poller engine for
-// poller, maintenance for scheduler; alerter and notifier are accepted and say they have nothing to run
-// yet. The push routes answer with ingest only.
+// poller, maintenance for scheduler, the alert engine for alerter; notifier is accepted and says it has
+// nothing to run yet. The push routes answer with ingest only.
 func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 	d := dbtest.New(t, db.FlavorPostgres)
 	for _, tc := range []struct {
 		roles, workers string
 		push           int // status of a push without a credential
 	}{
-		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance", http.StatusUnauthorized},
+		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,alerter", http.StatusUnauthorized},
 		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound},
 		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized},
 		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound},
-		{"scheduler,alerter,notifier", "signing key reloader,maintenance", http.StatusNotFound},
+		{"scheduler,alerter,notifier", "signing key reloader,maintenance,alerter", http.StatusNotFound},
+		{"alerter", "signing key reloader,alerter", http.StatusNotFound},
 	} {
 		t.Run(tc.roles, func(t *testing.T) {
 			cfg := defaultServeConfig()
@@ -122,7 +123,7 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 			if workers != tc.workers {
 				t.Errorf("workers %q, want %q", workers, tc.workers)
 			}
-			if want := slices.DeleteFunc(parseRoles(tc.roles), func(r string) bool { return r != "alerter" && r != "notifier" }); !slices.Equal(idle, want) {
+			if want := slices.DeleteFunc(parseRoles(tc.roles), func(r string) bool { return r != "notifier" }); !slices.Equal(idle, want) {
 				t.Errorf("roles with nothing to run logged: %v, want %v", idle, want)
 			}
 		})

@@ -104,6 +104,18 @@ func (q *Queries) AlertEvalAbsent(ctx context.Context, arg AlertEvalAbsentParams
 	return items, nil
 }
 
+const alertEvalBegin = `-- name: AlertEvalBegin :exec
+SELECT set_config('jit', 'off', true)
+`
+
+// Turns JIT compilation off for the rest of the transaction of an evaluation: the evaluation statements'
+// estimates are high (a lateral read per series, of raw samples or of a rollup) while their work is
+// small, and PostgreSQL would spend seconds compiling a few milliseconds of work.
+func (q *Queries) AlertEvalBegin(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, alertEvalBegin)
+	return err
+}
+
 const alertEvalCheck = `-- name: AlertEvalCheck :many
 WITH rule AS (
     SELECT r.id AS rule_id, r.tenant_id, r.eval AS e, t.at, make_interval(secs => (r.eval->>'window')::float8) AS width
