@@ -394,7 +394,7 @@ func TestBacktestMatchesLiveEvaluation(t *testing.T) {
 		// pending at 20, firing at 22; still above the recovery threshold at 31 (89.x), resolved at 32.
 		expectSlice(t, "the episodes", live, []string{"firing@5", "resolved@10", "firing@22", "resolved@32"})
 		expect(t, "evaluations", res.Evaluations, 41)
-		expect(t, "first peak", *res.Alerts[0].Peak, 91+8+5.0/6) // the last sample before 9 is at 8m50s
+		expect(t, "first peak", *res.Alerts[0].Peak, 91+8+5.0/6)      // the last sample before 9 is at 8m50s
 		expect(t, "second peak", *res.Alerts[1].Peak, 120-(21+1.0/6)) // while firing, from 22: the window (21, 22]
 		// The backtest stored nothing: the rule it ran is gone with its transaction.
 		var n int

@@ -86,15 +86,15 @@ type AlertDetail struct {
 // TimelineEntry is one entry of an alert's timeline: type is state, ack, unack, flapping, settled or
 // notification.
 type TimelineEntry struct {
-	Time         time.Time          `json:"time"`
-	Type         string             `json:"type"`
-	From         *string            `json:"from,omitempty"`
-	To           *string            `json:"to,omitempty"`
-	Value        *float64           `json:"value,omitempty"`
-	Reason       string             `json:"reason,omitempty"`
-	Actor        string             `json:"actor,omitempty"`
-	Notification *TimelineMessage   `json:"notification,omitempty"`
-	order        int                // events before notifications of the same time
+	Time         time.Time        `json:"time"`
+	Type         string           `json:"type"`
+	From         *string          `json:"from,omitempty"`
+	To           *string          `json:"to,omitempty"`
+	Value        *float64         `json:"value,omitempty"`
+	Reason       string           `json:"reason,omitempty"`
+	Actor        string           `json:"actor,omitempty"`
+	Notification *TimelineMessage `json:"notification,omitempty"`
+	order        int              // events before notifications of the same time
 }
 
 // TimelineMessage is a notification of an alert: its kind, channel and delivery.

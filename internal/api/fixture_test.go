@@ -102,19 +102,19 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 	// Tests probe loopback only; the guard's SaaS mode has tests of its own.
 	guard := &checks.Guard{AllowPrivate: true}
 	deps := api.Deps{
-		Log:      log,
-		Tenants:  db.NewTenantRunner(d.Pool),
-		Auth:     svc,
-		Ingest:   ingester,
-		Checks:   poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
-		Guard:    guard,
+		Log:     log,
+		Tenants: db.NewTenantRunner(d.Pool),
+		Auth:    svc,
+		Ingest:  ingester,
+		Checks:  poller.NewRunner(db.NewSystem(d.Pool), checks.NewProber(guard), ingester, log),
+		Guard:   guard,
 		// Backtests of alert rules run as system work for the caller's tenant (alerting.Backtester).
 		Backtests: alerting.NewBacktester(db.NewSystem(d.Pool), 10*time.Second),
-		Operator: tenant.NewOperator(d.System()),
-		ServeAPI: true,
-		Stream:   hub,
-		Health:   db.NewHealth(d.Pool),
-		Registry: registry,
+		Operator:  tenant.NewOperator(d.System()),
+		ServeAPI:  true,
+		Stream:    hub,
+		Health:    db.NewHealth(d.Pool),
+		Registry:  registry,
 		Config: api.Config{OperatorToken: operatorToken, Rates: limits,
 			Stream: api.StreamConfig{Heartbeat: testHeartbeat}},
 	}
