@@ -54,7 +54,7 @@ func CompileMatchers(field string, ms []Matcher) (Matchers, []Problem) {
 		if n := len(m.Name); n < 1 || n > maxLabelName || !utf8.ValidString(m.Name) || strings.ContainsRune(m.Name, 0) {
 			ps.add(at+".name", fmt.Sprintf("must be a label name of 1 to %d bytes", maxLabelName))
 		}
-		c := compiledMatcher{Name: m.Name, Op: m.Op, Value: m.Value}
+		c := compiledMatcher(m)
 		switch m.Op {
 		case "=", "!=":
 			if len(m.Value) > maxLabelValue || strings.ContainsRune(m.Value, 0) {

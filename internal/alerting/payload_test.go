@@ -20,7 +20,7 @@ func TestPayloadKeepsTheContract(t *testing.T) {
 		Name: "cpu high", Kind: "threshold", Severity: "critical", TenantSlug: "acme", TenantName: "ACME",
 		Eval: []byte(`{"cmp": ">", "threshold": 90}`), Labels: []byte(`{"team": "web"}`), Escalation: []byte(`[]`)})
 	p := &planned{rule: &rule, tenantID: rule.TenantID, summary: "s", details: "d", labels: map[string]string{"host": "web-1"},
-		obs: observation{RuleID: 12, Fingerprint: "f", HostID: &host, HostName: &hostName, Value: ValueOf(93.5)},
+		obs:     observation{RuleID: 12, Fingerprint: "f", HostID: &host, HostName: &hostName, Value: ValueOf(93.5)},
 		outcome: Outcome{Alert: Alert{State: Firing, StartedAt: &started}}}
 	var got map[string]map[string]any
 	if err := json.Unmarshal(p.payload(41, false, Message{Kind: "firing"}), &got); err != nil {

@@ -145,11 +145,4 @@ func windowField(ps *problems, field, s string, def, lo, hi time.Duration) time.
 	return d
 }
 
-func finite(p *float64) *float64 {
-	if p == nil || math.IsNaN(*p) || math.IsInf(*p, 0) {
-		return nil
-	}
-	return p
-}
-
 func errorf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
