@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/infrawatch/infrawatch/internal/checks"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
@@ -43,8 +45,7 @@ type checkEval struct {
 	Recover    *float64          `json:"recover,omitempty"`
 }
 
-// CheckKinds are the kinds of check a rule may narrow to (internal/checks registers them; the API
-// validates against that registry, this list only bounds the text).
+// maxCheckIDs bounds the checks a rule names.
 const maxCheckIDs = 1000
 
 func (checkKind) Compile(raw json.RawMessage) (Compiled, []Problem) {
@@ -75,8 +76,8 @@ func (checkKind) Compile(raw json.RawMessage) (Compiled, []Problem) {
 	default:
 		ps.add("check_ids", "give check_ids, or host_labels to choose the checks of hosts by their labels")
 	}
-	if len(s.CheckKind) > 32 {
-		ps.add("check_kind", "is not a kind of check")
+	if _, ok := checks.Lookup(s.CheckKind); s.CheckKind != "" && !ok {
+		ps.add("check_kind", "must be one of "+strings.Join(checks.Names(), ", "))
 	}
 	switch {
 	case s.DownCount != 0 && s.AvailabilityBelow != nil:

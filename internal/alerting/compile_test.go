@@ -60,6 +60,9 @@ func TestCompileNamesEveryBadField(t *testing.T) {
 		{"check availability", func(r *RuleSpec) {
 			r.Kind, r.Settings = "check", json.RawMessage(`{"host_labels": {}, "availability_below": 120, "window": "1m"}`)
 		}, []string{"settings.availability_below", "settings.window"}},
+		{"check of an unknown kind", func(r *RuleSpec) {
+			r.Kind, r.Settings = "check", json.RawMessage(`{"host_labels": {"env": "prod"}, "check_kind": "ftp", "down_count": 2}`)
+		}, []string{"settings.check_kind"}},
 		{"log firing at zero lines", func(r *RuleSpec) {
 			r.Kind, r.Settings = "log", json.RawMessage(`{"severity": "loud", "pattern": "\\bx", "comparator": "<", "threshold": 5}`)
 		}, []string{"settings.pattern", "settings.severity", "settings.threshold"}},
