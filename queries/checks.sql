@@ -2,9 +2,10 @@
 -- The first run falls at a random point within the interval (at most a minute away), so checks created
 -- together do not all run in the same second ever after.
 INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings,
-                        secrets, enabled, location, next_run_at)
+                        secrets, enabled, location, next_run_at, parent_id)
 VALUES (app.current_tenant_id(), @host_id, @name, @kind, @target, @interval_seconds, @timeout_seconds, @settings,
-        @secrets, @enabled, @location, now() + random() * make_interval(secs => least(@interval_seconds, 60)))
+        @secrets, @enabled, @location, now() + random() * make_interval(secs => least(@interval_seconds, 60)),
+        sqlc.narg(parent_id))
 RETURNING *;
 
 -- name: CheckGetByID :one
@@ -22,7 +23,7 @@ SELECT * FROM app.checks
 UPDATE app.checks
    SET host_id = @host_id, name = @name, target = @target, interval_seconds = @interval_seconds,
        timeout_seconds = @timeout_seconds, settings = @settings, secrets = @secrets, secrets_staging = NULL,
-       enabled = @enabled, location = @location, updated_at = now()
+       enabled = @enabled, location = @location, parent_id = sqlc.narg(parent_id), updated_at = now()
  WHERE id = @id
 RETURNING *;
 

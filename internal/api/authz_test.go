@@ -40,16 +40,28 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	target := w.accept(t, invited.str("invite_token"), "target-password").must(t, http.StatusOK)
 	pending := w.invite(t, owner, "pending@"+tw.id.String()+".example", "viewer")
 	biCredential := w.call(t, "POST", "/api/v1/bi/credentials", owner, map[string]any{"name": "grafana"}).must(t, http.StatusCreated)
+	rule := w.call(t, "POST", "/api/v1/alert-rules", owner, map[string]any{"name": "cpu", "kind": "threshold",
+		"settings": map[string]any{"metric": "cpu", "comparator": ">", "threshold": 90}}).must(t, http.StatusCreated)
+	alert := w.firingAlert(t, tw, rule.id(t))
+	silence := w.call(t, "POST", "/api/v1/silences", owner, map[string]any{"matchers": []map[string]string{{"name": "host",
+		"op": "=", "value": "db-1"}}, "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339)}).must(t, http.StatusCreated)
+	window := w.call(t, "POST", "/api/v1/maintenance-windows", owner, map[string]any{"name": "patching",
+		"starts_at": time.Now().Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339)}).
+		must(t, http.StatusCreated)
 	return map[string]string{
-		"/api/v1/bi/credentials/": biCredential.id(t),
-		"/api/v1/hosts/":          host.id(t),
-		"/api/v1/checks/":         check.id(t),
-		"/api/v1/api-keys/":       key.id(t),
-		"/api/v1/oauth-clients/":  client.id(t),
-		"/api/v1/users/":          target.str("user_id"),
-		"/api/v1/invitations/":    pending.id(t),
-		"/api/v1/channels/":       channel.id(t),
-		"/api/v1/notifications/":  jsonNumber(tested.json["notification_id"].(float64)),
+		"/api/v1/bi/credentials/":      biCredential.id(t),
+		"/api/v1/hosts/":               host.id(t),
+		"/api/v1/checks/":              check.id(t),
+		"/api/v1/api-keys/":            key.id(t),
+		"/api/v1/oauth-clients/":       client.id(t),
+		"/api/v1/users/":               target.str("user_id"),
+		"/api/v1/invitations/":         pending.id(t),
+		"/api/v1/channels/":            channel.id(t),
+		"/api/v1/notifications/":       jsonNumber(tested.json["notification_id"].(float64)),
+		"/api/v1/alert-rules/":         rule.id(t),
+		"/api/v1/alerts/":              alert,
+		"/api/v1/silences/":            silence.id(t),
+		"/api/v1/maintenance-windows/": window.id(t),
 	}
 }
 
@@ -114,6 +126,18 @@ var minimumRole = map[string]string{
 	"PATCH /api/v1/checks/:id":               "editor",
 	"DELETE /api/v1/checks/:id":              "editor",
 	"POST /api/v1/checks/:id/run":            "editor",
+	"POST /api/v1/alert-rules":               "editor",
+	"POST /api/v1/alert-rules/backtest":      "editor",
+	"PATCH /api/v1/alert-rules/:id":          "editor",
+	"DELETE /api/v1/alert-rules/:id":         "editor",
+	"POST /api/v1/alerts/:id/ack":            "editor",
+	"POST /api/v1/alerts/:id/unack":          "editor",
+	"POST /api/v1/silences":                  "editor",
+	"PATCH /api/v1/silences/:id":             "editor",
+	"DELETE /api/v1/silences/:id":            "editor",
+	"POST /api/v1/maintenance-windows":       "editor",
+	"PATCH /api/v1/maintenance-windows/:id":  "editor",
+	"DELETE /api/v1/maintenance-windows/:id": "editor",
 	"POST /api/v1/users":                     "admin",
 	"PATCH /api/v1/users/:id":                "admin",
 	"DELETE /api/v1/users/:id":               "admin",

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/infrawatch/infrawatch/internal/checks"
+	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 )
 
@@ -38,6 +39,8 @@ type Check struct {
 	HostID          *int64          `json:"host_id"`
 	Settings        json.RawMessage `json:"settings"`
 	Enabled         bool            `json:"enabled"`
+	// ParentID is the check this one depends on: while it is down, this check's alerts are suppressed.
+	ParentID *int64 `json:"parent_id"`
 	// Status is up or down as of the last run; null before the first.
 	Status       *string    `json:"status"`
 	StatusReason string     `json:"status_reason"`
@@ -55,7 +58,7 @@ const secretMask = "********"
 func checkOut(ch dbsqlc.AppCheck) Check {
 	return Check{ID: ch.ID, Name: ch.Name, Kind: ch.Kind, Target: ch.Target, IntervalSeconds: ch.IntervalSeconds,
 		TimeoutSeconds: ch.TimeoutSeconds, Location: ch.Location, HostID: ch.HostID, Settings: maskSecrets(ch.Kind, ch.Settings),
-		Enabled: ch.Enabled, Status: ch.Status, StatusReason: ch.StatusReason, StatusSince: ch.StatusSince,
+		Enabled: ch.Enabled, ParentID: ch.ParentID, Status: ch.Status, StatusReason: ch.StatusReason, StatusSince: ch.StatusSince,
 		LastRunAt: ch.LastRunAt, NextRunAt: ch.NextRunAt, CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt}
 }
 
@@ -178,6 +181,7 @@ type checkInput struct {
 	HostID          *int64           `json:"host_id"`
 	Settings        *json.RawMessage `json:"settings"`
 	Enabled         *bool            `json:"enabled"`
+	ParentID        *int64           `json:"parent_id"`
 }
 
 // merged applies the input over a stored check (or defaults for a new one) and validates the result.
@@ -236,6 +240,12 @@ func (in checkInput) merged(base dbsqlc.AppCheck, creating bool) (dbsqlc.AppChec
 	}
 	if in.Enabled != nil {
 		base.Enabled = *in.Enabled
+	}
+	if in.ParentID != nil {
+		base.ParentID = in.ParentID
+		if *in.ParentID == 0 {
+			base.ParentID = nil
+		}
 	}
 	if len(errs) > 0 {
 		return base, append(errs, secretErrs...)
@@ -318,9 +328,12 @@ func (s *server) createCheck(c *gin.Context) {
 		if err := hostExists(c, q, ch.HostID); err != nil {
 			return err
 		}
+		if err := parentAcyclic(c, q, 0, ch.ParentID); err != nil {
+			return err
+		}
 		ch, err = q.CheckCreate(ctx, dbsqlc.CheckCreateParams{HostID: ch.HostID, Name: ch.Name, Kind: ch.Kind,
 			Target: ch.Target, IntervalSeconds: ch.IntervalSeconds, TimeoutSeconds: ch.TimeoutSeconds,
-			Settings: public, Secrets: sealed, Enabled: ch.Enabled, Location: ch.Location})
+			Settings: public, Secrets: sealed, Enabled: ch.Enabled, Location: ch.Location, ParentID: ch.ParentID})
 		if err != nil {
 			return err
 		}
@@ -339,6 +352,31 @@ func hostExists(c *gin.Context, q *dbsqlc.Queries, hostID *int64) error {
 	if _, err := q.HostGetByID(c.Request.Context(), *hostID); err != nil {
 		return &problemError{status: http.StatusBadRequest, title: "invalid request", detail: "one or more fields are invalid; see errors",
 			fields: fieldErrors{{Field: "host_id", Message: "no such host"}}}
+	}
+	return nil
+}
+
+// maxParentDepth bounds the walk up a chain of parents.
+const maxParentDepth = 100
+
+// parentAcyclic refuses a parent that is not a check of the tenant, or that depends on check id (0 for
+// a new check): a check cannot depend on itself, however far up.
+func parentAcyclic(c *gin.Context, q *dbsqlc.Queries, id int64, parent *int64) error {
+	bad := func(msg string) error {
+		return &problemError{status: http.StatusBadRequest, title: "invalid request", detail: "one or more fields are invalid; see errors",
+			fields: fieldErrors{{Field: "parent_id", Message: msg}}}
+	}
+	for depth, next := 0, parent; next != nil; depth++ {
+		if *next == id || depth > maxParentDepth {
+			return bad("would make the check depend on itself")
+		}
+		p, err := q.CheckGetByID(c.Request.Context(), *next)
+		if errors.Is(err, db.ErrNotFound) {
+			return bad("no such check")
+		} else if err != nil {
+			return err
+		}
+		next = p.ParentID
 	}
 	return nil
 }
@@ -386,13 +424,16 @@ func (s *server) updateCheck(c *gin.Context) {
 		if err := hostExists(c, q, merged.HostID); err != nil {
 			return err
 		}
+		if err := parentAcyclic(c, q, id, merged.ParentID); err != nil {
+			return err
+		}
 		public, sealed, err := checks.SealSecrets(s.secrets, stored.TenantID, merged.Kind, merged.Settings)
 		if err != nil {
 			return err
 		}
 		ch, err = q.CheckUpdate(ctx, dbsqlc.CheckUpdateParams{ID: id, HostID: merged.HostID, Name: merged.Name,
 			Target: merged.Target, IntervalSeconds: merged.IntervalSeconds, TimeoutSeconds: merged.TimeoutSeconds,
-			Settings: public, Secrets: sealed, Enabled: merged.Enabled, Location: merged.Location})
+			Settings: public, Secrets: sealed, Enabled: merged.Enabled, Location: merged.Location, ParentID: merged.ParentID})
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/infrawatch/infrawatch/internal/alerting"
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/bi"
@@ -128,12 +129,14 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		Guard:    guard,
 		Secrets:  keys,
 		Channels: notify.NewTester(d.System(), sender),
-		Operator: tenant.NewOperator(d.System()),
-		BI:       biService,
-		ServeAPI: true,
-		Stream:   hub,
-		Health:   db.NewHealth(d.Pool),
-		Registry: registry,
+		// Backtests of alert rules run as system work for the caller's tenant (alerting.Backtester).
+		Backtests: alerting.NewBacktester(db.NewSystem(d.Pool), 10*time.Second),
+		Operator:  tenant.NewOperator(d.System()),
+		BI:        biService,
+		ServeAPI:  true,
+		Stream:    hub,
+		Health:    db.NewHealth(d.Pool),
+		Registry:  registry,
 		Config: api.Config{OperatorToken: operatorToken, Rates: limits,
 			Stream: api.StreamConfig{Heartbeat: testHeartbeat}},
 

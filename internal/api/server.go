@@ -51,6 +51,9 @@ type Deps struct {
 	// Invitations emails invitations when it can (an SMTP relay is configured); then the answer to an
 	// invitation no longer carries its token. Nil: tokens are answered.
 	Invitations InvitationMailer
+	// Backtests runs alert rules that are not saved over a tenant's history (POST
+	// /alert-rules/backtest); nil makes that route answer 503.
+	Backtests Backtester
 	// Operator creates, suspends and deletes tenants for the platform operator.
 	Operator *tenant.Operator
 	// StorageHealth tells the operator how the storage jobs are doing (GET /api/v1/operator/health); nil
@@ -87,6 +90,7 @@ type server struct {
 	auth              *auth.Service
 	ingest            *ingest.Service
 	checks            CheckRunner
+	backtests         Backtester
 	guard             *checks.Guard
 	secrets           *secrets.Keyring
 	channels          ChannelTester
@@ -140,8 +144,8 @@ func NewHandler(d Deps) *gin.Engine {
 	if d.Tenants != nil { // tests of the routes alone wire no database
 		poolSize = d.Tenants.PoolSize()
 	}
-	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, guard: guard,
-		secrets: d.Secrets, channels: d.Channels, invitations: d.Invitations,
+	s := &server{log: d.Log, tenants: d.Tenants, auth: d.Auth, ingest: d.Ingest, checks: d.Checks, backtests: d.Backtests,
+		guard: guard, secrets: d.Secrets, channels: d.Channels, invitations: d.Invitations,
 		operator: d.Operator, storageHealth: d.StorageHealth, bi: d.BI, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}

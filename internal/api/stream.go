@@ -87,6 +87,7 @@ type streamRequest struct {
 	seriesIDs   []int64
 	resume      bool // the client sent a Last-Event-ID
 	lastEventID int64
+	alerts      bool // alert.firing, alert.resolved and alert.acked: by default when no id is named, or ?alerts=
 }
 
 // parseStreamRequest reads ?check=, ?series= (each repeatable) and the Last-Event-ID header or
@@ -113,6 +114,14 @@ func parseStreamRequest(c *gin.Context, maxIDs int) (streamRequest, bool) {
 	r.checks, r.checkIDs = ids("check")
 	r.series, r.seriesIDs = ids("series")
 	r.allChecks = len(c.QueryArray("check")) == 0 && len(c.QueryArray("series")) == 0
+	r.alerts = r.allChecks
+	if v := c.Query("alerts"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs.add("alerts", "must be true or false")
+		}
+		r.alerts = b
+	}
 	if n := len(r.checkIDs) + len(r.seriesIDs); n > maxIDs {
 		field := "series"
 		if len(r.checkIDs) > maxIDs {
@@ -150,6 +159,8 @@ func (r *streamRequest) accepts(tenant uuid.UUID) func(events.Event) bool {
 		switch ev.Type {
 		case events.CheckStatus, events.CheckResult:
 			return r.allChecks || r.checks[ev.CheckID]
+		case events.AlertFiring, events.AlertResolved, events.AlertAcked:
+			return r.alerts
 		case events.Samples:
 			if len(r.series) == 0 {
 				return false // most streams: checks only
@@ -467,6 +478,16 @@ type StreamResult struct {
 	Time      int64    `json:"time"`
 }
 
+// StreamAlert is the data of an alert.firing, alert.resolved or alert.acked event: fetch
+// /api/v1/alerts/{alert_id} for the rest.
+type StreamAlert struct {
+	AlertID  int64  `json:"alert_id"`
+	RuleID   int64  `json:"rule_id"`
+	Severity string `json:"severity"`
+	Summary  string `json:"summary"`
+	Time     int64  `json:"time"` // milliseconds since the epoch
+}
+
 // StreamSample is one series' newest sample in a samples event.
 type StreamSample struct {
 	ID    int64       `json:"id"`
@@ -511,6 +532,9 @@ func (st *sseStream) appendEvent(ev events.Event) {
 				st.dirty[id] = struct{}{}
 			}
 		}
+	case events.AlertFiring, events.AlertResolved, events.AlertAcked:
+		st.appendMessage(0, ev.Type, StreamAlert{AlertID: ev.AlertID, RuleID: ev.RuleID, Severity: ev.Severity,
+			Summary: ev.Summary, Time: ev.Time.UnixMilli()})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/infrawatch/infrawatch/internal/alerting"
 	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/bi"
@@ -54,6 +55,8 @@ type serveConfig struct {
 	Secrets secrets.Config
 	// Notify configures the channels' sends (links, the SMTP relay) and the notifier role.
 	Notify notify.Config
+	// Alerter configures the alerter role.
+	Alerter alerting.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -69,6 +72,7 @@ func defaultServeConfig() serveConfig {
 		BI:              bi.DefaultConfig(),
 		Secrets:         secrets.DefaultConfig(),
 		Notify:          notify.DefaultConfig(),
+		Alerter:         alerting.DefaultConfig(),
 	}
 }
 
@@ -100,6 +104,9 @@ func (c serveConfig) Validate() error {
 		return err
 	}
 	if err := c.Poller.Validate(); err != nil {
+		return err
+	}
+	if err := c.Alerter.Validate(); err != nil {
 		return err
 	}
 	if err := c.Maintenance.Validate(); err != nil {
@@ -145,6 +152,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.BI.AddFlags(fs)
 	c.Secrets.AddFlags(fs)
 	c.Notify.AddFlags(fs)
+	c.Alerter.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -262,7 +270,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 			Service: notify.New(cfg.Notify, system, sender, log.With("role", "notifier"), registry)})
 	}
 	if cfg.has("alerter") {
-		log.Info("role has nothing to run yet", "role", "alerter")
+		workers = append(workers, service.Named{Name: "alerter",
+			Service: alerting.New(cfg.Alerter, system, log.With("role", "alerter"), registry)})
 	}
 
 	var ingester *ingest.Service // the push routes, with the ingest role only
@@ -280,13 +289,15 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Channels: notify.NewTester(system, sender),
 		// With --smtp-url, invitations go to the invitee by email instead of into the answer.
 		Invitations: sender,
-		Operator:    tenant.NewOperator(system),
-		BI:          biService,
-		ServeAPI:    cfg.has("api"),
-		Stream:      hub,
-		Health:      db.NewHealth(pool),
-		Registry:    registry,
-		Config:      cfg.API,
+		// A backtest is a tenant's request run as system work: bounded like the tenant's statements.
+		Backtests: alerting.NewBacktester(system, cfg.DB.StatementTimeout),
+		Operator:  tenant.NewOperator(system),
+		BI:        biService,
+		ServeAPI:  cfg.has("api"),
+		Stream:    hub,
+		Health:    db.NewHealth(pool),
+		Registry:  registry,
+		Config:    cfg.API,
 
 		StorageHealth: storageHealth, // GET /api/v1/operator/health
 	})

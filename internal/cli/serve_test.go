@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,19 +54,20 @@ func (b *lockedBuffer) lines() []map[string]any {
 // --roles decides what a process runs: every process serves health and metrics and reloads the signing
 // keys; the samples writer runs for the roles that write samples (the push routes of ingest, the
 // poller's results, a check run now through the API); the stream hub for api, the poller engine for
-// poller, maintenance and the BI enforcer for scheduler, the notifier for notifier; alerter is accepted
-// and says it has nothing to run yet. The push routes answer with ingest only.
+// poller, maintenance and the BI enforcer for scheduler, the notifier for notifier, the alert engine
+// for alerter. The push routes answer with ingest only.
 func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 	d := dbtest.New(t, db.FlavorPostgres)
 	for _, tc := range []struct {
 		roles, workers string
 		push           int // status of a push without a credential
 	}{
-		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier", http.StatusUnauthorized},
+		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized},
 		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound},
 		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized},
 		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound},
-		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,notifier", http.StatusNotFound},
+		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound},
+		{"alerter", "signing key reloader,alerter", http.StatusNotFound},
 	} {
 		t.Run(tc.roles, func(t *testing.T) {
 			cfg := defaultServeConfig()
@@ -133,8 +133,8 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 			if workers != tc.workers {
 				t.Errorf("workers %q, want %q", workers, tc.workers)
 			}
-			if want := slices.DeleteFunc(parseRoles(tc.roles), func(r string) bool { return r != "alerter" }); !slices.Equal(idle, want) {
-				t.Errorf("roles with nothing to run logged: %v, want %v", idle, want)
+			if len(idle) > 0 {
+				t.Errorf("roles with nothing to run logged: %v; every role runs something", idle)
 			}
 		})
 	}

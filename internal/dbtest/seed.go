@@ -16,12 +16,15 @@ type Tenant struct {
 	HostID   int64
 	CheckID  int64
 	SeriesID int64
+	RuleID   int64
+	AlertID  int64
 }
 
 // SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
 // a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
-// role: the login itself is cluster-wide, and a seed must leave nothing behind), written as the owner the
+// role: the login itself is cluster-wide, and a seed must leave nothing behind), an alert rule with an
+// alert and its event, a silence, and a maintenance window with an occurrence, written as the owner the
 // way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
@@ -98,6 +101,24 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.bi_credentials (tenant_id, name, login)
 	                       VALUES ($1, 'seed', 'bi_' || substr(translate(md5(random()::text), '0189', 'wxyz'), 1, 16))`, ten.ID)
 	must("BI credential", err)
+	must("alert rule", tx.QueryRow(ctx, `INSERT INTO app.alert_rules (tenant_id, name, kind, settings, eval)
+	                                     VALUES ($1, 'cpu high', 'threshold', '{}', '{}') RETURNING id`, ten.ID).Scan(&ten.RuleID))
+	must("alert", tx.QueryRow(ctx, `INSERT INTO app.alerts (tenant_id, rule_id, fingerprint, state, severity, started_at)
+	                                VALUES ($1, $2, 'seed', 'firing', 'warning', $3) RETURNING id`,
+		ten.ID, ten.RuleID, now).Scan(&ten.AlertID))
+	_, err = tx.Exec(ctx, `INSERT INTO app.alert_events (tenant_id, alert_id, time, kind, from_state, to_state)
+	                       VALUES ($1, $2, $3, 'state', 'pending', 'firing')`, ten.ID, ten.AlertID, now)
+	must("alert event", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.silences (tenant_id, matchers, starts_at, ends_at)
+	                       VALUES ($1, '[{"name":"env","op":"=","value":"dev"}]', $2, $2::timestamptz + interval '1 hour')`, ten.ID, now)
+	must("silence", err)
+	var windowID int64
+	must("maintenance window", tx.QueryRow(ctx, `INSERT INTO app.maintenance_windows (tenant_id, name, starts_at, ends_at)
+	                                             VALUES ($1, 'upgrade', $2, $2::timestamptz + interval '1 hour') RETURNING id`,
+		ten.ID, now).Scan(&windowID))
+	_, err = tx.Exec(ctx, `INSERT INTO app.maintenance_occurrences (tenant_id, window_id, during)
+	                       VALUES ($1, $2, tstzrange($3, $3::timestamptz + interval '1 hour'))`, ten.ID, windowID, now)
+	must("maintenance occurrence", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

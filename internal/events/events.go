@@ -28,6 +28,10 @@ const (
 	CheckStatus = "check.status" // a check went up or down; ID is its app.check_events id
 	CheckResult = "check.result" // a check ran
 	Samples     = "samples"      // samples were stored for SeriesIDs
+	// Alert events: AlertID changed state (firing, resolved) or was acknowledged.
+	AlertFiring   = "alert.firing"
+	AlertResolved = "alert.resolved"
+	AlertAcked    = "alert.acked"
 )
 
 // Event is one notification. Payloads stay under PostgreSQL's 8,000-byte NOTIFY limit whatever the
@@ -37,13 +41,18 @@ type Event struct {
 	Type   string    `json:"type"`
 	Tenant uuid.UUID `json:"tenant_id"`
 	// ID is the app.check_events id of a check.status event, usable as the stream's Last-Event-ID.
-	ID        int64     `json:"id,omitempty"`
-	CheckID   int64     `json:"check_id,omitempty"`
-	Status    string    `json:"status,omitempty"` // up or down, for check events
-	Reason    string    `json:"reason,omitempty"`
-	LatencyMS *float64  `json:"latency_ms,omitempty"`
-	SeriesIDs []int64   `json:"series_ids,omitempty"`
-	Time      time.Time `json:"time"`
+	ID        int64    `json:"id,omitempty"`
+	CheckID   int64    `json:"check_id,omitempty"`
+	Status    string   `json:"status,omitempty"` // up or down, for check events
+	Reason    string   `json:"reason,omitempty"`
+	LatencyMS *float64 `json:"latency_ms,omitempty"`
+	SeriesIDs []int64  `json:"series_ids,omitempty"`
+	// AlertID, RuleID, Severity and Summary describe an alert event; Publish cuts Summary like Reason.
+	AlertID  int64     `json:"alert_id,omitempty"`
+	RuleID   int64     `json:"rule_id,omitempty"`
+	Severity string    `json:"severity,omitempty"`
+	Summary  string    `json:"summary,omitempty"`
+	Time     time.Time `json:"time"`
 }
 
 // maxSeriesPerEvent keeps a samples event's payload under the NOTIFY limit (ids of up to 19 digits).
@@ -91,6 +100,7 @@ func Publish(ctx context.Context, q *dbsqlc.Queries, evs ...Event) error {
 	}
 	for _, ev := range evs {
 		ev.Reason = TruncateReason(ev.Reason)
+		ev.Summary = TruncateReason(ev.Summary)
 		for len(ev.SeriesIDs) > maxSeriesPerEvent {
 			part := ev
 			part.SeriesIDs = ev.SeriesIDs[:maxSeriesPerEvent]

@@ -180,10 +180,11 @@ func (q *Queries) CheckCount(ctx context.Context) (int64, error) {
 
 const checkCreate = `-- name: CheckCreate :one
 INSERT INTO app.checks (tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings,
-                        secrets, enabled, location, next_run_at)
+                        secrets, enabled, location, next_run_at, parent_id)
 VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7,
-        $8, $9, $10, now() + random() * make_interval(secs => least($5, 60)))
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging
+        $8, $9, $10, now() + random() * make_interval(secs => least($5, 60)),
+        $11)
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging, parent_id
 `
 
 type CheckCreateParams struct {
@@ -197,6 +198,7 @@ type CheckCreateParams struct {
 	Secrets         []byte
 	Enabled         bool
 	Location        *string
+	ParentID        *int64
 }
 
 // The first run falls at a random point within the interval (at most a minute away), so checks created
@@ -213,6 +215,7 @@ func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCh
 		arg.Secrets,
 		arg.Enabled,
 		arg.Location,
+		arg.ParentID,
 	)
 	var i AppCheck
 	err := row.Scan(
@@ -238,6 +241,7 @@ func (q *Queries) CheckCreate(ctx context.Context, arg CheckCreateParams) (AppCh
 		&i.LastRunAt,
 		&i.Secrets,
 		&i.SecretsStaging,
+		&i.ParentID,
 	)
 	return i, err
 }
@@ -255,7 +259,7 @@ func (q *Queries) CheckDelete(ctx context.Context, id int64) (int64, error) {
 }
 
 const checkGetByID = `-- name: CheckGetByID :one
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging FROM app.checks WHERE id = $1
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging, parent_id FROM app.checks WHERE id = $1
 `
 
 func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) {
@@ -284,6 +288,7 @@ func (q *Queries) CheckGetByID(ctx context.Context, id int64) (AppCheck, error) 
 		&i.LastRunAt,
 		&i.Secrets,
 		&i.SecretsStaging,
+		&i.ParentID,
 	)
 	return i, err
 }
@@ -344,7 +349,7 @@ func (q *Queries) CheckGetForRun(ctx context.Context, arg CheckGetForRunParams) 
 }
 
 const checkList = `-- name: CheckList :many
-SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging FROM app.checks
+SELECT id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging, parent_id FROM app.checks
  WHERE id > $1
    AND ($2::text IS NULL OR kind = $2)
    AND ($3::bigint IS NULL OR host_id = $3)
@@ -396,6 +401,7 @@ func (q *Queries) CheckList(ctx context.Context, arg CheckListParams) ([]AppChec
 			&i.LastRunAt,
 			&i.Secrets,
 			&i.SecretsStaging,
+			&i.ParentID,
 		); err != nil {
 			return nil, err
 		}
@@ -590,9 +596,9 @@ const checkUpdate = `-- name: CheckUpdate :one
 UPDATE app.checks
    SET host_id = $1, name = $2, target = $3, interval_seconds = $4,
        timeout_seconds = $5, settings = $6, secrets = $7, secrets_staging = NULL,
-       enabled = $8, location = $9, updated_at = now()
- WHERE id = $10
-RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging
+       enabled = $8, location = $9, parent_id = $10, updated_at = now()
+ WHERE id = $11
+RETURNING id, tenant_id, host_id, name, kind, target, interval_seconds, timeout_seconds, settings, enabled, location, next_run_at, lease_owner, lease_expires_at, created_at, updated_at, status, status_reason, status_since, last_run_at, secrets, secrets_staging, parent_id
 `
 
 type CheckUpdateParams struct {
@@ -605,6 +611,7 @@ type CheckUpdateParams struct {
 	Secrets         []byte
 	Enabled         bool
 	Location        *string
+	ParentID        *int64
 	ID              int64
 }
 
@@ -619,6 +626,7 @@ func (q *Queries) CheckUpdate(ctx context.Context, arg CheckUpdateParams) (AppCh
 		arg.Secrets,
 		arg.Enabled,
 		arg.Location,
+		arg.ParentID,
 		arg.ID,
 	)
 	var i AppCheck
@@ -645,6 +653,7 @@ func (q *Queries) CheckUpdate(ctx context.Context, arg CheckUpdateParams) (AppCh
 		&i.LastRunAt,
 		&i.Secrets,
 		&i.SecretsStaging,
+		&i.ParentID,
 	)
 	return i, err
 }

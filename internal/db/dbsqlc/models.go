@@ -111,6 +111,82 @@ type AppAPIKey struct {
 	RevokedAt  *time.Time
 }
 
+type AppAlert struct {
+	ID               int64
+	TenantID         uuid.UUID
+	RuleID           int64
+	Fingerprint      string
+	State            string
+	Severity         string
+	Labels           []byte
+	SeriesID         *int64
+	HostID           *int64
+	CheckID          *int64
+	Value            *float64
+	Threshold        *float64
+	Comparator       *string
+	Summary          string
+	Description      string
+	ActiveSince      *time.Time
+	StartedAt        *time.Time
+	ResolvedAt       *time.Time
+	Notified         bool
+	LastNotifiedAt   *time.Time
+	Escalated        int32
+	Flapping         bool
+	Changes          []time.Time
+	SilencedBy       []int64
+	MaintenanceBy    []int64
+	SuppressedReason string
+	AckedAt          *time.Time
+	AckedBy          *string
+	AckComment       string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+type AppAlertEvent struct {
+	ID        int64
+	TenantID  uuid.UUID
+	AlertID   int64
+	Time      time.Time
+	Kind      string
+	FromState *string
+	ToState   *string
+	Value     *float64
+	Reason    string
+	Actor     string
+}
+
+type AppAlertRule struct {
+	ID                int64
+	TenantID          uuid.UUID
+	Name              string
+	Kind              string
+	Severity          string
+	Labels            []byte
+	Summary           string
+	Description       string
+	ForSeconds        int32
+	IntervalSeconds   int32
+	RepeatSeconds     int32
+	FlapChanges       int32
+	FlapWindowSeconds int32
+	Enabled           bool
+	Channels          []int64
+	Escalation        []byte
+	Settings          []byte
+	Eval              []byte
+	NextEvalAt        time.Time
+	LeaseOwner        *string
+	LeaseExpiresAt    *time.Time
+	LastEvalAt        *time.Time
+	LastEvalLagMs     *int32
+	CreatedBy         *uuid.UUID
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
 type AppAuditLog struct {
 	ID         int64
 	TenantID   uuid.UUID
@@ -180,6 +256,7 @@ type AppCheck struct {
 	LastRunAt       *time.Time
 	Secrets         []byte
 	SecretsStaging  []byte
+	ParentID        *int64
 }
 
 type AppCheckEvent struct {
@@ -216,6 +293,33 @@ type AppInvitation struct {
 	Role       string
 	Name       string
 	RevokedAt  *time.Time
+}
+
+type AppMaintenanceOccurrence struct {
+	TenantID uuid.UUID
+	WindowID int64
+	During   pgtype.Range[pgtype.Timestamptz]
+}
+
+type AppMaintenanceWindow struct {
+	ID                int64
+	TenantID          uuid.UUID
+	Name              string
+	Comment           string
+	HostIds           []int64
+	CheckIds          []int64
+	Matchers          []byte
+	MatchersSql       []byte
+	StartsAt          time.Time
+	EndsAt            *time.Time
+	Cron              *string
+	DurationSeconds   *int32
+	TimeZone          string
+	MaterializedUntil *time.Time
+	DeletedAt         *time.Time
+	CreatedBy         string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 type AppMembership struct {
@@ -296,6 +400,18 @@ type AppSeries struct {
 type AppSeriesCount struct {
 	TenantID uuid.UUID
 	Series   int64
+}
+
+type AppSilence struct {
+	ID        int64
+	TenantID  uuid.UUID
+	Matchers  []byte
+	StartsAt  time.Time
+	EndsAt    time.Time
+	Comment   string
+	CreatedBy string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 type AppTenant struct {

@@ -1,0 +1,12 @@
+DROP FUNCTION infrawatch.alert_series(uuid, jsonb);
+DROP FUNCTION infrawatch.log_severity_rank(text);
+DROP FUNCTION infrawatch.alert_fingerprint(bigint, jsonb);
+DROP FUNCTION infrawatch.alert_compare(double precision, text, double precision);
+DROP FUNCTION app.labels_match(jsonb, jsonb);
+DROP TABLE app.maintenance_occurrences;
+DROP TABLE app.maintenance_windows;
+DROP TABLE app.silences;
+DROP TABLE app.alert_events;
+DROP TABLE app.alerts;
+DROP TABLE app.alert_rules;
+ALTER TABLE app.checks DROP COLUMN parent_id;
