@@ -1,3 +1,4 @@
+DROP FUNCTION app.publish_events(text, text[]);
 DROP FUNCTION infrawatch.alert_series(uuid, jsonb);
 DROP FUNCTION infrawatch.log_severity_rank(text);
 DROP FUNCTION infrawatch.alert_fingerprint(bigint, jsonb);

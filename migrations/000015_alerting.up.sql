@@ -229,3 +229,23 @@ CREATE FUNCTION infrawatch.alert_series(tenant uuid, sel jsonb) RETURNS SETOF ap
      WHERE sel->>'host' IS NULL
        AND s.tenant_id = tenant AND s.name = sel->>'metric' AND app.labels_match(s.labels, sel->'matchers')
 $$;
+
+-- Events are published through publish_events. A tenant's request publishes some (an alert acknowledged
+-- through the API) as infrawatch_api, which may not read the channel's secret (migration 000013): the
+-- function reads it as its owner, and when a tenant is set — a tenant's transaction — publishes only events
+-- of that tenant, so the API role cannot put events into another tenant's stream.
+CREATE FUNCTION app.publish_events(channel text, payloads text[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    tenant text := nullif(current_setting('infrawatch.tenant_id', true), '');
+BEGIN
+    IF tenant IS NOT NULL AND EXISTS (SELECT FROM unnest(payloads) AS p
+                                       WHERE (p::jsonb ->> 'tenant_id') IS DISTINCT FROM tenant) THEN
+        RAISE EXCEPTION 'an event of another tenant than the current one' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM pg_notify(infrawatch.event_channel(channel), p) FROM unnest(payloads) AS p;
+END
+$$;
+REVOKE ALL ON FUNCTION app.publish_events(text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.publish_events(text, text[]) TO infrawatch_api;

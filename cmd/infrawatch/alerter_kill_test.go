@@ -42,6 +42,7 @@ func startAlerter(t *testing.T, bin, dbURL, name string) *alerter {
 	a := &alerter{name: name, listen: "127.0.0.1:" + strconv.Itoa(port)}
 	a.cmd = exec.Command(bin, "serve", "--database-url", u.String(), "--listen", a.listen, "--roles", "alerter",
 		"--alerter-lease", "3s", "--alerter-batch", "50", "--log-level", "error")
+	a.cmd.Env = append(os.Environ(), "INFRAWATCH_SECRET_KEY="+dbtest.SecretKey) // serve seals secrets at rest
 	a.cmd.Stderr = os.Stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

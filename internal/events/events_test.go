@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/events"
@@ -82,5 +84,25 @@ func TestTruncateReason(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("TruncateReason(%d bytes) = %d bytes %q, want %d bytes", len(tc.in), len(got), got, len(tc.want))
 		}
+	}
+}
+
+// A tenant's transaction (an acknowledgement through the API) publishes as infrawatch_api, which may
+// not read the channel's secret: it publishes through app.publish_events, and only events of its own
+// tenant — never into another tenant's stream.
+func TestTenantTransactionsPublishOnlyTheirTenantsEvents(t *testing.T) {
+	d := dbtest.New(t, dbtest.Flavors(t)[0])
+	alpha, bravo := dbtest.SeedTenant(t, d, "alpha"), dbtest.SeedTenant(t, d, "bravo")
+	ctx := context.Background()
+	publish := func(as uuid.UUID, of uuid.UUID) error {
+		return db.NewTenantRunner(d.Pool).WithTenant(ctx, as, func(q *dbsqlc.Queries) error {
+			return events.Publish(ctx, q, events.Event{Type: events.CheckStatus, Tenant: of, Time: time.Now()})
+		})
+	}
+	if err := publish(alpha.ID, alpha.ID); err != nil {
+		t.Errorf("alpha publishing its own event: %v", err)
+	}
+	if err := publish(alpha.ID, bravo.ID); !errors.Is(err, db.ErrForbidden) {
+		t.Errorf("alpha publishing bravo's event: %v, want ErrForbidden", err)
 	}
 }

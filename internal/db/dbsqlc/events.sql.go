@@ -22,7 +22,7 @@ func (q *Queries) EventChannel(ctx context.Context, base string) (string, error)
 }
 
 const eventNotify = `-- name: EventNotify :exec
-SELECT pg_notify(infrawatch.event_channel($1::text), p) FROM unnest($2::text[]) AS p
+SELECT app.publish_events($1::text, $2::text[])
 `
 
 type EventNotifyParams struct {
@@ -32,7 +32,8 @@ type EventNotifyParams struct {
 
 // Queues payloads on a LISTEN/NOTIFY channel, under its private name (migration 000013: a base name and
 // the database's secret, so that BI logins can neither hear nor reach it); PostgreSQL delivers them when
-// the transaction commits (internal/events).
+// the transaction commits (internal/events). Through app.publish_events (migration 000015), so that a
+// tenant's transaction may publish its own tenant's events and no other's.
 func (q *Queries) EventNotify(ctx context.Context, arg EventNotifyParams) error {
 	_, err := q.db.Exec(ctx, eventNotify, arg.Channel, arg.Payloads)
 	return err
