@@ -4,8 +4,9 @@ SQLC_VERSION := v1.31.1
 SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
+FUZZTIME ?= 20s
 
-.PHONY: help run test test-short bench bench-query bench-bi bench-poller bench-notify bench-alerts build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short fuzz bench bench-query bench-bi bench-poller bench-notify bench-alerts build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -18,6 +19,14 @@ test: prerequisites vet ## run every test against a real PostgreSQL (and Timesca
 
 test-short: ## the unit tests only, for a quick loop: no database, no real peers (snmpd, prometheus), no race detector
 	go test -short -count=1 ./...
+
+fuzz: prerequisites ## run every fuzz target for FUZZTIME each (default 20s; CI runs it), one after the other
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd internal); do \
+	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+	    echo "== $$target ($$(dirname $$file)), $(FUZZTIME)"; \
+	    go test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) ./$$(dirname $$file); \
+	  done; \
+	done
 
 bench: prerequisites ## ingest benchmark: raw COPY vs HTTP ingest on a throwaway cluster (minutes; see cmd/infrawatch-bench)
 	go run ./cmd/infrawatch-bench
