@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -184,6 +185,25 @@ func (s *server) ingestInflux(c *gin.Context, precision string) {
 	answerPartial(c, res, "partial write", "line") // as InfluxDB answers a partial write
 }
 
+// remoteWrite1ContentType says whether a Content-Type names a remote write 1.0 body, and if not, why.
+// Remote write 2.0 sends the same media type with proto=io.prometheus.write.v2.Request: a different
+// message, which read as 1.0 holds nothing, so it must be refused (415 lets a 2.0 sender fall back to
+// 1.0), never answered 204.
+func remoteWrite1ContentType(header string) (bool, string) {
+	if header == "" {
+		return true, ""
+	}
+	media, params, err := mime.ParseMediaType(header)
+	if err != nil || media != "application/x-protobuf" {
+		return false, "remote write bodies are application/x-protobuf, not " + header
+	}
+	if proto, ok := params["proto"]; ok && proto != "prometheus.WriteRequest" {
+		return false, "this endpoint takes remote write 1.0 (proto=prometheus.WriteRequest), not proto=" + proto +
+			"; configure the sender for remote write 1.0 (Prometheus: protobuf_message: prometheus.WriteRequest)"
+	}
+	return true, ""
+}
+
 // ingestRemoteWrite is POST /api/v1/prom/write, Prometheus remote write 1.0: 204 when stored, 400 for
 // what must not be retried, 429 and 5xx (with Retry-After) for what should.
 func (s *server) ingestRemoteWrite(c *gin.Context) {
@@ -191,8 +211,8 @@ func (s *server) ingestRemoteWrite(c *gin.Context) {
 		writeProblem(c, http.StatusUnsupportedMediaType, "unsupported Content-Encoding", "remote write bodies are snappy-compressed")
 		return
 	}
-	if ct := c.ContentType(); ct != "" && ct != "application/x-protobuf" {
-		writeProblem(c, http.StatusUnsupportedMediaType, "unsupported Content-Type", "remote write bodies are application/x-protobuf")
+	if ok, detail := remoteWrite1ContentType(c.GetHeader("Content-Type")); !ok {
+		writeProblem(c, http.StatusUnsupportedMediaType, "unsupported Content-Type", detail)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxIngestBody))
