@@ -23,6 +23,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/secrets"
+	"github.com/infrawatch/infrawatch/internal/selfmon"
 	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
@@ -57,6 +58,8 @@ type serveConfig struct {
 	Notify notify.Config
 	// Alerter configures the alerter role.
 	Alerter alerting.Config
+	// SelfMonitoring pushes the process's own metrics into a tenant (--self-monitoring-url).
+	SelfMonitoring selfmon.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -73,6 +76,7 @@ func defaultServeConfig() serveConfig {
 		Secrets:         secrets.DefaultConfig(),
 		Notify:          notify.DefaultConfig(),
 		Alerter:         alerting.DefaultConfig(),
+		SelfMonitoring:  selfmon.DefaultConfig(),
 	}
 }
 
@@ -107,6 +111,9 @@ func (c serveConfig) Validate() error {
 		return err
 	}
 	if err := c.Alerter.Validate(); err != nil {
+		return err
+	}
+	if err := c.SelfMonitoring.Validate(); err != nil {
 		return err
 	}
 	if err := c.Maintenance.Validate(); err != nil {
@@ -153,6 +160,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.Secrets.AddFlags(fs)
 	c.Notify.AddFlags(fs)
 	c.Alerter.AddFlags(fs)
+	c.SelfMonitoring.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -272,6 +280,13 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	if cfg.has("alerter") {
 		workers = append(workers, service.Named{Name: "alerter",
 			Service: alerting.New(cfg.Alerter, system, log.With("role", "alerter"), registry)})
+	}
+
+	// Every role's process may push its own metrics into a tenant, where alert rules watch them. It
+	// starts last, so it stops first.
+	if cfg.SelfMonitoring.URL != "" {
+		workers = append(workers, service.Named{Name: "self-monitoring",
+			Service: selfmon.New(cfg.SelfMonitoring, registry, registry, log.With("role", "self-monitoring"))})
 	}
 
 	var ingester *ingest.Service // the push routes, with the ingest role only
