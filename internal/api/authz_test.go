@@ -130,6 +130,8 @@ var minimumRole = map[string]string{
 	"POST /api/v2/write":                     "editor",
 	"POST /api/v1/prom/write":                "editor",
 	"POST /api/v1/logs":                      "editor",
+	"POST /v1/metrics":                       "editor",
+	"POST /v1/logs":                          "editor",
 	"POST /api/v1/channels":                  "admin",
 	"PATCH /api/v1/channels/:id":             "admin",
 	"DELETE /api/v1/channels/:id":            "admin",

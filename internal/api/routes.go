@@ -105,7 +105,8 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.GET("/series", read, heavy, s.listSeries)
 	a.GET("/overview", read, heavy, s.overview)
 
-	// Pushes from agents: our JSON, InfluxDB line protocol (v1 and v2 paths), Prometheus remote write, logs.
+	// Pushes from agents: our JSON, InfluxDB line protocol (v1 and v2 paths), Prometheus remote write, logs,
+	// OTLP.
 	// Limited in samples per second by the ingest service rather than in requests.
 	push := servesRole(s.ingest != nil, "ingest")
 	in := r.Group("/api/v1", push, s.authenticate(), require(auth.PermIngest))
@@ -114,6 +115,10 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	in.POST("/prom/write", s.ingestRemoteWrite)
 	in.POST("/logs", s.ingestLogs)
 	r.Group("/api/v2", push, s.authenticate(), require(auth.PermIngest)).POST("/write", s.ingestInfluxV2)
+	// OpenTelemetry's OTLP/HTTP, at the paths its exporters append to an endpoint (otlp.go).
+	otlp := r.Group("/v1", push, s.authenticate(), require(auth.PermIngest))
+	otlp.POST("/metrics", s.otlpMetrics)
+	otlp.POST("/logs", s.otlpLogs)
 }
 
 // servesRole lets a request through to the routes of a role the process runs; for any other role it
