@@ -21,8 +21,8 @@ type Tenant struct {
 // SeedTenant creates a tenant with a user, a membership, an API key, an OAuth client, a refresh token,
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
 // a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
-// role: the login itself is cluster-wide, and a seed must leave nothing behind), written as the owner the
-// way system work writes them.
+// role: the login itself is cluster-wide, and a seed must leave nothing behind) and an SNMP trap
+// community, written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -98,6 +98,9 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.bi_credentials (tenant_id, name, login)
 	                       VALUES ($1, 'seed', 'bi_' || substr(translate(md5(random()::text), '0189', 'wxyz'), 1, 16))`, ten.ID)
 	must("BI credential", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.trap_credentials (tenant_id, name, kind, community_digest)
+	                       VALUES ($1, 'seed', 'community', sha256(convert_to('seed-' || $2, 'UTF8')))`, ten.ID, slug)
+	must("trap credential", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }
