@@ -40,16 +40,19 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	target := w.accept(t, invited.str("invite_token"), "target-password").must(t, http.StatusOK)
 	pending := w.invite(t, owner, "pending@"+tw.id.String()+".example", "viewer")
 	biCredential := w.call(t, "POST", "/api/v1/bi/credentials", owner, map[string]any{"name": "grafana"}).must(t, http.StatusCreated)
+	trapCredential := w.call(t, "POST", "/api/v1/trap-credentials", owner, map[string]any{"name": "switches", "kind": "community",
+		"community": "c-" + tw.id.String()}).must(t, http.StatusCreated)
 	return map[string]string{
-		"/api/v1/bi/credentials/": biCredential.id(t),
-		"/api/v1/hosts/":          host.id(t),
-		"/api/v1/checks/":         check.id(t),
-		"/api/v1/api-keys/":       key.id(t),
-		"/api/v1/oauth-clients/":  client.id(t),
-		"/api/v1/users/":          target.str("user_id"),
-		"/api/v1/invitations/":    pending.id(t),
-		"/api/v1/channels/":       channel.id(t),
-		"/api/v1/notifications/":  jsonNumber(tested.json["notification_id"].(float64)),
+		"/api/v1/bi/credentials/":   biCredential.id(t),
+		"/api/v1/hosts/":            host.id(t),
+		"/api/v1/checks/":           check.id(t),
+		"/api/v1/api-keys/":         key.id(t),
+		"/api/v1/oauth-clients/":    client.id(t),
+		"/api/v1/users/":            target.str("user_id"),
+		"/api/v1/invitations/":      pending.id(t),
+		"/api/v1/channels/":         channel.id(t),
+		"/api/v1/notifications/":    jsonNumber(tested.json["notification_id"].(float64)),
+		"/api/v1/trap-credentials/": trapCredential.id(t),
 	}
 }
 
@@ -136,6 +139,9 @@ var minimumRole = map[string]string{
 	"PATCH /api/v1/channels/:id":             "admin",
 	"DELETE /api/v1/channels/:id":            "admin",
 	"POST /api/v1/channels/:id/test":         "admin",
+	"POST /api/v1/trap-credentials":          "admin",
+	"PATCH /api/v1/trap-credentials/:id":     "admin",
+	"DELETE /api/v1/trap-credentials/:id":    "admin",
 }
 
 // Each role against each mutating route: forbidden exactly below the route's minimum role.

@@ -89,6 +89,14 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.GET("/notifications", access, s.listNotifications)
 	a.GET("/notifications/:id", s.requireOn(auth.PermAccess, lookupNotification), s.getNotification)
 
+	// SNMP trap credentials: the communities and v3 users the tenant's devices send traps with (traps.go).
+	trapCredential := s.requireOn(auth.PermAccess, lookupTrapCredential)
+	a.GET("/trap-credentials", access, s.listTrapCredentials)
+	a.POST("/trap-credentials", access, s.createTrapCredential)
+	a.GET("/trap-credentials/:id", trapCredential, s.getTrapCredential)
+	a.PATCH("/trap-credentials/:id", trapCredential, s.updateTrapCredential)
+	a.DELETE("/trap-credentials/:id", trapCredential, s.deleteTrapCredential)
+
 	a.GET("/audit", access, s.listAudit)
 
 	a.GET("/bi/credentials", access, s.listBICredentials)
