@@ -48,7 +48,10 @@ func (s *server) getTrapCredential(c *gin.Context) {
 		return
 	}
 	var row dbsqlc.AppTrapCredential
-	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) { row, err = q.TrapCredentialGetByID(c.Request.Context(), id); return err }) {
+	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		row, err = q.TrapCredentialGetByID(c.Request.Context(), id)
+		return err
+	}) {
 		c.JSON(http.StatusOK, traps.Show(row))
 	}
 }

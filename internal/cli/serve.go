@@ -25,10 +25,11 @@ import (
 	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
+	"github.com/infrawatch/infrawatch/internal/traps"
 )
 
 // Roles a serve process can take; README § Topology says how many replicas of each may run.
-var allRoles = []string{"api", "ingest", "poller", "scheduler", "alerter", "notifier"}
+var allRoles = []string{"api", "ingest", "poller", "scheduler", "alerter", "notifier", "traps"}
 
 // serveConfig is what `infrawatch serve` (and `infrawatch dev`) run with. The settings of a package
 // are its Config, which registers its own flags with its own defaults.
@@ -54,6 +55,8 @@ type serveConfig struct {
 	Secrets secrets.Config
 	// Notify configures the channels' sends (links, the SMTP relay) and the notifier role.
 	Notify notify.Config
+	// Traps configures the traps role's SNMP trap receiver (--snmp-trap-listen).
+	Traps traps.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -69,6 +72,7 @@ func defaultServeConfig() serveConfig {
 		BI:              bi.DefaultConfig(),
 		Secrets:         secrets.DefaultConfig(),
 		Notify:          notify.DefaultConfig(),
+		Traps:           traps.DefaultConfig(),
 	}
 }
 
@@ -108,6 +112,9 @@ func (c serveConfig) Validate() error {
 	if err := c.BI.Validate(); err != nil {
 		return err
 	}
+	if err := c.Traps.Validate(); err != nil {
+		return err
+	}
 	return c.DB.Validate()
 }
 
@@ -145,6 +152,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.BI.AddFlags(fs)
 	c.Secrets.AddFlags(fs)
 	c.Notify.AddFlags(fs)
+	c.Traps.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -232,7 +240,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
 	// push routes, the poller and run-now write through, stops last.
 	var workers service.Group
-	if cfg.has("api") || cfg.has("ingest") || cfg.has("poller") {
+	if cfg.has("api") || cfg.has("ingest") || cfg.has("poller") || cfg.has("traps") && cfg.Traps.Listen != "" {
 		workers = append(workers, service.Named{Name: "samples writer", Service: samples})
 	}
 	// A key rotated by `infrawatch keys rotate` or another replica becomes usable here within a minute.
@@ -263,6 +271,16 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	}
 	if cfg.has("alerter") {
 		log.Info("role has nothing to run yet", "role", "alerter")
+	}
+	// SNMP traps become log lines of the tenant whose community or user they carry; stateless, so any
+	// number of replicas may listen behind one address.
+	if cfg.has("traps") {
+		if cfg.Traps.Listen == "" {
+			log.Info("no SNMP trap receiver: --snmp-trap-listen is empty", "role", "traps")
+		} else {
+			workers = append(workers, service.Named{Name: "trap receiver",
+				Service: traps.NewReceiver(cfg.Traps, system, samples, keys, log.With("role", "traps"), registry)})
+		}
 	}
 
 	var ingester *ingest.Service // the push routes, with the ingest role only

@@ -17,7 +17,7 @@ import (
 )
 
 // SecretsColumn is the column that holds the sealed passwords of USM users, their sealing context.
-const SecretsColumn = "app.trap_credentials.secrets"
+const SecretsColumn = secrets.TrapCredentialsColumn
 
 // The kinds of trap credentials.
 const (
