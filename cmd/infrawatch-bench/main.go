@@ -13,6 +13,10 @@
 //
 //	go run ./cmd/infrawatch-bench bi [--flavor postgres] [--hosts 100] [--metrics 10] [--days 7] [--interval 10s]
 //
+// The otlp subcommand measures OTLP/HTTP ingest against our JSON ingest of the same samples (otlp.go):
+//
+//	go run ./cmd/infrawatch-bench otlp [--duration 20s] [--rounds 3] [--agents 8] [--push-sizes 1000,100]
+//
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
@@ -59,6 +63,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "bi" {
 		os.Exit(runBI(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "otlp" {
+		os.Exit(runOTLP(os.Args[2:]))
 	}
 	os.Exit(run())
 }
