@@ -10,7 +10,8 @@
 //
 //   - scrape (not in the default list; make bench-scrape): 1,000 prometheus checks a minute against a
 //     local server (a child process) serving a recorded node_exporter exposition, by the poller engine with
-//     its database, next to Prometheus scraping the same 1,000 targets a minute (scrape.go).
+//     its database, next to Prometheus scraping the same 1,000 targets a minute (scrape.go). The
+//     poller's warm-up lasts until the 1.3 M series of the targets exist, which its first minutes create.
 //
 //     go run ./cmd/infrawatch-pollbench [--only http,icmp,snmp,scrape] [--duration 20s] [--window 60s]
 //
@@ -320,7 +321,7 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 		checkTargets[i] = targets(i)
 	}
 	const warmup = 30 * time.Second
-	r, err := runEngine(ctx, url, kind, checkTargets, settings, warmup, window)
+	r, err := runEngine(ctx, url, kind, checkTargets, settings, warmup, 0, window)
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,8 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 // engineResult is what the poller engine did in a measured window.
 type engineResult struct {
 	runs, up int
-	samples  int64 // samples stored with times in the window
+	samples  int64         // samples stored with times in the window
+	settled  time.Duration // how long the warm-up waited for the series to exist (wantSeries)
 	cpu      time.Duration
 	from, to time.Time
 }
@@ -345,8 +347,11 @@ func (r engineResult) perMinute() float64 { return float64(r.runs) / r.to.Sub(r.
 func (r engineResult) share() float64     { return r.cpu.Seconds() / r.to.Sub(r.from).Seconds() * 100 }
 
 // runEngine runs a check of kind for each target, each once a minute, through the poller engine with a
-// database of its own, and measures the process's CPU over window after warmup.
-func runEngine(ctx context.Context, url, kind string, targets []string, settings string, warmup, window time.Duration) (engineResult, error) {
+// database of its own, and measures the process's CPU over window after warmup. With wantSeries above 0,
+// the warm-up lasts until the tenant has that many series (at most 15 minutes), then warmup more: a
+// window measured while the first scrapes still create series would measure the creation.
+func runEngine(ctx context.Context, url, kind string, targets []string, settings string, warmup time.Duration, wantSeries int,
+	window time.Duration) (engineResult, error) {
 	var r engineResult
 	name := fmt.Sprintf("pollbench_%s_%d", kind, time.Now().Unix())
 	if err := createDatabase(ctx, url, name); err != nil {
@@ -402,6 +407,24 @@ func runEngine(ctx context.Context, url, kind string, targets []string, settings
 		return r, err
 	}
 
+	if wantSeries > 0 {
+		start := time.Now()
+		var err error
+		for have := 0; have < wantSeries && err == nil; time.Sleep(5 * time.Second) {
+			if err = pool.QueryRow(ctx, `SELECT count(*) FROM app.series`).Scan(&have); err == nil && time.Since(start) > 15*time.Minute {
+				err = fmt.Errorf("%s: %d series of %d created in %s; the poller does not keep up", kind, have, wantSeries,
+					time.Since(start).Round(time.Second))
+			}
+		}
+		if err != nil {
+			engine.Stop()
+			stopWriter()
+			writer.Wait()
+			return r, err
+		}
+		r.settled = time.Since(start)
+		fmt.Fprintf(os.Stderr, "%s: %d series created in %s\n", kind, wantSeries, r.settled.Round(time.Second))
+	}
 	time.Sleep(warmup)
 	cpu0 := selfCPU()
 	r.from = time.Now()

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,17 +125,22 @@ func benchScrape(ctx context.Context, dbURL string, n, copies int, window time.D
 		targets[i] = fmt.Sprintf("http://%s/metrics/%d", addr, i)
 	}
 	const warmup = 75 * time.Second
-	ours, err := runEngine(ctx, dbURL, "prometheus", targets, `{}`, warmup, window)
+	// The first minute of scrapes creates n × samples series, more than the poller creates in a minute:
+	// the warm-up waits for them (98 %: the rest come within the minute after), then a minute more.
+	ours, err := runEngine(ctx, dbURL, "prometheus", targets, `{}`, warmup, n*exp.samples*98/100, window)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(os.Stderr, "infrawatch: %d scrapes, %d samples stored in %s; CPU %.2f s (%.1f %% of one core)\n",
+		ours.runs, ours.samples, ours.to.Sub(ours.from).Round(time.Second), ours.cpu.Seconds(), ours.share())
 	theirs, version, err := runPrometheus(addr, n, warmup, window)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("Scrape: %d targets, each once a minute, serving a recorded node_exporter exposition (%d copies: %d samples, "+
-		"%d bytes as text) from a child process; %s warm-up, %s measured\n\n",
-		n, copies, exp.samples, len(exp.text), warmup, window.Round(time.Second))
+		"%d bytes as text) from a child process; warm-up: infrawatch until its %d series exist (%s) and %s more, Prometheus %s; "+
+		"%s measured\n\n", n, copies, exp.samples, len(exp.text), n*exp.samples, ours.settled.Round(time.Second), warmup, warmup,
+		window.Round(time.Second))
 	fmt.Println("| scraper | scrapes/min | samples stored/min | process CPU | share of one core | goal |")
 	fmt.Println("|---|---:|---:|---:|---:|---|")
 	fmt.Printf("| infrawatch poller (engine, prober, samples writer; PostgreSQL not counted) | %.0f | %.0f | %.2f s | %.1f %% | ≤ 25 %% of one core |\n",
@@ -166,7 +168,7 @@ func runPrometheus(addr string, n int, warmup, window time.Duration) (engineResu
 	var conf strings.Builder
 	conf.WriteString("global:\n  scrape_interval: 1m\n  scrape_timeout: 10s\nscrape_configs:\n  - job_name: node\n    static_configs:\n")
 	for i := range n {
-		fmt.Fprintf(&conf, "      - targets: ['%s']\n        labels: {__metrics_path__: '/metrics/%d'}\n", addr, i)
+		fmt.Fprintf(&conf, "      - targets: ['%s']\n        labels: {__metrics_path__: '/metrics/%d', target: '%d'}\n", addr, i, i)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf.String()), 0o644); err != nil {
 		return r, "", err
@@ -183,25 +185,26 @@ func runPrometheus(addr string, n int, warmup, window time.Duration) (engineResu
 		return r, "", err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	query := func(q string) (float64, error) {
-		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+	// Prometheus' own counters, from its /metrics (it does not scrape itself here): scrapes done and
+	// samples appended.
+	counters := func() (scrapes, appended float64, err error) {
+		resp, err := http.Get("http://" + web + "/metrics")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer resp.Body.Close()
-		var out struct {
-			Data struct {
-				Result []struct {
-					Value []any `json:"value"`
-				} `json:"result"`
-			} `json:"data"`
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			return 0, 0, err
 		}
-		raw, _ := io.ReadAll(resp.Body)
-		if err := json.Unmarshal(raw, &out); err != nil || len(out.Data.Result) == 0 || len(out.Data.Result[0].Value) != 2 {
-			return 0, fmt.Errorf("query %s: %s", q, raw)
+		for _, m := range families["prometheus_target_interval_length_seconds"].GetMetric() {
+			scrapes += float64(m.GetSummary().GetSampleCount())
 		}
-		s, _ := out.Data.Result[0].Value[1].(string)
-		return strconv.ParseFloat(s, 64)
+		for _, m := range families["prometheus_tsdb_head_samples_appended_total"].GetMetric() {
+			appended += m.GetCounter().GetValue()
+		}
+		return scrapes, appended, nil
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if resp, err := http.Get("http://" + web + "/-/ready"); err == nil {
@@ -215,11 +218,7 @@ func runPrometheus(addr string, n int, warmup, window time.Duration) (engineResu
 		}
 	}
 	time.Sleep(warmup)
-	scrapes0, err := query("sum(prometheus_target_interval_length_seconds_count)")
-	if err != nil {
-		return r, "", err
-	}
-	appended0, err := query("prometheus_tsdb_head_samples_appended_total")
+	scrapes0, appended0, err := counters()
 	if err != nil {
 		return r, "", err
 	}
@@ -227,11 +226,7 @@ func runPrometheus(addr string, n int, warmup, window time.Duration) (engineResu
 	r.from = time.Now()
 	time.Sleep(window)
 	r.cpu, r.to = procCPU(cmd.Process.Pid)-cpu0, time.Now()
-	scrapes1, err := query("sum(prometheus_target_interval_length_seconds_count)")
-	if err != nil {
-		return r, "", err
-	}
-	appended1, err := query("prometheus_tsdb_head_samples_appended_total")
+	scrapes1, appended1, err := counters()
 	if err != nil {
 		return r, "", err
 	}
