@@ -94,7 +94,7 @@ func serveExposition(copiesArg string) int {
 	}
 	fmt.Println(ln.Addr().String())
 	_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		format := expfmt.Negotiate(r.Header)
+		format := expfmt.NegotiateAccept(r.Header, expfmt.NewFormat(expfmt.TypeProtoDelim), expfmt.NewFormat(expfmt.TypeTextPlain))
 		body := exp.text
 		if format.FormatType() == expfmt.TypeProtoDelim {
 			body = exp.protobuf
