@@ -127,7 +127,8 @@ func benchScrape(ctx context.Context, dbURL string, n, copies int, window time.D
 	const warmup = 75 * time.Second
 	// The first minute of scrapes creates n × samples series, more than the poller creates in a minute:
 	// the warm-up waits for them (98 %: the rest come within the minute after), then a minute more.
-	ours, err := runEngine(ctx, dbURL, "prometheus", targets, `{}`, warmup, n*exp.samples*98/100, window)
+	settleSeries := n * exp.samples * 98 / 100
+	ours, err := runEngine(ctx, dbURL, "prometheus", targets, `{}`, warmup, settleSeries, window)
 	if err != nil {
 		return err
 	}
@@ -138,8 +139,9 @@ func benchScrape(ctx context.Context, dbURL string, n, copies int, window time.D
 		return err
 	}
 	fmt.Printf("Scrape: %d targets, each once a minute, serving a recorded node_exporter exposition (%d copies: %d samples, "+
-		"%d bytes as text) from a child process; warm-up: infrawatch until its %d series exist (%s) and %s more, Prometheus %s; "+
-		"%s measured\n\n", n, copies, exp.samples, len(exp.text), n*exp.samples, ours.settled.Round(time.Second), warmup, warmup,
+		"%d bytes as text) from a child process; warm-up: infrawatch until %d of its %d series exist (%s) and %s more, "+
+		"Prometheus %s; %s measured\n\n", n, copies, exp.samples, len(exp.text), settleSeries, n*exp.samples,
+		ours.settled.Round(time.Second), warmup, warmup,
 		window.Round(time.Second))
 	fmt.Println("| scraper | scrapes/min | samples stored/min | process CPU | share of one core | goal |")
 	fmt.Println("|---|---:|---:|---:|---:|---|")
