@@ -6,7 +6,7 @@ STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 FUZZTIME ?= 20s
 
-.PHONY: help run test test-short fuzz bench bench-query bench-bi bench-poller bench-notify bench-alerts build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short fuzz bench bench-otlp bench-query bench-bi bench-poller bench-scrape bench-notify bench-alerts build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ fuzz: prerequisites ## run every fuzz target for FUZZTIME each (default 20s; CI 
 bench: prerequisites ## ingest benchmark: raw COPY vs HTTP ingest on a throwaway cluster (minutes; see cmd/infrawatch-bench)
 	go run ./cmd/infrawatch-bench
 
+bench-otlp: prerequisites ## OTLP benchmark: OTLP/HTTP protobuf ingest vs our JSON ingest of the same samples, interleaved (about 3 minutes)
+	go run ./cmd/infrawatch-bench otlp
+
 bench-query: prerequisites ## query benchmark: dashboard queries on rollups vs raw SQL, 8.64 M rows (2 to 4 minutes; FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench query $(if $(FLAVOR),--flavor $(FLAVOR))
 
@@ -42,6 +45,9 @@ bench-alerts: prerequisites ## alerter benchmark: 12,000 rules every minute, CPU
 
 bench-poller: prerequisites ## poller benchmark: HTTP vs blackbox_exporter, ICMP and SNMP CPU at scale (about 5 minutes; see cmd/infrawatch-pollbench)
 	go run ./cmd/infrawatch-pollbench
+
+bench-scrape: prerequisites ## scrape benchmark: 1,000 node_exporter-sized targets a minute, the poller's CPU vs Prometheus' (about 6 minutes)
+	go run ./cmd/infrawatch-pollbench --only scrape
 
 bench-notify: prerequisites ## notification benchmark: 10,000 alerts over 100 webhook channels, one slow and one failing, vs one queue (2 to 4 minutes; see cmd/infrawatch-notifybench)
 	go run ./cmd/infrawatch-notifybench

@@ -1,5 +1,5 @@
 -- Samples (ts.samples and its rollups), read through the api views as the current tenant, except
--- SamplesDeleteByTenant (operator work).
+-- SamplesDeleteByTenant (operator work) and the running totals of delta series (ingest, system work).
 
 -- name: SamplesRange :many
 -- The raw samples of the given series in [from_time, to_time), by series and time, at most @max_points
@@ -61,3 +61,22 @@ SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets,
 
 -- name: SamplesDeleteByTenant :execrows
 DELETE FROM ts.samples WHERE tenant_id = @tenant_id;
+
+-- name: SamplesLatestStored :many
+-- System work (ingest): the newest stored sample of each given series of tenant, whatever its age — the
+-- running total a delta series continues from. One backward probe of the (series_id, time) index each.
+SELECT p.series_id, p.time, p.value
+  FROM unnest(@series_ids::bigint[]) AS ids (id)
+ CROSS JOIN LATERAL (SELECT x.series_id, x.time, x.value
+                       FROM ts.samples x
+                      WHERE x.tenant_id = @tenant_id AND x.series_id = ids.id
+                      ORDER BY x.time DESC
+                      LIMIT 1) p;
+
+-- name: SamplesStoredAt :many
+-- System work (ingest): which of the given (series, time) pairs of tenant have a stored sample — a delta
+-- point sent again.
+SELECT x.series_id, x.time
+  FROM ts.samples x
+ WHERE x.tenant_id = @tenant_id
+   AND (x.series_id, x.time) IN (SELECT unnest(@series_ids::bigint[]), unnest(@times::timestamptz[]));

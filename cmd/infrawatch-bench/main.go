@@ -18,6 +18,10 @@
 //
 //	go run ./cmd/infrawatch-bench alerts [--flavor postgres] [--duration 5m] [--warmup 2m]
 //
+// The otlp subcommand measures OTLP/HTTP ingest against our JSON ingest of the same samples (otlp.go):
+//
+//	go run ./cmd/infrawatch-bench otlp [--duration 20s] [--rounds 3] [--agents 8] [--push-sizes 1000,100]
+//
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
@@ -67,6 +71,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "alerts" {
 		os.Exit(runAlerts(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "otlp" {
+		os.Exit(runOTLP(os.Args[2:]))
 	}
 	os.Exit(run())
 }

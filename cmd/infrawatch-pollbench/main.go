@@ -6,9 +6,14 @@
 //   - ICMP: 2,000 loopback addresses (127.1.x.y) checked once a minute with 3 pings each, by the poller
 //     engine with its database; the CPU the process used per minute;
 //
-//   - SNMP: 1,000 interface-table walks a minute against one local snmpd, the same way.
+//   - SNMP: 1,000 interface-table walks a minute against one local snmpd, the same way;
 //
-//     go run ./cmd/infrawatch-pollbench [--only http,icmp,snmp] [--duration 20s] [--window 60s]
+//   - scrape (not in the default list; make bench-scrape): 1,000 prometheus checks a minute against a
+//     local server (a child process) serving a recorded node_exporter exposition, by the poller engine with
+//     its database, next to Prometheus scraping the same 1,000 targets a minute (scrape.go). The
+//     poller's warm-up lasts until the 1.3 M series of the targets exist, which its first minutes create.
+//
+//     go run ./cmd/infrawatch-pollbench [--only http,icmp,snmp,scrape] [--duration 20s] [--window 60s]
 //
 // CPU is the process's own (getrusage) or, for blackbox_exporter, its /proc/<pid>/stat times. The
 // engine runs measure a steady-state window after a warm-up; the database runs in a throwaway cluster
@@ -51,13 +56,19 @@ func run() int {
 	if len(os.Args) == 2 && os.Args[1] == "serve-target" {
 		return serveTarget()
 	}
-	only := flag.String("only", "http,icmp,snmp", "comma-separated measurements to run: http, icmp, snmp")
+	if len(os.Args) == 3 && os.Args[1] == "serve-exposition" {
+		return serveExposition(os.Args[2])
+	}
+	only := flag.String("only", "http,icmp,snmp", "comma-separated measurements to run: http, icmp, snmp, scrape")
 	duration := flag.Duration("duration", 20*time.Second, "HTTP: how long each side probes per round")
 	rounds := flag.Int("rounds", 3, "HTTP: interleaved rounds per side; the table shows the median")
 	concurrency := flag.Int("concurrency", 16, "HTTP: probes in flight on each side")
 	window := flag.Duration("window", 60*time.Second, "ICMP and SNMP: the measured window, after a 30 s warm-up")
 	icmpTargets := flag.Int("icmp-targets", 2000, "ICMP: loopback addresses, each checked once a minute")
 	snmpWalks := flag.Int("snmp-walks", 1000, "SNMP: interface-table walks a minute (checks of one minute)")
+	scrapeTargets := flag.Int("scrape-targets", 1000, "scrape: exposition endpoints, each scraped once a minute")
+	copies := flag.Int("exposition-copies", 2, "scrape: copies of the recorded exposition each target serves (a label copy tells them apart), "+
+		"so that a target is the size of a production host's node_exporter")
 	flag.Parse()
 	want := strings.Split(*only, ",")
 	ctx := context.Background()
@@ -69,7 +80,7 @@ func run() int {
 			return 1
 		}
 	}
-	if slices.Contains(want, "icmp") || slices.Contains(want, "snmp") {
+	if slices.Contains(want, "icmp") || slices.Contains(want, "snmp") || slices.Contains(want, "scrape") {
 		url, stop, err := pgcluster.StartThrowaway(ctx, nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
@@ -85,6 +96,12 @@ func run() int {
 		if slices.Contains(want, "snmp") {
 			if err := benchEngine(ctx, url, "snmp", *snmpWalks, *window); err != nil {
 				fmt.Fprintln(os.Stderr, "snmp:", err)
+				return 1
+			}
+		}
+		if slices.Contains(want, "scrape") {
+			if err := benchScrape(ctx, url, *scrapeTargets, *copies, *window); err != nil {
+				fmt.Fprintln(os.Stderr, "scrape:", err)
 				return 1
 			}
 		}
@@ -108,13 +125,13 @@ func serveTarget() int {
 	return 0
 }
 
-// startChild runs this binary in mode and returns the address it prints.
-func startChild(mode string) (string, func(), error) {
+// startChild runs this binary in mode (with args) and returns the address it prints.
+func startChild(mode string, args ...string) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(self, mode)
+	cmd := exec.Command(self, append([]string{mode}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err
@@ -282,27 +299,6 @@ func startBlackbox() (blackbox, func(), error) {
 // benchEngine runs n checks of kind, each once a minute, through the poller engine and reports the
 // process's CPU over a steady-state window.
 func benchEngine(ctx context.Context, url, kind string, n int, window time.Duration) error {
-	name := fmt.Sprintf("pollbench_%s_%d", kind, time.Now().Unix())
-	if err := createDatabase(ctx, url, name); err != nil {
-		return err
-	}
-	dbURL := strings.Replace(url, "/postgres?", "/"+name+"?", 1)
-	if _, err := db.NewMigrator(dbURL).Up(ctx, ""); err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, db.Config{URL: dbURL, MaxConns: 20})
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "Bench", Slug: "bench", AdminEmail: "bench@bench.invalid"})
-	if err != nil {
-		return err
-	}
-	if _, err := pool.Exec(ctx, `UPDATE app.tenants SET ingest_rate = 1000000, ingest_burst = 1000000, max_series = 1000000`); err != nil {
-		return err
-	}
-
 	var targets func(i int) string
 	var settings, peer string
 	switch kind {
@@ -324,12 +320,66 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 	for i := range checkTargets {
 		checkTargets[i] = targets(i)
 	}
+	const warmup = 30 * time.Second
+	r, err := runEngine(ctx, url, kind, checkTargets, settings, warmup, 0, window)
+	if err != nil {
+		return err
+	}
+	goal := map[string]string{"icmp": "≤ 10 % of one core at 2,000 targets/min", "snmp": "≤ 15 % of one core at 1,000 walks/min"}[kind]
+	fmt.Printf("%s: %d checks, each once a minute, against %s; poller engine with database writes; %s warm-up, %s measured\n\n",
+		strings.ToUpper(kind), n, peer, warmup, window.Round(time.Second))
+	fmt.Println("| kind | runs in window | up | runs/min | process CPU | share of one core | goal |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---|")
+	fmt.Printf("| %s | %d | %d | %.0f | %.2f s | %.1f %% | %s |\n\n", kind, r.runs, r.up, r.perMinute(), r.cpu.Seconds(), r.share(), goal)
+	return nil
+}
+
+// engineResult is what the poller engine did in a measured window.
+type engineResult struct {
+	runs, up int
+	samples  int64         // samples stored with times in the window
+	settled  time.Duration // how long the warm-up waited for the series to exist (wantSeries)
+	cpu      time.Duration
+	from, to time.Time
+}
+
+func (r engineResult) perMinute() float64 { return float64(r.runs) / r.to.Sub(r.from).Minutes() }
+func (r engineResult) share() float64     { return r.cpu.Seconds() / r.to.Sub(r.from).Seconds() * 100 }
+
+// runEngine runs a check of kind for each target, each once a minute, through the poller engine with a
+// database of its own, and measures the process's CPU over window after warmup. With wantSeries above 0,
+// the warm-up lasts until the tenant has that many series (at most 15 minutes), then warmup more: a
+// window measured while the first scrapes still create series would measure the creation.
+func runEngine(ctx context.Context, url, kind string, targets []string, settings string, warmup time.Duration, wantSeries int,
+	window time.Duration) (engineResult, error) {
+	var r engineResult
+	name := fmt.Sprintf("pollbench_%s_%d", kind, time.Now().Unix())
+	if err := createDatabase(ctx, url, name); err != nil {
+		return r, err
+	}
+	dbURL := strings.Replace(url, "/postgres?", "/"+name+"?", 1)
+	if _, err := db.NewMigrator(dbURL).Up(ctx, ""); err != nil {
+		return r, err
+	}
+	pool, err := db.Open(ctx, db.Config{URL: dbURL, MaxConns: 20})
+	if err != nil {
+		return r, err
+	}
+	defer pool.Close()
+	created, err := tenant.Create(ctx, db.NewSystem(pool), tenant.NewTenant{Name: "Bench", Slug: "bench", AdminEmail: "bench@bench.invalid"})
+	if err != nil {
+		return r, err
+	}
+	if _, err := pool.Exec(ctx, `UPDATE app.tenants SET ingest_rate = 10000000, ingest_burst = 10000000, max_series = 10000000`); err != nil {
+		return r, err
+	}
+	n := len(targets)
 	// Spread over the minute, as the API's first-run jitter would.
 	if _, err := pool.Exec(ctx, `
 	    INSERT INTO app.checks (tenant_id, name, kind, target, interval_seconds, timeout_seconds, settings, next_run_at)
 	    SELECT $1, $2 || ' ' || i, $2, t, 60, 10, $3::jsonb, now() + (i * 60.0 / $4) * interval '1 second'
-	      FROM unnest($5::text[]) WITH ORDINALITY AS u(t, i)`, created.TenantID.String(), kind, settings, n, checkTargets); err != nil {
-		return err
+	      FROM unnest($5::text[]) WITH ORDINALITY AS u(t, i)`, created.TenantID.String(), kind, settings, n, targets); err != nil {
+		return r, err
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -338,11 +388,11 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 	// sealed: any key will do.
 	spec, err := secrets.NewKeySpec("bench")
 	if err != nil {
-		return err
+		return r, err
 	}
 	keys, err := secrets.Parse(spec)
 	if err != nil {
-		return err
+		return r, err
 	}
 	runner := poller.NewRunner(db.NewSystem(pool), checks.NewProber(&checks.Guard{AllowPrivate: true}), samples, keys, log)
 	cfg := poller.DefaultConfig()
@@ -354,34 +404,44 @@ func benchEngine(ctx context.Context, url, kind string, n int, window time.Durat
 	if err := engine.Start(ctx); err != nil {
 		stopWriter()
 		writer.Wait()
-		return err
+		return r, err
 	}
 
-	const warmup = 30 * time.Second
+	if wantSeries > 0 {
+		start := time.Now()
+		var err error
+		for have := 0; have < wantSeries && err == nil; time.Sleep(5 * time.Second) {
+			if err = pool.QueryRow(ctx, `SELECT count(*) FROM app.series`).Scan(&have); err == nil && time.Since(start) > 15*time.Minute {
+				err = fmt.Errorf("%s: %d series of %d created in %s; the poller does not keep up", kind, have, wantSeries,
+					time.Since(start).Round(time.Second))
+			}
+		}
+		if err != nil {
+			engine.Stop()
+			stopWriter()
+			writer.Wait()
+			return r, err
+		}
+		r.settled = time.Since(start)
+		fmt.Fprintf(os.Stderr, "%s: %d series created in %s\n", kind, wantSeries, r.settled.Round(time.Second))
+	}
 	time.Sleep(warmup)
-	cpu0, from := selfCPU(), time.Now()
+	cpu0 := selfCPU()
+	r.from = time.Now()
 	time.Sleep(window)
-	cpu, to := selfCPU()-cpu0, time.Now()
+	r.cpu, r.to = selfCPU()-cpu0, time.Now()
 	// Runs that started in the window finish and are stored; a stopping engine would abandon them.
 	time.Sleep(15 * time.Second)
 	engine.Stop() // the engine stores its last runs before the samples writer stops
 	stopWriter()
 	writer.Wait()
 
-	var runs, up int
 	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'up') FROM ts.check_results
-	    WHERE time >= $1 AND time < $2`, from, to).Scan(&runs, &up); err != nil {
-		return err
+	    WHERE time >= $1 AND time < $2`, r.from, r.to).Scan(&r.runs, &r.up); err != nil {
+		return r, err
 	}
-	perMinute := float64(runs) / to.Sub(from).Minutes()
-	share := cpu.Seconds() / to.Sub(from).Seconds() * 100
-	goal := map[string]string{"icmp": "≤ 10 % of one core at 2,000 targets/min", "snmp": "≤ 15 % of one core at 1,000 walks/min"}[kind]
-	fmt.Printf("%s: %d checks, each once a minute, against %s; poller engine with database writes; %s warm-up, %s measured\n\n",
-		strings.ToUpper(kind), n, peer, warmup, window.Round(time.Second))
-	fmt.Println("| kind | runs in window | up | runs/min | process CPU | share of one core | goal |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---|")
-	fmt.Printf("| %s | %d | %d | %.0f | %.2f s | %.1f %% | %s |\n\n", kind, runs, up, perMinute, cpu.Seconds(), share, goal)
-	return nil
+	err = pool.QueryRow(ctx, `SELECT count(*) FROM ts.samples WHERE time >= $1 AND time < $2`, r.from, r.to).Scan(&r.samples)
+	return r, err
 }
 
 // startSNMPD runs net-snmp's snmpd on a free loopback port with a v2c community.

@@ -48,6 +48,8 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	window := w.call(t, "POST", "/api/v1/maintenance-windows", owner, map[string]any{"name": "patching",
 		"starts_at": time.Now().Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339)}).
 		must(t, http.StatusCreated)
+	trapCredential := w.call(t, "POST", "/api/v1/trap-credentials", owner, map[string]any{"name": "switches", "kind": "community",
+		"community": "c-" + tw.id.String()}).must(t, http.StatusCreated)
 	return map[string]string{
 		"/api/v1/bi/credentials/":      biCredential.id(t),
 		"/api/v1/hosts/":               host.id(t),
@@ -62,6 +64,7 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 		"/api/v1/alerts/":              alert,
 		"/api/v1/silences/":            silence.id(t),
 		"/api/v1/maintenance-windows/": window.id(t),
+		"/api/v1/trap-credentials/":    trapCredential.id(t),
 	}
 }
 
@@ -154,10 +157,15 @@ var minimumRole = map[string]string{
 	"POST /api/v2/write":                     "editor",
 	"POST /api/v1/prom/write":                "editor",
 	"POST /api/v1/logs":                      "editor",
+	"POST /v1/metrics":                       "editor",
+	"POST /v1/logs":                          "editor",
 	"POST /api/v1/channels":                  "admin",
 	"PATCH /api/v1/channels/:id":             "admin",
 	"DELETE /api/v1/channels/:id":            "admin",
 	"POST /api/v1/channels/:id/test":         "admin",
+	"POST /api/v1/trap-credentials":          "admin",
+	"PATCH /api/v1/trap-credentials/:id":     "admin",
+	"DELETE /api/v1/trap-credentials/:id":    "admin",
 }
 
 // Each role against each mutating route: forbidden exactly below the route's minimum role.

@@ -26,36 +26,47 @@ const (
 // (a decompression bomb stops at MaxIngestDecoded bytes). It answers the problem and returns false
 // when the body is not acceptable.
 func readPush(c *gin.Context) ([]byte, bool) {
+	body, refusal := readPushBody(c)
+	if refusal != nil {
+		writeProblem(c, refusal.status, refusal.title, refusal.detail)
+		return nil, false
+	}
+	return body, true
+}
+
+// pushRefusal says why a push body was not read: the status to answer, a title and a detail.
+type pushRefusal struct {
+	status        int
+	title, detail string
+}
+
+// readPushBody is readPush without the answer, for routes that answer in their own format (OTLP).
+func readPushBody(c *gin.Context) ([]byte, *pushRefusal) {
 	var r io.Reader = http.MaxBytesReader(c.Writer, c.Request.Body, MaxIngestBody)
 	switch enc := strings.ToLower(c.GetHeader("Content-Encoding")); enc {
 	case "", "identity":
 	case "gzip":
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			writeProblem(c, http.StatusBadRequest, "malformed body", "Content-Encoding is gzip but the body is not")
-			return nil, false
+			return nil, &pushRefusal{http.StatusBadRequest, "malformed body", "Content-Encoding is gzip but the body is not"}
 		}
 		defer zr.Close()
 		r = zr
 	default:
-		writeProblem(c, http.StatusUnsupportedMediaType, "unsupported Content-Encoding", "use gzip or none, not "+enc)
-		return nil, false
+		return nil, &pushRefusal{http.StatusUnsupportedMediaType, "unsupported Content-Encoding", "use gzip or none, not " + enc}
 	}
 	body, err := io.ReadAll(io.LimitReader(r, MaxIngestDecoded+1))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeProblem(c, http.StatusRequestEntityTooLarge, "body too large", fmt.Sprintf("the body exceeds %d bytes", MaxIngestBody))
-		return nil, false
+		return nil, &pushRefusal{http.StatusRequestEntityTooLarge, "body too large", fmt.Sprintf("the body exceeds %d bytes", MaxIngestBody)}
 	case err != nil:
-		writeProblem(c, http.StatusBadRequest, "malformed body", "the body could not be read: "+err.Error())
-		return nil, false
+		return nil, &pushRefusal{http.StatusBadRequest, "malformed body", "the body could not be read: " + err.Error()}
 	case len(body) > MaxIngestDecoded:
-		writeProblem(c, http.StatusRequestEntityTooLarge, "body too large",
-			fmt.Sprintf("the body decompresses to more than %d bytes", MaxIngestDecoded))
-		return nil, false
+		return nil, &pushRefusal{http.StatusRequestEntityTooLarge, "body too large",
+			fmt.Sprintf("the body decompresses to more than %d bytes", MaxIngestDecoded)}
 	}
-	return body, true
+	return body, nil
 }
 
 // answerIngestError answers a failed write: busy and unavailable with Retry-After, so clients retry; a

@@ -110,6 +110,14 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.GET("/notifications", access, s.listNotifications)
 	a.GET("/notifications/:id", s.requireOn(auth.PermAccess, lookupNotification), s.getNotification)
 
+	// SNMP trap credentials: the communities and v3 users the tenant's devices send traps with (traps.go).
+	trapCredential := s.requireOn(auth.PermAccess, lookupTrapCredential)
+	a.GET("/trap-credentials", access, s.listTrapCredentials)
+	a.POST("/trap-credentials", access, s.createTrapCredential)
+	a.GET("/trap-credentials/:id", trapCredential, s.getTrapCredential)
+	a.PATCH("/trap-credentials/:id", trapCredential, s.updateTrapCredential)
+	a.DELETE("/trap-credentials/:id", trapCredential, s.deleteTrapCredential)
+
 	a.GET("/audit", access, s.listAudit)
 
 	a.GET("/bi/credentials", access, s.listBICredentials)
@@ -126,7 +134,8 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.GET("/series", read, heavy, s.listSeries)
 	a.GET("/overview", read, heavy, s.overview)
 
-	// Pushes from agents: our JSON, InfluxDB line protocol (v1 and v2 paths), Prometheus remote write, logs.
+	// Pushes from agents: our JSON, InfluxDB line protocol (v1 and v2 paths), Prometheus remote write, logs,
+	// OTLP.
 	// Limited in samples per second by the ingest service rather than in requests.
 	push := servesRole(s.ingest != nil, "ingest")
 	in := r.Group("/api/v1", push, s.authenticate(), require(auth.PermIngest))
@@ -135,6 +144,10 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	in.POST("/prom/write", s.ingestRemoteWrite)
 	in.POST("/logs", s.ingestLogs)
 	r.Group("/api/v2", push, s.authenticate(), require(auth.PermIngest)).POST("/write", s.ingestInfluxV2)
+	// OpenTelemetry's OTLP/HTTP, at the paths its exporters append to an endpoint (otlp.go).
+	otlp := r.Group("/v1", push, s.authenticate(), require(auth.PermIngest))
+	otlp.POST("/metrics", s.otlpMetrics)
+	otlp.POST("/logs", s.otlpLogs)
 }
 
 // servesRole lets a request through to the routes of a role the process runs; for any other role it

@@ -3,7 +3,7 @@
 // probed. The API asks it to validate, guard and mask checks; the poller asks it to probe them. Nothing
 // here schedules or stores runs: internal/poller does.
 //
-// Each kind is one file — icmp.go, snmp.go, http.go, tcp.go, dns.go — holding a type that implements
+// Each kind is one file — icmp.go, snmp.go, http.go, tcp.go, dns.go, prometheus.go — holding a type that implements
 // Kind, its settings type and its probe. Machinery a kind keeps across runs may sit in a second file of
 // that kind: icmp_pinger.go (the process's shared ICMP sockets), snmp_counters.go (interface counters
 // kept between runs, for rates). What every kind shares is here (the registry), in settings.go
@@ -58,7 +58,7 @@ type Kind interface {
 }
 
 // registry holds every kind, in the order the API lists them.
-var registry = []Kind{icmpKind{}, snmpKind{}, httpKind{}, tcpKind{}, dnsKind{}}
+var registry = []Kind{icmpKind{}, snmpKind{}, httpKind{}, tcpKind{}, dnsKind{}, promKind{}}
 
 // Every kind implements Kind, checked when the package compiles.
 var (
@@ -67,6 +67,7 @@ var (
 	_ Kind = httpKind{}
 	_ Kind = tcpKind{}
 	_ Kind = dnsKind{}
+	_ Kind = promKind{}
 )
 
 // Lookup returns the kind named name.

@@ -12,7 +12,7 @@ import (
 // sends them nowhere.
 func TestRegistry(t *testing.T) {
 	names := Names()
-	if want := []string{"icmp", "snmp", "http", "tcp", "dns"}; !slices.Equal(names, want) {
+	if want := []string{"icmp", "snmp", "http", "tcp", "dns", "prometheus"}; !slices.Equal(names, want) {
 		t.Errorf("Names() = %v, want %v", names, want)
 	}
 	for _, name := range names {
@@ -43,7 +43,7 @@ func TestRegistry(t *testing.T) {
 		t.Error(`Lookup("ssh") found a kind that is not registered`)
 	}
 	if ps := Validate("ssh", "example.com", nil); len(ps) != 1 || ps[0].Field != "kind" ||
-		ps[0].Message != "must be one of icmp, snmp, http, tcp, dns" {
+		ps[0].Message != "must be one of icmp, snmp, http, tcp, dns, prometheus" {
 		t.Errorf(`Validate("ssh", …) = %v, want the kind refused, naming the kinds`, ps)
 	}
 }
@@ -65,6 +65,7 @@ func TestEndpointsAndTargetHost(t *testing.T) {
 		// A DNS check connects to its server, not to the name it asks about.
 		{"dns", "example.com", `{}`, nil, "example.com"},
 		{"dns", "example.com", `{"server":"ns1.example.net:53"}`, []Endpoint{{"settings.server", "ns1.example.net"}}, "example.com"},
+		{"prometheus", "http://node-1.example.com:9100/metrics", `{}`, []Endpoint{{"target", "node-1.example.com"}}, "node-1.example.com"},
 	} {
 		k, _ := Lookup(tc.kind)
 		if got := k.Endpoints(tc.target, json.RawMessage(tc.settings)); !slices.Equal(got, tc.endpoints) {

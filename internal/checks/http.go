@@ -81,22 +81,28 @@ func (httpKind) Validate(target string, settings json.RawMessage) []Problem {
 		}
 	}
 	ps.between("settings.max_redirects", st.MaxRedirects, 0, 10)
-	if len(st.Headers) > maxHTTPHeaders {
-		ps.add("settings.headers", "must have at most %d headers, not %d", maxHTTPHeaders, len(st.Headers))
+	ps.headers(st.Headers)
+	return ps
+}
+
+// headers checks the request headers a check sends (HTTP and Prometheus checks): how many, and each
+// name and value.
+func (ps *problems) headers(headers map[string]string) {
+	if len(headers) > maxHTTPHeaders {
+		ps.add("settings.headers", "must have at most %d headers, not %d", maxHTTPHeaders, len(headers))
 	}
-	for _, name := range slices.Sorted(maps.Keys(st.Headers)) {
+	for _, name := range slices.Sorted(maps.Keys(headers)) {
 		if name == "" || len(name) > maxHeaderNameBytes || strings.ContainsAny(name, " :\r\n\x00") {
 			ps.add("settings.headers", "header name %.64q is not valid (at most %d bytes, no spaces, colons or line breaks)",
 				name, maxHeaderNameBytes)
 			continue
 		}
-		value := st.Headers[name]
+		value := headers[name]
 		ps.atMost("settings.headers."+name, value, maxHeaderValueBytes)
 		if strings.ContainsAny(value, "\r\n\x00") {
 			ps.add("settings.headers."+name, "must not contain line breaks or NUL")
 		}
 	}
-	return ps
 }
 
 func (httpKind) Endpoints(target string, _ json.RawMessage) []Endpoint {

@@ -59,9 +59,10 @@ func runSecrets(ctx context.Context, env *environment, args []string) error {
 	defer pool.Close()
 	done, err := secrets.Reseal(ctx, db.NewSystem(pool), keys, false)
 	if err != nil {
-		return fmt.Errorf("rotate (sealed anew so far: %d channels, %d checks): %w", done.Channels, done.Checks, err)
+		return fmt.Errorf("rotate (sealed anew so far: %d channels, %d checks, %d trap credentials): %w", done.Channels, done.Checks,
+			done.TrapCredentials, err)
 	}
-	fmt.Fprintf(env.stdout, "sealed with key %s: %d channels, %d checks; the other keys may go once every server has the new one first\n",
-		keys.PrimaryID(), done.Channels, done.Checks)
+	fmt.Fprintf(env.stdout, "sealed with key %s: %d channels, %d checks, %d trap credentials; the other keys may go once every server has the new one first\n",
+		keys.PrimaryID(), done.Channels, done.Checks, done.TrapCredentials)
 	return nil
 }

@@ -133,14 +133,20 @@ func TestSecretsRotate(t *testing.T) {
 	                               VALUES ($1, 's', 'snmp', 'h:161', '{"community":"********"}', $2)`, created.TenantID, ckBlob); err != nil {
 		t.Fatal(err)
 	}
+	tcBlob, _ := old.Seal([]byte(`{"auth_password":"auth-pass-1"}`), secrets.For(secrets.TrapCredentialsColumn, created.TenantID))
+	if _, err := d.Pool.Exec(ctx, `INSERT INTO app.trap_credentials (tenant_id, name, kind, username, security_level, auth_protocol, secrets)
+	                               VALUES ($1, 'v3', 'usm', 'ops', 'authNoPriv', 'SHA', $2)`, created.TenantID, tcBlob); err != nil {
+		t.Fatal(err)
+	}
 	newKey, _ := secrets.NewKeySpec("next")
 	code, stdout, stderr := run(t, "secrets", "rotate", "--database-url", d.URL, "--secret-key", newKey+","+dbtest.SecretKey)
-	if code != 0 || !strings.Contains(stdout, "sealed with key next: 1 channels, 1 checks") {
+	if code != 0 || !strings.Contains(stdout, "sealed with key next: 1 channels, 1 checks, 1 trap credentials") {
 		t.Fatalf("rotate: %d %q %q", code, stdout, stderr)
 	}
 	onlyNew, _ := secrets.Parse(newKey)
 	for _, q := range []struct{ sql, column string }{
 		{`SELECT secrets FROM app.channels`, secrets.ChannelsColumn}, {`SELECT secrets FROM app.checks`, secrets.ChecksColumn},
+		{`SELECT secrets FROM app.trap_credentials`, secrets.TrapCredentialsColumn},
 	} {
 		var blob []byte
 		if err := d.Pool.QueryRow(ctx, q.sql).Scan(&blob); err != nil {
@@ -154,7 +160,7 @@ func TestSecretsRotate(t *testing.T) {
 		}
 	}
 	// Again: nothing left to do. Without the old key, an old blob says which key it needs.
-	if _, stdout, _ := run(t, "secrets", "rotate", "--database-url", d.URL, "--secret-key", newKey); !strings.Contains(stdout, "0 channels, 0 checks") {
+	if _, stdout, _ := run(t, "secrets", "rotate", "--database-url", d.URL, "--secret-key", newKey); !strings.Contains(stdout, "0 channels, 0 checks, 0 trap credentials") {
 		t.Errorf("second rotate: %q", stdout)
 	}
 	if _, err := d.Pool.Exec(ctx, `UPDATE app.channels SET secrets = $1`, chBlob); err != nil {

@@ -27,10 +27,11 @@ import (
 	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
+	"github.com/infrawatch/infrawatch/internal/traps"
 )
 
 // Roles a serve process can take; README § Topology says how many replicas of each may run.
-var allRoles = []string{"api", "ingest", "poller", "scheduler", "alerter", "notifier"}
+var allRoles = []string{"api", "ingest", "poller", "scheduler", "alerter", "notifier", "traps"}
 
 // serveConfig is what `infrawatch serve` (and `infrawatch dev`) run with. The settings of a package
 // are its Config, which registers its own flags with its own defaults.
@@ -58,6 +59,8 @@ type serveConfig struct {
 	Notify notify.Config
 	// Alerter configures the alerter role.
 	Alerter alerting.Config
+	// Traps configures the traps role's SNMP trap receiver (--snmp-trap-listen).
+	Traps traps.Config
 	// SelfMonitoring pushes the process's own metrics into a tenant (--self-monitoring-url).
 	SelfMonitoring selfmon.Config
 }
@@ -76,6 +79,7 @@ func defaultServeConfig() serveConfig {
 		Secrets:         secrets.DefaultConfig(),
 		Notify:          notify.DefaultConfig(),
 		Alerter:         alerting.DefaultConfig(),
+		Traps:           traps.DefaultConfig(),
 		SelfMonitoring:  selfmon.DefaultConfig(),
 	}
 }
@@ -122,6 +126,9 @@ func (c serveConfig) Validate() error {
 	if err := c.BI.Validate(); err != nil {
 		return err
 	}
+	if err := c.Traps.Validate(); err != nil {
+		return err
+	}
 	return c.DB.Validate()
 }
 
@@ -160,6 +167,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.Secrets.AddFlags(fs)
 	c.Notify.AddFlags(fs)
 	c.Alerter.AddFlags(fs)
+	c.Traps.AddFlags(fs)
 	c.SelfMonitoring.AddFlags(fs)
 }
 
@@ -248,7 +256,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
 	// push routes, the poller and run-now write through, stops last.
 	var workers service.Group
-	if cfg.has("api") || cfg.has("ingest") || cfg.has("poller") {
+	if cfg.has("api") || cfg.has("ingest") || cfg.has("poller") || cfg.has("traps") && cfg.Traps.Listen != "" {
 		workers = append(workers, service.Named{Name: "samples writer", Service: samples})
 	}
 	// A key rotated by `infrawatch keys rotate` or another replica becomes usable here within a minute.
@@ -280,6 +288,17 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	if cfg.has("alerter") {
 		workers = append(workers, service.Named{Name: "alerter",
 			Service: alerting.New(cfg.Alerter, system, log.With("role", "alerter"), registry)})
+	}
+
+	// SNMP traps become log lines of the tenant whose community or user they carry; stateless, so any
+	// number of replicas may listen behind one address.
+	if cfg.has("traps") {
+		if cfg.Traps.Listen == "" {
+			log.Info("no SNMP trap receiver: --snmp-trap-listen is empty", "role", "traps")
+		} else {
+			workers = append(workers, service.Named{Name: "trap receiver",
+				Service: traps.NewReceiver(cfg.Traps, system, samples, keys, log.With("role", "traps"), registry)})
+		}
 	}
 
 	// Every role's process may push its own metrics into a tenant, where alert rules watch them. It

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -55,23 +56,34 @@ func (b *lockedBuffer) lines() []map[string]any {
 // keys; the samples writer runs for the roles that write samples (the push routes of ingest, the
 // poller's results, a check run now through the API); the stream hub for api, the poller engine for
 // poller, maintenance and the BI enforcer for scheduler, the notifier for notifier, the alert engine
-// for alerter. The push routes answer with ingest only.
+// for alerter, the trap receiver for traps when --snmp-trap-listen is set. The push routes answer with
+// ingest only.
 func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 	d := dbtest.New(t, db.FlavorPostgres)
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trapAddr := udp.LocalAddr().String()
+	udp.Close()
 	for _, tc := range []struct {
 		roles, workers string
-		push           int // status of a push without a credential
+		push           int    // status of a push without a credential
+		trapListen     string // --snmp-trap-listen
 	}{
-		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized},
-		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound},
-		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized},
-		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound},
-		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound},
-		{"alerter", "signing key reloader,alerter", http.StatusNotFound},
+		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized, ""},
+		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound, ""},
+		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized, ""},
+		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound, ""},
+		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound, ""},
+		{"alerter", "signing key reloader,alerter", http.StatusNotFound, ""},
+		{"traps", "samples writer,signing key reloader,trap receiver", http.StatusNotFound, "udp:" + trapAddr},
+		{"traps", "signing key reloader", http.StatusNotFound, ""},
 	} {
-		t.Run(tc.roles, func(t *testing.T) {
+		t.Run(tc.roles+tc.trapListen, func(t *testing.T) {
 			cfg := defaultServeConfig()
 			cfg.Listen, cfg.Roles, cfg.DB.URL, cfg.Secrets.Keys = "127.0.0.1:0", parseRoles(tc.roles), d.URL, dbtest.SecretKey
+			cfg.Traps.Listen = tc.trapListen
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}

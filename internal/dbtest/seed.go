@@ -24,8 +24,8 @@ type Tenant struct {
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
 // a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
 // role: the login itself is cluster-wide, and a seed must leave nothing behind), an alert rule with an
-// alert and its event, a silence, and a maintenance window with an occurrence, written as the owner the
-// way system work writes them.
+// alert and its event, a silence, a maintenance window with an occurrence, and an SNMP trap community,
+// written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -119,6 +119,9 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.maintenance_occurrences (tenant_id, window_id, during)
 	                       VALUES ($1, $2, tstzrange($3, $3::timestamptz + interval '1 hour'))`, ten.ID, windowID, now)
 	must("maintenance occurrence", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.trap_credentials (tenant_id, name, kind, community_digest)
+	                       VALUES ($1, 'seed', 'community', sha256(convert_to('seed-' || $2, 'UTF8')))`, ten.ID, slug)
+	must("trap credential", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

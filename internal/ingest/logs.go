@@ -64,41 +64,66 @@ const (
 // WriteLogs validates a log push and writes its valid lines for tenant in one COPY. An entry that cannot
 // be stored is refused alone, with a reason that names it; a host that cannot is an *InvalidError.
 func (s *Service) WriteLogs(ctx context.Context, tenant uuid.UUID, push LogPush) (Result, error) {
-	var res Result
 	if push.Host != nil {
 		if err := push.Host.Validate(); err != nil {
-			return res, err
+			return Result{}, err
 		}
 	}
+	return s.WriteLogGroups(ctx, tenant, "logs", []LogPush{push})
+}
+
+// WriteLogGroups writes the lines of several hosts of tenant in one COPY: each group's lines belong to
+// its host (none when Host is nil), whose name the caller has checked (CheckHostName). An entry that
+// cannot be stored is refused alone; its Rejection counts entries across the groups, in order.
+// protocol names the metric's label (logs, otlp, snmptrap).
+func (s *Service) WriteLogGroups(ctx context.Context, tenant uuid.UUID, protocol string, groups []LogPush) (Result, error) {
+	var res Result
 	now := s.now()
 	oldest, newest := now.Add(-s.cfg.RawRetention).UnixMilli(), now.Add(s.cfg.MaxFuture).UnixMilli()
 	tid := pgtype.UUID{Bytes: tenant, Valid: true}
-	var hostID *int64 // every line of a push with a host refers to it; copyLogs sets it
-	if push.Host != nil {
-		hostID = new(int64)
-	}
+	var hosts []logHost
 	var lines [][]any
-	for i, e := range push.Entries {
-		severity, why := checkLogEntry(e, oldest, newest, s.cfg.MaxFuture)
-		if why != "" {
-			s.reject(&res, i, -1, "log_invalid", "entry %d: %s", i, why)
-			continue
+	index := 0
+	for _, g := range groups {
+		var hostID *int64 // every line of a group with a host refers to it; copyLogs sets it
+		if g.Host != nil {
+			hostID = new(int64)
 		}
-		attrs := []byte("{}")
-		if e.Attributes != nil {
-			attrs, _ = json.Marshal(e.Attributes)
+		stored := 0
+		for _, e := range g.Entries {
+			i := index
+			index++
+			severity, why := checkLogEntry(e, oldest, newest, s.cfg.MaxFuture)
+			if why != "" {
+				s.reject(&res, i, -1, "log_invalid", "entry %d: %s", i, why)
+				continue
+			}
+			attrs := []byte("{}")
+			if e.Attributes != nil {
+				attrs, _ = json.Marshal(e.Attributes)
+			}
+			lines = append(lines, []any{time.UnixMilli(e.Time), tid, hostID, e.Source, severity, e.Message, attrs})
+			stored++
 		}
-		lines = append(lines, []any{time.UnixMilli(e.Time), tid, hostID, e.Source, severity, e.Message, attrs})
+		if g.Host != nil && stored > 0 {
+			hosts = append(hosts, logHost{host: g.Host, id: hostID})
+		}
 	}
 	if len(lines) == 0 {
 		return res, nil
 	}
-	if err := s.copyLogs(ctx, tenant, push.Host, hostID, lines); err != nil {
+	if err := s.copyLogs(ctx, tenant, hosts, lines); err != nil {
 		return res, err
 	}
 	res.Accepted = len(lines)
-	s.m.accepted.WithLabelValues("logs").Add(float64(len(lines)))
+	s.m.accepted.WithLabelValues(protocol).Add(float64(len(lines)))
 	return res, nil
+}
+
+// logHost is a host of a log write and where its id goes: the lines of the host hold the pointer.
+type logHost struct {
+	host *JSONHost
+	id   *int64
 }
 
 // checkLogEntry returns the stored severity of a log line, or why it cannot be stored.
@@ -124,30 +149,33 @@ func checkLogEntry(e LogEntry, oldest, newest int64, maxFuture time.Duration) (s
 	return severity, ""
 }
 
-// copyLogs registers the push's host, if any, into *hostID and writes lines in one COPY. The host's id
-// comes from the cache, which may hold it after the host was deleted or renamed through the API: the
-// transaction checks it first and, when it is stale, the host is registered again and the lines go
-// under the new id, so that they never point at a host that is gone.
-func (s *Service) copyLogs(ctx context.Context, tenant uuid.UUID, host *JSONHost, hostID *int64, lines [][]any) error {
-	var details *HostDetails
-	if host != nil {
-		details = &HostDetails{Labels: host.Labels, Metadata: host.Metadata}
-	}
+// copyLogs registers the hosts of a log write, setting each one's id where its lines point, and writes
+// lines in one COPY. A host's id comes from the cache, which may hold it after the host was deleted or
+// renamed through the API: the transaction checks them first and, when one is stale, that host is
+// registered again and the lines go under the new id, so that they never point at a host that is gone.
+func (s *Service) copyLogs(ctx context.Context, tenant uuid.UUID, hosts []logHost, lines [][]any) error {
 	for attempt := 0; ; attempt++ {
-		if host != nil {
-			id, err := s.Host(ctx, tenant, host.Name, details)
+		for _, h := range hosts {
+			var details *HostDetails
+			if h.host.Labels != nil || h.host.Metadata != nil {
+				details = &HostDetails{Labels: h.host.Labels, Metadata: h.host.Metadata}
+			}
+			id, err := s.Host(ctx, tenant, h.host.Name, details)
 			if err != nil {
 				return err
 			}
-			*hostID = id
+			*h.id = id
 		}
-		current := true
+		var stale *logHost
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if host != nil {
-				var err error
-				current, err = dbsqlc.New(tx).HostIsCurrent(ctx, dbsqlc.HostIsCurrentParams{TenantID: tenant, ID: *hostID, Name: host.Name})
-				if err != nil || !current {
+			for i, h := range hosts {
+				current, err := dbsqlc.New(tx).HostIsCurrent(ctx, dbsqlc.HostIsCurrentParams{TenantID: tenant, ID: *h.id, Name: h.host.Name})
+				if err != nil {
 					return err
+				}
+				if !current {
+					stale = &hosts[i]
+					return nil
 				}
 			}
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"ts", "logs"},
@@ -157,11 +185,11 @@ func (s *Service) copyLogs(ctx context.Context, tenant uuid.UUID, host *JSONHost
 		switch {
 		case err != nil:
 			return s.classify(fmt.Errorf("write logs: %w", err))
-		case current:
+		case stale == nil:
 			return nil
 		case attempt == 2:
-			return fmt.Errorf("write logs: host %q keeps changing its id", host.Name)
+			return fmt.Errorf("write logs: host %q keeps changing its id", stale.host.Name)
 		}
-		s.resolver.forgetHost(tenant, host.Name, *hostID)
+		s.resolver.forgetHost(tenant, stale.host.Name, *stale.id)
 	}
 }

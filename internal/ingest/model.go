@@ -1,6 +1,6 @@
-// Package ingest takes metrics and logs that agents push — our JSON, InfluxDB line protocol and
-// Prometheus remote write — validates them, resolves series ids, and writes samples through a
-// group-commit writer that acknowledges a request only after its rows are committed.
+// Package ingest takes metrics and logs that agents push — our JSON, InfluxDB line protocol,
+// Prometheus remote write and OpenTelemetry's OTLP — validates them, resolves series ids, and writes
+// samples through a group-commit writer that acknowledges a request only after its rows are committed.
 //
 // It runs as the owning login (tenant_id is stamped from the credential, never from the payload) and
 // must never acknowledge a sample it has not committed.
@@ -23,6 +23,10 @@ type Series struct {
 	Host string
 	// Samples are the series' points, in any order.
 	Samples []Sample
+	// Delta says the samples are increments, not values: the service adds each, in time order, to the
+	// series' running total and stores the totals, so that the series reads as a counter (OTLP's delta
+	// sums and histograms; see otlp_delta.go).
+	Delta bool
 }
 
 // Rejection says why one sample (or, with Sample -1, a whole series) of a push was refused. Series and

@@ -92,6 +92,8 @@ type Service struct {
 
 	mu      sync.Mutex
 	tenants map[uuid.UUID]*tenantState
+	// deltas serialize the writes of each delta series in this process (otlp_delta.go).
+	deltas deltaLocks
 }
 
 // tenantState is a tenant's limits as last read, and its ingest rate limiter.
@@ -162,6 +164,11 @@ func (s *Service) Write(ctx context.Context, tenant uuid.UUID, protocol string, 
 	if err != nil {
 		return res, err
 	}
+	unlock, err := s.accumulate(ctx, tenant, keep, ids, &res) // delta series: running totals (otlp_delta.go)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	r := &rows{tenant: pgtype.UUID{Bytes: tenant, Valid: true}}
 	for i, v := range keep {
 		for _, p := range v.samples {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -205,9 +206,16 @@ func withReason(detail map[string]any, reason string) map[string]any {
 	return out
 }
 
-// writeSamples stores the runs' metrics as samples of the check's host, labelled with the check, one
-// ingest write per tenant and host. A refusal (the tenant's series limit, say) is logged, not retried:
-// the check result is what matters and it is stored.
+// maxSamplesWrite is the most series one ingest write of check samples holds. Runs whose series are new
+// make the write create them (a few thousand a second), and a prometheus check's run brings hundreds or
+// thousands: written in one piece, the new series of a large batch would outlast the store's deadline,
+// be rolled back, and the next, larger batch fail the same way forever. In pieces, each one that commits
+// is kept (its series cached), so a poller that starts scraping many exporters catches up.
+const maxSamplesWrite = 5_000
+
+// writeSamples stores the runs' metrics as samples of the check's host, labelled with the check, in
+// ingest writes per tenant and host of at most maxSamplesWrite series. A refusal (the tenant's series
+// limit, say) or a failure is logged, not retried: the check result is what matters and it is stored.
 func (s *store) writeSamples(ctx context.Context, runs []Run) {
 	type key struct {
 		tenant uuid.UUID
@@ -227,13 +235,19 @@ func (s *store) writeSamples(ctx context.Context, runs []Run) {
 				Samples: []ingest.Sample{{TimeMs: r.Time.UnixMilli(), Value: m.Value}}})
 		}
 	}
-	for k, series := range groups {
-		res, err := s.samples.Write(ctx, k.tenant, "poller", series, nil, nil)
-		if err != nil {
-			s.log.Warn("check samples not stored", "tenant", k.tenant, "host", k.host, "err", err)
-		} else if len(res.Rejected) > 0 {
-			s.log.Warn("check samples refused", "tenant", k.tenant, "host", k.host, "first_reason", res.Rejected[0].Reason,
-				"refused", len(res.Rejected))
+	for k, all := range groups {
+		for series := range slices.Chunk(all, maxSamplesWrite) {
+			if err := ctx.Err(); err != nil { // past the store's deadline: say so once for what is left
+				s.log.Warn("check samples not stored", "tenant", k.tenant, "host", k.host, "err", err)
+				break
+			}
+			res, err := s.samples.Write(ctx, k.tenant, "poller", series, nil, nil)
+			if err != nil {
+				s.log.Warn("check samples not stored", "tenant", k.tenant, "host", k.host, "series", len(series), "err", err)
+			} else if len(res.Rejected) > 0 {
+				s.log.Warn("check samples refused", "tenant", k.tenant, "host", k.host, "first_reason", res.Rejected[0].Reason,
+					"refused", len(res.Rejected))
+			}
 		}
 	}
 }

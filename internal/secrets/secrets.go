@@ -129,8 +129,9 @@ func (k *Keyring) PrimaryID() string { return k.keys[0].id }
 
 // The columns that hold sealed secrets, each a context of its own.
 const (
-	ChannelsColumn = "app.channels.secrets"
-	ChecksColumn   = "app.checks.secrets"
+	ChannelsColumn        = "app.channels.secrets"
+	ChecksColumn          = "app.checks.secrets"
+	TrapCredentialsColumn = "app.trap_credentials.secrets"
 )
 
 // Context is what a blob is sealed for: the column it lives in and the tenant whose row holds it.

@@ -10,7 +10,7 @@ import (
 
 // Resealed counts what Reseal sealed anew.
 type Resealed struct {
-	Channels, Checks int
+	Channels, Checks, TrapCredentials int
 }
 
 // resealBatch is how many rows Reseal reads at a time.
@@ -50,6 +50,37 @@ func Reseal(ctx context.Context, sys *db.System, keys *Keyring, stagedOnly bool)
 					return done, fmt.Errorf("channel %d: %w", r.ID, err)
 				}
 				done.Channels += int(n)
+			}
+			if len(rows) < resealBatch {
+				break
+			}
+		}
+	}
+	if !stagedOnly {
+		for after := int64(0); ; {
+			rows, err := q.TrapCredentialSecretsList(ctx, dbsqlc.TrapCredentialSecretsListParams{AfterID: after, MaxRows: resealBatch})
+			if err != nil {
+				return done, fmt.Errorf("read trap credential secrets: %w", err)
+			}
+			for _, r := range rows {
+				after = r.ID
+				if id, _ := KeyID(r.Secrets); id == keys.PrimaryID() {
+					continue
+				}
+				ctxFor := For(TrapCredentialsColumn, r.TenantID)
+				plain, err := keys.Open(r.Secrets, ctxFor)
+				if err != nil {
+					return done, fmt.Errorf("trap credential %d: %w", r.ID, err)
+				}
+				sealed, err := keys.Seal(plain, ctxFor)
+				if err != nil {
+					return done, err
+				}
+				n, err := q.TrapCredentialSecretsSet(ctx, dbsqlc.TrapCredentialSecretsSetParams{ID: r.ID, Secrets: sealed, OldSecrets: r.Secrets})
+				if err != nil {
+					return done, fmt.Errorf("trap credential %d: %w", r.ID, err)
+				}
+				done.TrapCredentials += int(n)
 			}
 			if len(rows) < resealBatch {
 				break

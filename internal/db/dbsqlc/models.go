@@ -431,6 +431,24 @@ type AppTenant struct {
 	UpdatedAt           time.Time
 }
 
+type AppTrapCredential struct {
+	ID              int64
+	TenantID        uuid.UUID
+	Name            string
+	Kind            string
+	CommunityDigest []byte
+	Username        *string
+	EngineID        []byte
+	SecurityLevel   *string
+	AuthProtocol    *string
+	PrivProtocol    *string
+	Secrets         []byte
+	Enabled         bool
+	CreatedBy       *uuid.UUID
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
 type AppUser struct {
 	ID           uuid.UUID
 	Email        string

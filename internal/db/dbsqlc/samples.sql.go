@@ -218,6 +218,49 @@ func (q *Queries) SamplesLatest(ctx context.Context, arg SamplesLatestParams) ([
 	return items, nil
 }
 
+const samplesLatestStored = `-- name: SamplesLatestStored :many
+SELECT p.series_id, p.time, p.value
+  FROM unnest($1::bigint[]) AS ids (id)
+ CROSS JOIN LATERAL (SELECT x.series_id, x.time, x.value
+                       FROM ts.samples x
+                      WHERE x.tenant_id = $2 AND x.series_id = ids.id
+                      ORDER BY x.time DESC
+                      LIMIT 1) p
+`
+
+type SamplesLatestStoredParams struct {
+	SeriesIds []int64
+	TenantID  uuid.UUID
+}
+
+type SamplesLatestStoredRow struct {
+	SeriesID int64
+	Time     time.Time
+	Value    float64
+}
+
+// System work (ingest): the newest stored sample of each given series of tenant, whatever its age — the
+// running total a delta series continues from. One backward probe of the (series_id, time) index each.
+func (q *Queries) SamplesLatestStored(ctx context.Context, arg SamplesLatestStoredParams) ([]SamplesLatestStoredRow, error) {
+	rows, err := q.db.Query(ctx, samplesLatestStored, arg.SeriesIds, arg.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SamplesLatestStoredRow{}
+	for rows.Next() {
+		var i SamplesLatestStoredRow
+		if err := rows.Scan(&i.SeriesID, &i.Time, &i.Value); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const samplesRange = `-- name: SamplesRange :many
 
 SELECT p.series_id, p.time, p.value
@@ -244,7 +287,7 @@ type SamplesRangeRow struct {
 }
 
 // Samples (ts.samples and its rollups), read through the api views as the current tenant, except
-// SamplesDeleteByTenant (operator work).
+// SamplesDeleteByTenant (operator work) and the running totals of delta series (ingest, system work).
 // The raw samples of the given series in [from_time, to_time), by series and time, at most @max_points
 // per series: the caller asks for one more than it allows, to tell a series over the limit. One index
 // range scan per series.
@@ -263,6 +306,46 @@ func (q *Queries) SamplesRange(ctx context.Context, arg SamplesRangeParams) ([]S
 	for rows.Next() {
 		var i SamplesRangeRow
 		if err := rows.Scan(&i.SeriesID, &i.Time, &i.Value); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const samplesStoredAt = `-- name: SamplesStoredAt :many
+SELECT x.series_id, x.time
+  FROM ts.samples x
+ WHERE x.tenant_id = $1
+   AND (x.series_id, x.time) IN (SELECT unnest($2::bigint[]), unnest($3::timestamptz[]))
+`
+
+type SamplesStoredAtParams struct {
+	TenantID  uuid.UUID
+	SeriesIds []int64
+	Times     []time.Time
+}
+
+type SamplesStoredAtRow struct {
+	SeriesID int64
+	Time     time.Time
+}
+
+// System work (ingest): which of the given (series, time) pairs of tenant have a stored sample — a delta
+// point sent again.
+func (q *Queries) SamplesStoredAt(ctx context.Context, arg SamplesStoredAtParams) ([]SamplesStoredAtRow, error) {
+	rows, err := q.db.Query(ctx, samplesStoredAt, arg.TenantID, arg.SeriesIds, arg.Times)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SamplesStoredAtRow{}
+	for rows.Next() {
+		var i SamplesStoredAtRow
+		if err := rows.Scan(&i.SeriesID, &i.Time); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
