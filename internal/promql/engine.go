@@ -179,7 +179,12 @@ func (e *Engine) run(ctx context.Context, tenant uuid.UUID, qs string, o QueryOp
 	st := &store{e: e, tenant: tenant, tiers: e.cfg.Rollups && tiersAllowedFor(expr), lookback: lookback}
 	qry, err := newQuery(ctx, st, prom.NewPrometheusQueryOpts(false, lookback, nil))
 	if err != nil {
-		return nil, engineErr(err)
+		// The engine refuses the query as written (a range vector where a range query needs an instant
+		// vector), unless it ran out of time or was cancelled before it began.
+		if e := engineErr(err); e.(*Error).Type == Timeout || e.(*Error).Type == Canceled {
+			return nil, e
+		}
+		return nil, badData(`invalid parameter "query": %w`, err)
 	}
 	defer qry.Close()
 	res := qry.Exec(ctx)
