@@ -21,6 +21,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/promql"
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/stream"
@@ -54,6 +55,8 @@ type serveConfig struct {
 	Secrets secrets.Config
 	// Notify configures the channels' sends (links, the SMTP relay) and the notifier role.
 	Notify notify.Config
+	// PromQL bounds the PromQL engine of /prometheus/api/v1 and says whether it reads rollups.
+	PromQL promql.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -69,6 +72,7 @@ func defaultServeConfig() serveConfig {
 		BI:              bi.DefaultConfig(),
 		Secrets:         secrets.DefaultConfig(),
 		Notify:          notify.DefaultConfig(),
+		PromQL:          promql.DefaultConfig(),
 	}
 }
 
@@ -108,6 +112,9 @@ func (c serveConfig) Validate() error {
 	if err := c.BI.Validate(); err != nil {
 		return err
 	}
+	if err := c.PromQL.Validate(); err != nil {
+		return err
+	}
 	return c.DB.Validate()
 }
 
@@ -145,6 +152,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.BI.AddFlags(fs)
 	c.Secrets.AddFlags(fs)
 	c.Notify.AddFlags(fs)
+	c.PromQL.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -287,6 +295,9 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Health:      db.NewHealth(pool),
 		Registry:    registry,
 		Config:      cfg.API,
+		// /prometheus/api/v1 reads through the same tenant runner, with the same statement timeout.
+		PromQL: promql.New(db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout), cfg.PromQL,
+			log.With("role", "api"), registry),
 
 		StorageHealth: storageHealth, // GET /api/v1/operator/health
 	})

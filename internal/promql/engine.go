@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -477,6 +478,24 @@ func (e *Engine) LabelValues(ctx context.Context, tenant uuid.UUID, name string,
 		values = []string{}
 	}
 	return truncate(values, limit), nil
+}
+
+// EngineVersion is the Prometheus version whose PromQL engine this binary runs (3.16.0 for the module's
+// v0.316.0), which /status/buildinfo answers; 3.0.0 if the build does not say.
+func EngineVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path != "github.com/prometheus/prometheus" {
+				continue
+			}
+			// Prometheus 3.x.y is published as module version v0.3xx.y.
+			var minor, patch int
+			if _, err := fmt.Sscanf(m.Version, "v0.3%02d.%d", &minor, &patch); err == nil {
+				return fmt.Sprintf("3.%d.%d", minor, patch)
+			}
+		}
+	}
+	return "3.0.0"
 }
 
 // ParseTime reads a time as the Prometheus HTTP API takes it: seconds since the epoch (a float,
