@@ -5,7 +5,7 @@ SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: help run test test-short bench bench-query bench-bi bench-poller bench-notify build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short bench bench-query bench-bi bench-promql bench-poller bench-notify build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ bench-query: prerequisites ## query benchmark: dashboard queries on rollups vs r
 
 bench-bi: prerequisites ## BI benchmark: a Grafana panel's query as a BI login vs the owner's SQL without views, with its EXPLAIN, 60 M rows (10 to 20 minutes; FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench bi $(if $(FLAVOR),--flavor $(FLAVOR))
+
+bench-promql: prerequisites ## PromQL benchmark: sum by (host) rate and histogram_quantile over 1,000 series each × 24 h through /prometheus/api/v1 vs a real Prometheus with the same data (5 to 8 minutes; FLAVOR=postgres for that flavor)
+	go run ./cmd/infrawatch-bench promql $(if $(FLAVOR),--flavor $(FLAVOR))
 
 bench-poller: prerequisites ## poller benchmark: HTTP vs blackbox_exporter, ICMP and SNMP CPU at scale (about 5 minutes; see cmd/infrawatch-pollbench)
 	go run ./cmd/infrawatch-pollbench

@@ -13,6 +13,11 @@
 //
 //	go run ./cmd/infrawatch-bench bi [--flavor postgres] [--hosts 100] [--metrics 10] [--days 7] [--interval 10s]
 //
+// The promql subcommand measures PromQL through /prometheus/api/v1 against a real Prometheus holding
+// the same samples (promql.go):
+//
+//	go run ./cmd/infrawatch-bench promql [--flavor postgres] [--hosts 100] [--cpus 10] [--buckets 10] [--hours 24]
+//
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
@@ -59,6 +64,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "bi" {
 		os.Exit(runBI(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "promql" {
+		os.Exit(runPromQL(os.Args[2:]))
 	}
 	os.Exit(run())
 }
