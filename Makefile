@@ -28,7 +28,7 @@ bench-query: prerequisites ## query benchmark: dashboard queries on rollups vs r
 bench-bi: prerequisites ## BI benchmark: a Grafana panel's query as a BI login vs the owner's SQL without views, with its EXPLAIN, 60 M rows (10 to 20 minutes; FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench bi $(if $(FLAVOR),--flavor $(FLAVOR))
 
-bench-promql: prerequisites ## PromQL benchmark: sum by (host) rate and histogram_quantile over 1,000 series each × 24 h through /prometheus/api/v1 vs a real Prometheus with the same data (5 to 8 minutes; FLAVOR=postgres for that flavor)
+bench-promql: prerequisites ## PromQL benchmark: sum by (host) rate and histogram_quantile over 1,000 series each × 24 h through /prometheus/api/v1 vs a real Prometheus with the same data (about 30 minutes on 2 CPUs; FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench promql $(if $(FLAVOR),--flavor $(FLAVOR))
 
 bench-poller: prerequisites ## poller benchmark: HTTP vs blackbox_exporter, ICMP and SNMP CPU at scale (about 5 minutes; see cmd/infrawatch-pollbench)
