@@ -111,6 +111,9 @@ func newWorldCustom(t *testing.T, flavor db.Flavor, limits api.RateLimits, confi
 		t.Fatal(err)
 	}
 	biService, err := bi.NewService(bi.Config{PublicDSN: "postgres://" + dbURL.Host + dbURL.Path + "?sslmode=disable"}, d.System())
+	if err != nil {
+		t.Fatal(err)
+	}
 	keys, err := secrets.Parse(dbtest.SecretKey)
 	if err != nil {
 		t.Fatal(err)

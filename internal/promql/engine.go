@@ -405,7 +405,7 @@ func (e *Engine) LabelNames(ctx context.Context, tenant uuid.UUID, sets [][]*lab
 			// A tenant whose series have no labels still has names.
 			some, err := q.SeriesPromNames(ctx, dbsqlc.SeriesPromNamesParams{Since: r.since(), Until: r.until(), MaxRows: 1})
 			if len(some) > 0 {
-				stored = []string{labels.MetricName}
+				stored = []string{model.MetricNameLabel}
 			}
 			return err
 		})
@@ -413,8 +413,8 @@ func (e *Engine) LabelNames(ctx context.Context, tenant uuid.UUID, sets [][]*lab
 			return Listing[string]{}, storageErr("read label names", err)
 		}
 		names = stored
-		if len(names) > 0 && !slices.Contains(names, labels.MetricName) {
-			names = append(names, labels.MetricName)
+		if len(names) > 0 && !slices.Contains(names, model.MetricNameLabel) {
+			names = append(names, model.MetricNameLabel)
 		}
 	} else {
 		found, err := e.union(ctx, tenant, sets, r)
@@ -448,7 +448,7 @@ func (e *Engine) LabelValues(ctx context.Context, tenant uuid.UUID, name string,
 		}
 		r = r.clamp()
 		err := e.read(ctx, tenant, func(q *dbsqlc.Queries) (err error) {
-			if name == labels.MetricName {
+			if name == model.MetricNameLabel {
 				values, err = q.SeriesPromNames(ctx, dbsqlc.SeriesPromNamesParams{Since: r.since(), Until: r.until(), MaxRows: maxScan})
 			} else {
 				values, err = q.SeriesPromLabelValues(ctx, dbsqlc.SeriesPromLabelValuesParams{LabelName: name, Since: r.since(),

@@ -3,6 +3,7 @@ package promql
 import (
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -16,9 +17,9 @@ func PromName(name string) string { return strings.ReplaceAll(name, ".", "_") }
 // absent one) and a stored label named __name__ (the name column says what the series is called).
 func seriesLabels(b *labels.ScratchBuilder, name string, stored map[string]string) labels.Labels {
 	b.Reset()
-	b.Add(labels.MetricName, PromName(name))
+	b.Add(model.MetricNameLabel, PromName(name))
 	for k, v := range stored {
-		if v != "" && k != labels.MetricName {
+		if v != "" && k != model.MetricNameLabel {
 			b.Add(k, v)
 		}
 	}

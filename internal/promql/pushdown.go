@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -38,7 +39,7 @@ func pushDown(ms []*labels.Matcher) sqlFilter {
 	var f sqlFilter
 	var preds []string
 	for _, m := range ms {
-		if m.Name == labels.MetricName {
+		if m.Name == model.MetricNameLabel {
 			f.pushName(m)
 			continue
 		}
