@@ -6,7 +6,7 @@ STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 FUZZTIME ?= 20s
 
-.PHONY: help run test test-short fuzz bench bench-otlp bench-query bench-bi bench-poller bench-scrape bench-notify bench-alerts build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short fuzz bench bench-otlp bench-query bench-bi bench-promql bench-poller bench-scrape bench-notify bench-alerts build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench-bi: prerequisites ## BI benchmark: a Grafana panel's query as a BI login v
 
 bench-alerts: prerequisites ## alerter benchmark: 12,000 rules every minute, CPU and lag in steady state, set-based vs one query per rule (about 12 minutes; FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench alerts $(if $(FLAVOR),--flavor $(FLAVOR))
+
+bench-promql: prerequisites ## PromQL benchmark: sum by (host) rate and histogram_quantile over 1,000 series each × 24 h through /prometheus/api/v1 vs a real Prometheus with the same data (about 30 minutes on 2 CPUs; FLAVOR=postgres for that flavor)
+	go run ./cmd/infrawatch-bench promql $(if $(FLAVOR),--flavor $(FLAVOR))
 
 bench-poller: prerequisites ## poller benchmark: HTTP vs blackbox_exporter, ICMP and SNMP CPU at scale (about 5 minutes; see cmd/infrawatch-pollbench)
 	go run ./cmd/infrawatch-pollbench

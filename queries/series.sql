@@ -71,3 +71,56 @@ SELECT id, name, labels, false FROM existing;
 SELECT * FROM app.series
  WHERE id > @after_id AND (sqlc.narg(name)::text IS NULL OR name = sqlc.narg(name))
  ORDER BY id LIMIT @max_rows;
+
+-- name: SeriesPromSelect :many
+-- The current tenant's series that a PromQL selector may match, by id, at most @max_rows: by PromQL
+-- name (the name with every '.' as '_'; exact names, or a LIKE pattern for a prefix) and a jsonpath
+-- predicate over the labels, each optional (NULL matches all), and, when @since is given, only series
+-- with a sample in [since, until]. The caller applies every matcher again exactly: what is pushed here
+-- only narrows what is read.
+SELECT s.id, s.name, s.labels
+  FROM app.series s
+ WHERE (sqlc.narg(prom_names)::text[] IS NULL OR replace(s.name, '.', '_') = ANY (sqlc.narg(prom_names)::text[]))
+   AND (sqlc.narg(prom_name_like)::text IS NULL OR replace(s.name, '.', '_') LIKE sqlc.narg(prom_name_like)::text)
+   AND (sqlc.narg(label_filter)::text IS NULL OR s.labels @@ sqlc.narg(label_filter)::text::jsonpath)
+   AND (sqlc.narg(since)::timestamptz IS NULL
+        OR EXISTS (SELECT FROM api.samples x
+                    WHERE x.series_id = s.id AND x.time >= sqlc.narg(since)::timestamptz AND x.time <= @until::timestamptz))
+ ORDER BY s.id
+ LIMIT @max_rows;
+
+-- name: SeriesPromNames :many
+-- The PromQL names (every '.' as '_') of the current tenant's series, each once (the caller sorts them
+-- bytewise), and, when @since is given, only of series with a sample in [since, until]; at most @max_rows.
+SELECT DISTINCT replace(s.name, '.', '_') AS prom_name
+  FROM app.series s
+ WHERE sqlc.narg(since)::timestamptz IS NULL
+    OR EXISTS (SELECT FROM api.samples x
+                WHERE x.series_id = s.id AND x.time >= sqlc.narg(since)::timestamptz AND x.time <= @until::timestamptz)
+ ORDER BY 1
+ LIMIT @max_rows;
+
+-- name: SeriesPromLabelNames :many
+-- The label names of the current tenant's series (those with a non-empty value), each once (the caller
+-- sorts them bytewise), and, when @since is given, only of series with a sample in [since, until]; at
+-- most @max_rows.
+SELECT DISTINCT l.key::text AS label_name
+  FROM app.series s CROSS JOIN LATERAL jsonb_each_text(s.labels) AS l (key, value)
+ WHERE l.value <> ''
+   AND (sqlc.narg(since)::timestamptz IS NULL
+        OR EXISTS (SELECT FROM api.samples x
+                    WHERE x.series_id = s.id AND x.time >= sqlc.narg(since)::timestamptz AND x.time <= @until::timestamptz))
+ ORDER BY 1
+ LIMIT @max_rows;
+
+-- name: SeriesPromLabelValues :many
+-- The non-empty values of one label over the current tenant's series, each once (the caller sorts them
+-- bytewise), and, when @since is given, only of series with a sample in [since, until]; at most @max_rows.
+SELECT DISTINCT (s.labels ->> @label_name::text)::text AS label_value
+  FROM app.series s
+ WHERE s.labels ->> @label_name::text <> ''
+   AND (sqlc.narg(since)::timestamptz IS NULL
+        OR EXISTS (SELECT FROM api.samples x
+                    WHERE x.series_id = s.id AND x.time >= sqlc.narg(since)::timestamptz AND x.time <= @until::timestamptz))
+ ORDER BY 1
+ LIMIT @max_rows;

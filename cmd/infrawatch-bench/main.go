@@ -22,6 +22,11 @@
 //
 //	go run ./cmd/infrawatch-bench otlp [--duration 20s] [--rounds 3] [--agents 8] [--push-sizes 1000,100]
 //
+// The promql subcommand measures PromQL through /prometheus/api/v1 against a real Prometheus holding
+// the same samples (promql.go):
+//
+//	go run ./cmd/infrawatch-bench promql [--flavor postgres] [--hosts 100] [--cpus 10] [--buckets 10] [--hours 24]
+//
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
@@ -74,6 +79,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "otlp" {
 		os.Exit(runOTLP(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "promql" {
+		os.Exit(runPromQL(os.Args[2:]))
 	}
 	os.Exit(run())
 }

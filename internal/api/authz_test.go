@@ -166,6 +166,11 @@ var minimumRole = map[string]string{
 	"POST /api/v1/trap-credentials":          "admin",
 	"PATCH /api/v1/trap-credentials/:id":     "admin",
 	"DELETE /api/v1/trap-credentials/:id":    "admin",
+	// The Prometheus HTTP API posts its reads as forms (Grafana's default).
+	"POST /prometheus/api/v1/query":       "viewer",
+	"POST /prometheus/api/v1/query_range": "viewer",
+	"POST /prometheus/api/v1/series":      "viewer",
+	"POST /prometheus/api/v1/labels":      "viewer",
 }
 
 // Each role against each mutating route: forbidden exactly below the route's minimum role.

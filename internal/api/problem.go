@@ -27,6 +27,10 @@ func newProblem(c *gin.Context, status int, title, detail string) Problem {
 }
 
 func sendProblem(c *gin.Context, p Problem) {
+	if isPrometheusAPI(c) {
+		sendPrometheusError(c, p) // Prometheus's clients (Grafana) read its error shape
+		return
+	}
 	c.Header("Content-Type", "application/problem+json")
 	c.Abort()
 	c.Status(p.Status)

@@ -134,6 +134,9 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.GET("/series", read, heavy, s.listSeries)
 	a.GET("/overview", read, heavy, s.overview)
 
+	// The Prometheus HTTP API's read side, for Grafana and PromQL tools (prometheus.go).
+	s.promRoutes(r, rest, read, heavy)
+
 	// Pushes from agents: our JSON, InfluxDB line protocol (v1 and v2 paths), Prometheus remote write, logs,
 	// OTLP.
 	// Limited in samples per second by the ingest service rather than in requests.

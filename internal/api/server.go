@@ -23,6 +23,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/ingest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/promql"
 	"github.com/infrawatch/infrawatch/internal/query"
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/stream"
@@ -72,6 +73,9 @@ type Deps struct {
 	Health *db.Health
 	// Registry collects the process's metrics; /metrics serves it.
 	Registry *prometheus.Registry
+	// PromQL evaluates PromQL and answers the series listings of /prometheus/api/v1; nil: one with the
+	// default configuration over Tenants.
+	PromQL *promql.Engine
 	// Config tunes the server; zero fields take DefaultConfig's.
 	Config Config
 }
@@ -101,6 +105,7 @@ type server struct {
 	operatorTokenHash []byte
 	limits            *limiters
 	query             *query.Planner
+	promql            *promql.Engine
 	heavy             *heavyGate
 	hub               *stream.Hub
 	streamCfg         StreamConfig
@@ -149,6 +154,9 @@ func NewHandler(d Deps) *gin.Engine {
 		operator: d.Operator, storageHealth: d.StorageHealth, bi: d.BI, limits: newLimiters(cfg.Rates),
 		query: query.New(d.Tenants, cfg.Query), heavy: newHeavyGate(cfg.HeavyReads.withDefaults(poolSize), d.Registry),
 		hub: d.Stream, streamCfg: cfg.Stream.withDefaults()}
+	if s.promql = d.PromQL; s.promql == nil {
+		s.promql = promql.New(d.Tenants, promql.DefaultConfig(), d.Log, nil)
+	}
 	if cfg.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operatorTokenHash = sum[:]

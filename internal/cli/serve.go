@@ -22,6 +22,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/promql"
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/selfmon"
 	"github.com/infrawatch/infrawatch/internal/service"
@@ -63,6 +64,8 @@ type serveConfig struct {
 	Traps traps.Config
 	// SelfMonitoring pushes the process's own metrics into a tenant (--self-monitoring-url).
 	SelfMonitoring selfmon.Config
+	// PromQL bounds the PromQL engine of /prometheus/api/v1 and says whether it reads rollups.
+	PromQL promql.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -81,6 +84,7 @@ func defaultServeConfig() serveConfig {
 		Alerter:         alerting.DefaultConfig(),
 		Traps:           traps.DefaultConfig(),
 		SelfMonitoring:  selfmon.DefaultConfig(),
+		PromQL:          promql.DefaultConfig(),
 	}
 }
 
@@ -126,6 +130,9 @@ func (c serveConfig) Validate() error {
 	if err := c.BI.Validate(); err != nil {
 		return err
 	}
+	if err := c.PromQL.Validate(); err != nil {
+		return err
+	}
 	if err := c.Traps.Validate(); err != nil {
 		return err
 	}
@@ -169,6 +176,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.Alerter.AddFlags(fs)
 	c.Traps.AddFlags(fs)
 	c.SelfMonitoring.AddFlags(fs)
+	c.PromQL.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -332,6 +340,9 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		Health:    db.NewHealth(pool),
 		Registry:  registry,
 		Config:    cfg.API,
+		// /prometheus/api/v1 reads through the same tenant runner, with the same statement timeout.
+		PromQL: promql.New(db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout), cfg.PromQL,
+			log.With("role", "api"), registry),
 
 		StorageHealth: storageHealth, // GET /api/v1/operator/health
 	})

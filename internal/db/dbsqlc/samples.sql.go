@@ -261,6 +261,241 @@ func (q *Queries) SamplesLatestStored(ctx context.Context, arg SamplesLatestStor
 	return items, nil
 }
 
+const samplesProm1dRange = `-- name: SamplesProm1dRange :many
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets, array_agg(min)::float8[] AS mins,
+       array_agg(max)::float8[] AS maxes, array_agg(sum)::float8[] AS sums, array_agg(last)::float8[] AS lasts
+  FROM api.samples_1d
+ WHERE series_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3
+ GROUP BY series_id
+`
+
+type SamplesProm1dRangeParams struct {
+	SeriesIds  []int64
+	FromBucket time.Time
+	ToBucket   time.Time
+}
+
+type SamplesProm1dRangeRow struct {
+	SeriesID int64
+	Buckets  []time.Time
+	Mins     []float64
+	Maxes    []float64
+	Sums     []float64
+	Lasts    []float64
+}
+
+// PromQL: the daily buckets, as SamplesProm5mRange reads the 5-minute ones.
+func (q *Queries) SamplesProm1dRange(ctx context.Context, arg SamplesProm1dRangeParams) ([]SamplesProm1dRangeRow, error) {
+	rows, err := q.db.Query(ctx, samplesProm1dRange, arg.SeriesIds, arg.FromBucket, arg.ToBucket)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SamplesProm1dRangeRow{}
+	for rows.Next() {
+		var i SamplesProm1dRangeRow
+		if err := rows.Scan(
+			&i.SeriesID,
+			&i.Buckets,
+			&i.Mins,
+			&i.Maxes,
+			&i.Sums,
+			&i.Lasts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const samplesProm1hRange = `-- name: SamplesProm1hRange :many
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets, array_agg(min)::float8[] AS mins,
+       array_agg(max)::float8[] AS maxes, array_agg(sum)::float8[] AS sums, array_agg(last)::float8[] AS lasts
+  FROM api.samples_1h
+ WHERE series_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3
+ GROUP BY series_id
+`
+
+type SamplesProm1hRangeParams struct {
+	SeriesIds  []int64
+	FromBucket time.Time
+	ToBucket   time.Time
+}
+
+type SamplesProm1hRangeRow struct {
+	SeriesID int64
+	Buckets  []time.Time
+	Mins     []float64
+	Maxes    []float64
+	Sums     []float64
+	Lasts    []float64
+}
+
+// PromQL: the hourly buckets, as SamplesProm5mRange reads the 5-minute ones.
+func (q *Queries) SamplesProm1hRange(ctx context.Context, arg SamplesProm1hRangeParams) ([]SamplesProm1hRangeRow, error) {
+	rows, err := q.db.Query(ctx, samplesProm1hRange, arg.SeriesIds, arg.FromBucket, arg.ToBucket)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SamplesProm1hRangeRow{}
+	for rows.Next() {
+		var i SamplesProm1hRangeRow
+		if err := rows.Scan(
+			&i.SeriesID,
+			&i.Buckets,
+			&i.Mins,
+			&i.Maxes,
+			&i.Sums,
+			&i.Lasts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const samplesProm5mRange = `-- name: SamplesProm5mRange :many
+SELECT series_id, array_agg(bucket)::timestamptz[] AS buckets, array_agg(min)::float8[] AS mins,
+       array_agg(max)::float8[] AS maxes, array_agg(sum)::float8[] AS sums, array_agg(last)::float8[] AS lasts
+  FROM api.samples_5m
+ WHERE series_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3
+ GROUP BY series_id
+`
+
+type SamplesProm5mRangeParams struct {
+	SeriesIds  []int64
+	FromBucket time.Time
+	ToBucket   time.Time
+}
+
+type SamplesProm5mRangeRow struct {
+	SeriesID int64
+	Buckets  []time.Time
+	Mins     []float64
+	Maxes    []float64
+	Sums     []float64
+	Lasts    []float64
+}
+
+// PromQL: the 5-minute buckets of the given series that start in [from_bucket, to_bucket), one row per
+// series with the buckets' starts and their min, max, sum and last, pair by pair in the order read
+// (the caller sorts them). The view is complete: it aggregates what is not materialized yet on the fly.
+func (q *Queries) SamplesProm5mRange(ctx context.Context, arg SamplesProm5mRangeParams) ([]SamplesProm5mRangeRow, error) {
+	rows, err := q.db.Query(ctx, samplesProm5mRange, arg.SeriesIds, arg.FromBucket, arg.ToBucket)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SamplesProm5mRangeRow{}
+	for rows.Next() {
+		var i SamplesProm5mRangeRow
+		if err := rows.Scan(
+			&i.SeriesID,
+			&i.Buckets,
+			&i.Mins,
+			&i.Maxes,
+			&i.Sums,
+			&i.Lasts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const samplesPromAt = `-- name: SamplesPromAt :many
+SELECT DISTINCT x.series_id
+  FROM api.samples x
+ WHERE x.series_id = ANY ($1::bigint[]) AND x.time = ANY ($2::timestamptz[])
+`
+
+type SamplesPromAtParams struct {
+	SeriesIds []int64
+	Times     []time.Time
+}
+
+// PromQL: which of the given series have a raw sample at exactly one of the given times. A rollup
+// bucket holds [start, start + width) and PromQL's windows are (t - range, t]: they hold the same
+// samples unless one lies exactly on a window's edge, which these probes find (one index probe per
+// series and time).
+func (q *Queries) SamplesPromAt(ctx context.Context, arg SamplesPromAtParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, samplesPromAt, arg.SeriesIds, arg.Times)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var series_id int64
+		if err := rows.Scan(&series_id); err != nil {
+			return nil, err
+		}
+		items = append(items, series_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const samplesPromRaw = `-- name: SamplesPromRaw :many
+SELECT ids.id::bigint AS series_id, p.times::timestamptz[] AS times, p.values::float8[] AS values
+  FROM unnest($1::bigint[]) AS ids (id)
+ CROSS JOIN LATERAL (SELECT array_agg(x.time) AS times, array_agg(x.value) AS values
+                       FROM (SELECT y.time, y.value FROM api.samples y
+                              WHERE y.series_id = ids.id AND y.time >= $2 AND y.time <= $3
+                              ORDER BY y.time) x) p
+ WHERE p.times IS NOT NULL
+`
+
+type SamplesPromRawParams struct {
+	SeriesIds []int64
+	FromTime  time.Time
+	ToTime    time.Time
+}
+
+type SamplesPromRawRow struct {
+	SeriesID int64
+	Times    []time.Time
+	Values   []float64
+}
+
+// PromQL: the raw samples of the given series in [from_time, to_time] (both ends: the engine asks for
+// exactly the milliseconds it needs), one row per series with its times and values in time order. One
+// index range scan per series, aggregated into arrays so that a day of 1,000 series is 1,000 rows.
+func (q *Queries) SamplesPromRaw(ctx context.Context, arg SamplesPromRawParams) ([]SamplesPromRawRow, error) {
+	rows, err := q.db.Query(ctx, samplesPromRaw, arg.SeriesIds, arg.FromTime, arg.ToTime)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SamplesPromRawRow{}
+	for rows.Next() {
+		var i SamplesPromRawRow
+		if err := rows.Scan(&i.SeriesID, &i.Times, &i.Values); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const samplesRange = `-- name: SamplesRange :many
 
 SELECT p.series_id, p.time, p.value

@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -233,6 +234,189 @@ func (q *Queries) SeriesMatch(ctx context.Context, arg SeriesMatchParams) ([]Ser
 			&i.Labels,
 			&i.Matched,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const seriesPromLabelNames = `-- name: SeriesPromLabelNames :many
+SELECT DISTINCT l.key::text AS label_name
+  FROM app.series s CROSS JOIN LATERAL jsonb_each_text(s.labels) AS l (key, value)
+ WHERE l.value <> ''
+   AND ($1::timestamptz IS NULL
+        OR EXISTS (SELECT FROM api.samples x
+                    WHERE x.series_id = s.id AND x.time >= $1::timestamptz AND x.time <= $2::timestamptz))
+ ORDER BY 1
+ LIMIT $3
+`
+
+type SeriesPromLabelNamesParams struct {
+	Since   *time.Time
+	Until   time.Time
+	MaxRows int32
+}
+
+// The label names of the current tenant's series (those with a non-empty value), each once (the caller
+// sorts them bytewise), and, when @since is given, only of series with a sample in [since, until]; at
+// most @max_rows.
+func (q *Queries) SeriesPromLabelNames(ctx context.Context, arg SeriesPromLabelNamesParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, seriesPromLabelNames, arg.Since, arg.Until, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var label_name string
+		if err := rows.Scan(&label_name); err != nil {
+			return nil, err
+		}
+		items = append(items, label_name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const seriesPromLabelValues = `-- name: SeriesPromLabelValues :many
+SELECT DISTINCT (s.labels ->> $1::text)::text AS label_value
+  FROM app.series s
+ WHERE s.labels ->> $1::text <> ''
+   AND ($2::timestamptz IS NULL
+        OR EXISTS (SELECT FROM api.samples x
+                    WHERE x.series_id = s.id AND x.time >= $2::timestamptz AND x.time <= $3::timestamptz))
+ ORDER BY 1
+ LIMIT $4
+`
+
+type SeriesPromLabelValuesParams struct {
+	LabelName string
+	Since     *time.Time
+	Until     time.Time
+	MaxRows   int32
+}
+
+// The non-empty values of one label over the current tenant's series, each once (the caller sorts them
+// bytewise), and, when @since is given, only of series with a sample in [since, until]; at most @max_rows.
+func (q *Queries) SeriesPromLabelValues(ctx context.Context, arg SeriesPromLabelValuesParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, seriesPromLabelValues,
+		arg.LabelName,
+		arg.Since,
+		arg.Until,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var label_value string
+		if err := rows.Scan(&label_value); err != nil {
+			return nil, err
+		}
+		items = append(items, label_value)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const seriesPromNames = `-- name: SeriesPromNames :many
+SELECT DISTINCT replace(s.name, '.', '_') AS prom_name
+  FROM app.series s
+ WHERE $1::timestamptz IS NULL
+    OR EXISTS (SELECT FROM api.samples x
+                WHERE x.series_id = s.id AND x.time >= $1::timestamptz AND x.time <= $2::timestamptz)
+ ORDER BY 1
+ LIMIT $3
+`
+
+type SeriesPromNamesParams struct {
+	Since   *time.Time
+	Until   time.Time
+	MaxRows int32
+}
+
+// The PromQL names (every '.' as '_') of the current tenant's series, each once (the caller sorts them
+// bytewise), and, when @since is given, only of series with a sample in [since, until]; at most @max_rows.
+func (q *Queries) SeriesPromNames(ctx context.Context, arg SeriesPromNamesParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, seriesPromNames, arg.Since, arg.Until, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var prom_name string
+		if err := rows.Scan(&prom_name); err != nil {
+			return nil, err
+		}
+		items = append(items, prom_name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const seriesPromSelect = `-- name: SeriesPromSelect :many
+SELECT s.id, s.name, s.labels
+  FROM app.series s
+ WHERE ($1::text[] IS NULL OR replace(s.name, '.', '_') = ANY ($1::text[]))
+   AND ($2::text IS NULL OR replace(s.name, '.', '_') LIKE $2::text)
+   AND ($3::text IS NULL OR s.labels @@ $3::text::jsonpath)
+   AND ($4::timestamptz IS NULL
+        OR EXISTS (SELECT FROM api.samples x
+                    WHERE x.series_id = s.id AND x.time >= $4::timestamptz AND x.time <= $5::timestamptz))
+ ORDER BY s.id
+ LIMIT $6
+`
+
+type SeriesPromSelectParams struct {
+	PromNames    []string
+	PromNameLike *string
+	LabelFilter  *string
+	Since        *time.Time
+	Until        time.Time
+	MaxRows      int32
+}
+
+type SeriesPromSelectRow struct {
+	ID     int64
+	Name   string
+	Labels map[string]string
+}
+
+// The current tenant's series that a PromQL selector may match, by id, at most @max_rows: by PromQL
+// name (the name with every '.' as '_'; exact names, or a LIKE pattern for a prefix) and a jsonpath
+// predicate over the labels, each optional (NULL matches all), and, when @since is given, only series
+// with a sample in [since, until]. The caller applies every matcher again exactly: what is pushed here
+// only narrows what is read.
+func (q *Queries) SeriesPromSelect(ctx context.Context, arg SeriesPromSelectParams) ([]SeriesPromSelectRow, error) {
+	rows, err := q.db.Query(ctx, seriesPromSelect,
+		arg.PromNames,
+		arg.PromNameLike,
+		arg.LabelFilter,
+		arg.Since,
+		arg.Until,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SeriesPromSelectRow{}
+	for rows.Next() {
+		var i SeriesPromSelectRow
+		if err := rows.Scan(&i.ID, &i.Name, &i.Labels); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

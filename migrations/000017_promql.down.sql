@@ -1,0 +1,1 @@
+DROP INDEX app.series_prom_name_idx;
