@@ -110,6 +110,29 @@ func (refreshKind) step(ctx context.Context, s *Service, q *dbsqlc.Queries, j *J
 	return &through, nil
 }
 
+// lateRows materializes again the buckets below the rollup's watermark that rows arriving late
+// invalidated (an agent replaying its spool after an outage), within the policy's window. TimescaleDB's
+// own policy does so only at its next run — an hour away for the hourly tier, a day for the daily one —
+// and until then real-time aggregation does not show them (it aggregates above the watermark only). In
+// auto mode the scheduler calls it at every check for the refresh jobs TimescaleDB runs, finest tier
+// first, so that a late sample reaches every tier within a check; with nothing invalidated it costs
+// about a millisecond. It is not a run of the job and is not recorded as one.
+func (refreshKind) lateRows(ctx context.Context, s *Service, q *dbsqlc.Queries, j *Job) error {
+	width := j.bucketWidth
+	if j.Watermark == nil || width <= 0 {
+		return nil
+	}
+	lo := alignUp(s.clock.Now().Add(-j.startOffset), width)
+	hi := j.Watermark.Truncate(width)
+	if !hi.After(lo) {
+		return nil
+	}
+	if err := q.RollupsRefreshWindow(ctx, dbsqlc.RollupsRefreshWindowParams{Rollup: j.Relation, WindowStart: lo, WindowEnd: hi}); err != nil {
+		return fmt.Errorf("refresh late rows of %s from %s to %s: %w", j.Relation, stamp(lo), stamp(hi), err)
+	}
+	return nil
+}
+
 // alignUp is the first multiple of width since the epoch at or after t (Truncate aligns to UTC midnight
 // for widths that divide a day, as time_bucket does).
 func alignUp(t time.Time, width time.Duration) time.Time {

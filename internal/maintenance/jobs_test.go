@@ -618,3 +618,63 @@ func exec(t *testing.T, d *dbtest.DB, statements ...string) {
 		}
 	}
 }
+
+// tierAnswer is what a rollup tier answers for series' bucket b: materialized or, above the watermark,
+// aggregated on the fly by real-time aggregation.
+func tierAnswer(t *testing.T, d *dbtest.DB, rollup string, series int64, b time.Time) agg {
+	t.Helper()
+	got := readAggs(t, d, `SELECT bucket, count, sum FROM `+rollup+` WHERE series_id = $1 AND bucket = $2`, series, b)
+	return got[b.UTC()]
+}
+
+// While TimescaleDB runs the refreshes fine, a sample that arrives late for buckets already materialized
+// is missing from every tier's answer until TimescaleDB's next run of the tier's policy (an hour away for
+// the hourly tier, a day for the daily one): real-time aggregation adds only what is above the
+// watermark. In auto mode the scheduler's next check (a minute) materializes it, in every tier, without
+// running the jobs for TimescaleDB.
+func TestAutoMaterializesLateSamplesWhileTimescaleDBRunsTheRefreshes(t *testing.T) {
+	d, ids := timescaleDB(t)
+	tenant := uuid.New()
+	realNow := time.Now().Truncate(time.Minute)
+	insertSamples(t, d, tenant, 1, realNow.Add(-3*time.Hour), realNow.Add(-10*time.Minute))
+	// TimescaleDB's policies ran, successfully, and materialized what was there.
+	for _, rollup := range []string{"ts.samples_5m", "ts.samples_1h", "ts.samples_1d"} {
+		exec(t, d, fmt.Sprintf(`CALL refresh_continuous_aggregate('%s', NULL, now() - interval '1 hour')`, rollup))
+	}
+	for name, id := range ids {
+		if strings.HasPrefix(name, "refresh_") {
+			recordTimescaleDBRun(t, d, id, realNow.Add(-time.Minute), "")
+		}
+	}
+	st := startStorageTest(t, d, Config{TimescaleJobs: ModeAuto})
+
+	// An agent replays its spool: a sample two hours late, in buckets every tier has materialized or (the
+	// daily one, whose day is not over) aggregates from the hourly tier's materialized buckets.
+	late := realNow.Add(-2*time.Hour + 30*time.Second)
+	exec(t, d, fmt.Sprintf(`INSERT INTO ts.samples (time, tenant_id, series_id, value) VALUES ('%s', '%s', 1, 1000)`,
+		late.Format(time.RFC3339Nano), tenant))
+	tiers := []struct {
+		rollup string
+		width  time.Duration
+	}{{"ts.samples_5m", 5 * time.Minute}, {"ts.samples_1h", time.Hour}, {"ts.samples_1d", day}}
+	for _, tier := range tiers {
+		b := late.Truncate(tier.width)
+		if got, want := tierAnswer(t, d, tier.rollup, 1, b), rawBuckets(t, d, 1, tier.width, b.Add(tier.width))[b.UTC()]; got == want {
+			t.Fatalf("%s bucket %s answers the late sample before the scheduler's check: %+v (then this test proves nothing)",
+				tier.rollup, stamp(b), got)
+		}
+	}
+
+	st.wake(0)
+	for _, tier := range tiers {
+		b := late.Truncate(tier.width)
+		if got, want := tierAnswer(t, d, tier.rollup, 1, b), rawBuckets(t, d, 1, tier.width, b.Add(tier.width))[b.UTC()]; got != want {
+			t.Errorf("%s bucket %s answers %+v a check after the late sample, want %+v from the raw rows", tier.rollup, stamp(b), got, want)
+		}
+	}
+	for name := range ids {
+		if j := st.job(name); strings.HasPrefix(name, "refresh_") && (j.Runner != RunnerTimescaleDB || j.Infrawatch.LastSuccess != nil) {
+			t.Errorf("%s: %s runs it, infrawatch's last run %v; want TimescaleDB's, none of infrawatch's", name, j.Runner, j.Infrawatch.LastSuccess)
+		}
+	}
+}

@@ -11,8 +11,9 @@ import (
 // checkJobs is the scheduler's check of the storage jobs (see jobs.go), after each rollup refresh, on a
 // connection that holds the maintenance lock: it records the refresh that just ran (postgres flavor),
 // decides who runs each of TimescaleDB's jobs (Config.TimescaleJobs), runs those that are infrawatch's,
-// a bounded step each, then reads every job again, assesses it, logs each state that changed, once, and
-// saves what it found. refreshErr is the outcome of the refresh of the postgres flavor's rollups.
+// a bounded step each (in auto mode it also materializes the late rows below the watermark of the
+// refreshes TimescaleDB runs), then reads every job again, assesses it, logs each state that changed,
+// once, and saves what it found. refreshErr is the outcome of the refresh of the postgres flavor's rollups.
 func (s *Service) checkJobs(ctx context.Context, q *dbsqlc.Queries, refreshErr error) error {
 	now := s.clock.Now()
 	jobs, err := readJobs(ctx, q)
@@ -35,6 +36,14 @@ func (s *Service) checkJobs(ctx context.Context, q *dbsqlc.Queries, refreshErr e
 			return err
 		}
 		if j.Runner != RunnerInfrawatch {
+			if j.Kind == "refresh" && s.cfg.TimescaleJobs == ModeAuto {
+				if err := (refreshKind{}).lateRows(ctx, s, q, j); err != nil {
+					if ctx.Err() != nil {
+						return err
+					}
+					s.log.Warn("late samples not materialized yet", "job", j.Name, "err", err)
+				}
+			}
 			continue
 		}
 		through, err := lookupKind(j.Kind).step(ctx, s, q, j, now.Add(s.cfg.RefreshInterval))
