@@ -27,6 +27,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
+	"github.com/infrawatch/infrawatch/internal/web"
 )
 
 // Deps are what the HTTP server needs from the process.
@@ -66,6 +67,10 @@ type Deps struct {
 	// push routes, /oauth/token, the operator's routes and the live stream). Without it those answer
 	// 404, as routes that do not exist; health, readiness, metrics and /openapi.json always answer.
 	ServeAPI bool
+	// Console serves the web console (internal/web) for GET and HEAD of every path the API does not
+	// have outside /api/ and /oauth/; nil, or a process without the api role, serves none. API routes
+	// keep precedence: the console is only the fallback of unknown paths.
+	Console http.Handler
 	// Stream is the process's live-stream hub; nil makes GET /api/v1/stream answer 503.
 	Stream *stream.Hub
 	// Health tells readiness. Handlers never see it.
@@ -123,7 +128,18 @@ func NewHandler(d Deps) *gin.Engine {
 	}
 	m := newHTTPMetrics(d.Registry)
 	r.Use(requestID(), accessLog(d.Log, m), recoverProblem(d.Log), textParams())
-	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such route", "") })
+	console := d.Console
+	if !d.ServeAPI {
+		console = nil
+	}
+	r.NoRoute(func(c *gin.Context) {
+		if console != nil && (c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead) &&
+			web.IsConsolePath(c.Request.URL.Path) {
+			console.ServeHTTP(c.Writer, c.Request)
+			return
+		}
+		writeProblem(c, http.StatusNotFound, "no such route", "")
+	})
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, "method not allowed on this route", "")
 	})

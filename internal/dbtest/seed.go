@@ -24,7 +24,7 @@ type Tenant struct {
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
 // a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
 // role: the login itself is cluster-wide, and a seed must leave nothing behind), an alert rule with an
-// alert and its event, a silence, and a maintenance window with an occurrence, written as the owner the
+// alert and its event, a silence, a maintenance window with an occurrence, and a stream ticket, written as the owner the
 // way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
@@ -119,6 +119,10 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.maintenance_occurrences (tenant_id, window_id, during)
 	                       VALUES ($1, $2, tstzrange($3, $3::timestamptz + interval '1 hour'))`, ten.ID, windowID, now)
 	must("maintenance occurrence", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.stream_tickets (tenant_id, user_id, secret_hash, credential_expires_at, expires_at)
+	                       VALUES ($1, $2, $3, now() + interval '15 minutes', now() + interval '30 seconds')`,
+		ten.ID, ten.UserID, []byte("st-"+slug))
+	must("stream ticket", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }
