@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -27,7 +28,6 @@ import (
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
-	"github.com/infrawatch/infrawatch/internal/web"
 )
 
 // Deps are what the HTTP server needs from the process.
@@ -134,7 +134,7 @@ func NewHandler(d Deps) *gin.Engine {
 	}
 	r.NoRoute(func(c *gin.Context) {
 		if console != nil && (c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead) &&
-			web.IsConsolePath(c.Request.URL.Path) {
+			isConsolePath(c.Request.URL.Path) {
 			console.ServeHTTP(c.Writer, c.Request)
 			return
 		}
@@ -171,6 +171,13 @@ func NewHandler(d Deps) *gin.Engine {
 	}
 	s.routes(r, d.ServeAPI)
 	return r
+}
+
+// isConsolePath says whether an unknown path may be the web console's (one of its client routes or
+// assets): anything outside /api/ and /oauth/, whose unknown paths stay problem+json 404s for API clients.
+func isConsolePath(urlPath string) bool {
+	return !strings.HasPrefix(urlPath, "/api/") && urlPath != "/api" &&
+		!strings.HasPrefix(urlPath, "/oauth/") && urlPath != "/oauth"
 }
 
 // readyz answers 200 when the database answers, its schema is the one this binary expects and it takes

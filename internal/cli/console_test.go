@@ -304,6 +304,18 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	hostA := strconv.FormatInt(hosts.Items[0].ID, 10)
 
+	// A firing alert of a rule, as the alerter would have raised it (the alerter is tested on its own).
+	var rule struct {
+		ID int64 `json:"id"`
+	}
+	srv.call("POST", "/api/v1/alert-rules", admin, map[string]any{"name": "cpu high", "kind": "threshold",
+		"settings": map[string]any{"metric": "cpu.usage_pct", "comparator": ">", "threshold": 80}}, &rule)
+	if _, err := d.Pool.Exec(bg, `INSERT INTO app.alerts (tenant_id, rule_id, fingerprint, state, severity, labels, summary, started_at)
+		SELECT tenant_id, id, 'console', 'firing', 'critical', '{"host": "web-1"}', 'CPU above 80 % on web-1', now()
+		  FROM app.alert_rules WHERE id = $1`, rule.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	// Tenant B, with a host of its own.
 	if _, err := tenant.Create(bg, d.System(), tenant.NewTenant{Name: "Bravo", AdminEmail: "owner@bravo.example", AdminPassword: "bravo-owner-password"}); err != nil {
 		t.Fatal(err)
@@ -329,6 +341,9 @@ func TestConsoleInChromium(t *testing.T) {
 			if got := text(t, ctx, sel); got != strconv.Itoa(want) {
 				t.Errorf("overview %s shows %q, the API answers %d", sel, got, want)
 			}
+		}
+		if got := text(t, ctx, "#ov-alerts-firing"); got != "1" {
+			t.Errorf("overview shows %q alerts firing, want 1", got)
 		}
 		if ov.Hosts.Total != 1 || ov.Checks.Unknown != 1 {
 			t.Errorf("the API's overview %+v: want A's one host and one check not run yet", ov)
@@ -368,6 +383,28 @@ func TestConsoleInChromium(t *testing.T) {
 		waitJS(t, ctx, "the latency chart", `document.querySelector('figure[data-chart="latency"] canvas') !== null`)
 		screenshot(t, ctx, artifacts, "check.png")
 
+		// The metrics explorer: the pushed series as a chart and a table.
+		do(t, ctx, "explore", chromedp.Click(`a[data-nav="explore"]`), chromedp.WaitVisible("#explore-form"))
+		do(t, ctx, "explore the CPU", chromedp.Navigate(srv.base+"/explore?metric=cpu.usage_pct&host=web-1&labels=cpu%3Dtotal&range=1h"),
+			chromedp.WaitVisible(`figure[data-chart="explore"] canvas`), chromedp.WaitVisible("#explore-table tbody tr"))
+		if got := text(t, ctx, "#explore-table tbody tr"); !strings.Contains(got, "web-1 cpu=total") || !strings.Contains(got, "88 %") {
+			t.Errorf("explorer row %q: want web-1's cpu=total series, newest 88 %%", got)
+		}
+
+		// Alerts: acknowledged from the page.
+		do(t, ctx, "acknowledge the alert", chromedp.Click(`a[data-nav="alerts"]`), chromedp.WaitVisible("#alerts-table"),
+			chromedp.Click("button[data-ack]"))
+		waitJS(t, ctx, "the alert acknowledged", `document.querySelector(".ack-state").textContent.startsWith("by ")`)
+		var alert struct {
+			Items []struct {
+				Ack *struct{ By string } `json:"ack"`
+			} `json:"items"`
+		}
+		srv.call("GET", "/api/v1/alerts?state=firing", admin, nil, &alert)
+		if len(alert.Items) != 1 || alert.Items[0].Ack == nil {
+			t.Errorf("the API's firing alerts after the acknowledgement: %+v", alert.Items)
+		}
+
 		// Settings: an API key is shown once, works, and stops working when revoked.
 		do(t, ctx, "create a key", chromedp.Click(`a[data-nav="settings"]`), chromedp.WaitVisible("#key-name"),
 			chromedp.SendKeys("#key-name", "wallboard"), chromedp.SetValue("#key-scope", "read"), chromedp.Click("#key-create"),
@@ -398,11 +435,18 @@ func TestConsoleInChromium(t *testing.T) {
 	})
 
 	t.Run("viewer", func(t *testing.T) {
-		loginInBrowser(t, ctx, srv.base, "viewer@acme.example", "acme-viewer-password")
+		// By keyboard alone: the login form has the focus, Tab moves to the password, Enter submits.
+		do(t, ctx, "log in by keyboard", chromedp.Navigate(srv.base+"/"), chromedp.WaitVisible("#login-email"),
+			chromedp.KeyEvent("viewer@acme.example"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("acme-viewer-password"),
+			chromedp.KeyEvent("\r"), chromedp.WaitVisible("#overview"))
 		do(t, ctx, "the check page", chromedp.Navigate(srv.base+"/checks/"+strconv.FormatInt(check.ID, 10)),
 			chromedp.WaitVisible(`figure[data-chart="latency"]`))
 		if eval[bool](t, ctx, `document.getElementById("run-now") !== null`) {
 			t.Error("a viewer sees Run now")
+		}
+		do(t, ctx, "alerts", chromedp.Navigate(srv.base+"/alerts"), chromedp.WaitVisible("#alerts-table"))
+		if eval[bool](t, ctx, `document.querySelector("[data-ack]") !== null`) {
+			t.Error("a viewer sees Acknowledge")
 		}
 		do(t, ctx, "settings", chromedp.Navigate(srv.base+"/settings"), chromedp.WaitVisible("#keys-not-allowed"))
 		if eval[bool](t, ctx, `document.getElementById("key-form") !== null || document.querySelector("[data-revoke]") !== null`) {
@@ -414,10 +458,11 @@ func TestConsoleInChromium(t *testing.T) {
 	t.Run("tenant B", func(t *testing.T) {
 		loginInBrowser(t, ctx, srv.base, "owner@bravo.example", "bravo-owner-password")
 		do(t, ctx, "B's hosts", chromedp.Click(`a[data-nav="hosts"]`), chromedp.WaitVisible(`tr[data-host="bravo-secret-db"]`))
-		for _, page := range []string{"/hosts", "/checks", "/"} {
+		for _, page := range []string{"/hosts", "/checks", "/", "/alerts", "/explore?metric=cpu.usage_pct"} {
 			do(t, ctx, "B's "+page, chromedp.Navigate(srv.base+page), chromedp.WaitVisible("main h1"))
 			waitJS(t, ctx, "B's "+page+" loaded", `document.querySelector("main").textContent.includes("Loading") === false`)
-			if body := eval[string](t, ctx, "document.body.innerText"); strings.Contains(body, "web-1") || strings.Contains(body, "api port") {
+			if body := eval[string](t, ctx, "document.body.innerText"); strings.Contains(body, "web-1") || strings.Contains(body, "api port") ||
+				strings.Contains(body, "CPU above 80") {
 				t.Errorf("tenant B's %s shows A's host or check:\n%s", page, body)
 			}
 		}

@@ -78,21 +78,6 @@ func New() *Handler {
 	return h
 }
 
-// IsConsolePath says whether a GET of urlPath is the console's rather than the API's: everything but
-// /api/…, /oauth/… and the probes, which the API answers (and answers 404 for when unknown).
-func IsConsolePath(urlPath string) bool {
-	for _, prefix := range []string{"/api/", "/oauth/"} {
-		if strings.HasPrefix(urlPath, prefix) {
-			return false
-		}
-	}
-	switch urlPath {
-	case "/api", "/oauth", "/healthz", "/readyz", "/metrics", "/openapi.json":
-		return false
-	}
-	return true
-}
-
 // ServeHTTP answers GET and HEAD: an asset under /assets/ (404 when there is none, so a typo in an
 // import fails loudly), index.html for any other path (a client route; the console reads the path).
 // Every answer is revalidated (no-cache with an ETag): file names carry no version, so this is what keeps

@@ -1,8 +1,11 @@
 // The console: a router over a few pages, each built from the REST API and kept current by the live
-// stream. Client routes: /login, / (overview), /hosts, /hosts/{id}, /checks, /checks/{id}, /settings.
+// stream. Client routes: /login, / (overview), /hosts, /hosts/{id}, /checks, /checks/{id}, /explore,
+// /alerts, /silences, /channels, /settings.
 import { api, login, logout, resume, session, ApiError } from "./api.js";
 import { h } from "./dom.js";
 import { pageOverview, pageHosts, pageHost, pageChecks, pageCheck, pageSettings } from "./pages.js";
+import { pageAlerts, pageSilences, pageChannels } from "./alerting.js";
+import { pageExplore } from "./explore.js";
 
 const main = document.getElementById("main");
 const header = document.querySelector("header.top");
@@ -16,6 +19,10 @@ const routes = [
   { re: /^\/hosts\/(\d+)$/, page: pageHost, nav: "hosts", title: "Host" },
   { re: /^\/checks$/, page: pageChecks, nav: "checks", title: "Checks" },
   { re: /^\/checks\/(\d+)$/, page: pageCheck, nav: "checks", title: "Check" },
+  { re: /^\/explore$/, page: pageExplore, nav: "explore", title: "Metrics explorer" },
+  { re: /^\/alerts$/, page: pageAlerts, nav: "alerts", title: "Alerts" },
+  { re: /^\/silences$/, page: pageSilences, nav: "silences", title: "Silences" },
+  { re: /^\/channels$/, page: pageChannels, nav: "channels", title: "Channels" },
   { re: /^\/settings$/, page: pageSettings, nav: "settings", title: "Settings" },
 ];
 
@@ -69,7 +76,8 @@ async function render() {
       h("p", { class: "error" }, "This page could not be loaded: " + e.message),
       h("p", {}, e.status === 0 ? "Is the server running? Reload the page to try again." : "Reload the page to try again.")));
   }
-  main.focus();
+  // Screen readers and keyboards start at the new page, unless the page put the focus somewhere (a form).
+  if (!main.contains(document.activeElement) || document.activeElement === document.body) main.focus();
 }
 
 async function showWho() {
