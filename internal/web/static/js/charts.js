@@ -26,6 +26,33 @@ export function formatValue(unit, v) {
   return (units[unit] || units.plain)(v);
 }
 
+/** decimals is how many digits after the point tell ticks step apart. */
+const decimals = (step) => Math.min(6, Math.max(0, Math.ceil(-Math.log10(step || 1) - 1e-9)));
+
+/**
+ * axisValues formats an axis's ticks in a unit, with as many decimals as their spacing needs (ticks of
+ * 99.2 and 99.4 % must not all read "99 %"), and one prefix for the whole axis.
+ */
+export function axisValues(unit) {
+  return (u, vals) => {
+    if (!vals.length) return vals;
+    const step = vals.length > 1 ? Math.abs(vals[1] - vals[0]) : Math.abs(vals[0]);
+    if (unit === "bytes" || unit === "bits") {
+      const [base, k, prefixes, name] = unit === "bytes" ? [1024, 1, ["", "Ki", "Mi", "Gi", "Ti", "Pi"], "B"]
+        : [1000, 8, ["", "k", "M", "G", "T"], "bit/s"];
+      const max = Math.max(...vals.map((v) => Math.abs(v * k)));
+      let i = 0;
+      let div = 1;
+      while (max / div >= base && i < prefixes.length - 1) { div *= base; i++; }
+      const d = decimals((step * k) / div);
+      return vals.map((v) => ((v * k) / div).toFixed(d) + " " + prefixes[i] + name);
+    }
+    const d = decimals(step);
+    const suffix = unit === "pct" ? " %" : unit === "ms" ? " ms" : "";
+    return vals.map((v) => v.toFixed(d) + suffix);
+  };
+}
+
 /**
  * align turns series of [ms, value] points into uPlot's columns: shared times in seconds, then one column
  * per series with null where a series has no point at a time.
@@ -58,7 +85,7 @@ export function lineChart(el, spec) {
       label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false,
       value: fmt,
     }))],
-    axes: [{}, { values: (u, vals) => vals.map((v) => formatValue(spec.unit, v)), size: 80 }],
+    axes: [{}, { values: axisValues(spec.unit), size: 80 }],
     // One point alone makes uPlot's automatic time range span years: show the minutes around it.
     scales: { x: { time: true, range: (u, min, max) => (u.data[0].length === 1 ? [u.data[0][0] - 60, u.data[0][0] + 60] : [min, max]) } },
     legend: { show: !spec.spark },

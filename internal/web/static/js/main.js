@@ -77,7 +77,8 @@ async function render() {
       h("p", {}, e.status === 0 ? "Is the server running? Reload the page to try again." : "Reload the page to try again.")));
   }
   // Screen readers and keyboards start at the new page, unless the page put the focus somewhere (a form).
-  if (!main.contains(document.activeElement) || document.activeElement === document.body) main.focus();
+  window.scrollTo(0, 0);
+  if (!main.contains(document.activeElement) || document.activeElement === document.body) main.focus({ preventScroll: true });
 }
 
 async function showWho() {

@@ -29,7 +29,7 @@ function live(ctx, params, handlers) {
 
 export async function pageOverview(root, _m, ctx) {
   root.append(h("h1", {}, "Overview"));
-  const cards = h("div", { class: "cards", id: "overview" });
+  const cards = h("div", { class: "cards", id: "overview" }, h("p", { class: "muted" }, "Loading…"));
   const extra = h("div");
   root.append(cards, extra);
   const card = (id, value, label) => h("div", { class: "card" }, h("div", { class: "value", id }, value), h("div", { class: "label" }, label));
