@@ -126,6 +126,11 @@ export async function api(path, { method = "GET", body } = {}) {
       await refresh();
       r = await send();
     }
+    if (r.status === 429 && method === "GET") { // a heavy read waited for its tenant's share: once more, later
+      const wait = Math.min(5, Number(r.headers.get("Retry-After")) || 1);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      r = await send();
+    }
   } catch (e) {
     if (e instanceof ApiError) throw e;
     throw new ApiError(0, null);
