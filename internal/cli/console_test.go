@@ -419,6 +419,29 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Fatalf("the revoked key answers %d, want 401", got)
 		}
 
+		// Members: an invitation made on the page (its token shown once), accepted, and the new member's role
+		// changed from the page.
+		do(t, ctx, "invite", chromedp.SendKeys("#invite-email", "ed@acme.example"), chromedp.SetValue("#invite-role", "editor"),
+			chromedp.Click(`#invite-form button[type="submit"]`), chromedp.WaitVisible("#invite-token"))
+		srv.call("POST", "/api/v1/auth/accept-invite", "", map[string]string{"token": text(t, ctx, "#invite-token"),
+			"password": "ed-own-password"}, &struct{}{})
+		do(t, ctx, "settings again", chromedp.Navigate(srv.base+"/settings"), chromedp.WaitVisible(`select[data-role-of="ed@acme.example"]`))
+		if got := eval[string](t, ctx, `document.querySelector('select[data-role-of="ed@acme.example"]').value`); got != "editor" {
+			t.Errorf("the new member's role shows %q, want editor", got)
+		}
+		eval[bool](t, ctx, `(() => { const s = document.querySelector('select[data-role-of="ed@acme.example"]');
+			s.value = "viewer"; s.dispatchEvent(new Event("change")); return true; })()`)
+		waitJS(t, ctx, "the role changed", `document.getElementById("member-status").textContent === "ed@acme.example is now viewer."`)
+		var members struct {
+			Items []struct{ Email, Role string } `json:"items"`
+		}
+		srv.call("GET", "/api/v1/users", admin, nil, &members)
+		for _, m := range members.Items {
+			if m.Email == "ed@acme.example" && m.Role != "viewer" {
+				t.Errorf("the API says ed is %s after the page made them a viewer", m.Role)
+			}
+		}
+
 		// Logging out forgets the session here and ends it on the server.
 		refresh := eval[string](t, ctx, `sessionStorage.getItem("infrawatch.refresh_token") || ""`)
 		do(t, ctx, "log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))
@@ -451,6 +474,9 @@ func TestConsoleInChromium(t *testing.T) {
 		do(t, ctx, "settings", chromedp.Navigate(srv.base+"/settings"), chromedp.WaitVisible("#keys-not-allowed"))
 		if eval[bool](t, ctx, `document.getElementById("key-form") !== null || document.querySelector("[data-revoke]") !== null`) {
 			t.Error("a viewer sees API key actions")
+		}
+		if eval[bool](t, ctx, `document.getElementById("invite-form") !== null || document.querySelector("select[data-role-of]") !== null`) {
+			t.Error("a viewer sees member actions")
 		}
 		do(t, ctx, "log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))
 	})

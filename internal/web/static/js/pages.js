@@ -342,10 +342,60 @@ export async function pageCheck(root, m, ctx) {
 
 export async function pageSettings(root) {
   root.append(h("h1", {}, "Settings"));
-  const users = await all("/api/v1/users");
-  root.append(h("h2", {}, "Members"), table("Members", ["Email", { text: "Name", cls: "hide-narrow" }, "Role", "State"],
-    users.map((u) => h("tr", {}, h("td", {}, u.email), h("td", { class: "hide-narrow" }, u.name || "—"), h("td", {}, u.role),
-      h("td", {}, u.disabled ? "disabled" : "active"))), { id: "members" }));
+  const members = h("div");
+  const memberError = h("p", { class: "error", role: "alert" });
+  const memberStatus = h("p", { role: "status", id: "member-status" });
+  const ROLES = ["viewer", "editor", "admin", "owner"];
+  async function drawMembers() {
+    const users = await all("/api/v1/users");
+    members.replaceChildren(table("Members", ["Email", { text: "Name", cls: "hide-narrow" }, "Role", "State"],
+      users.map((u) => {
+        let role = u.role;
+        // Admins change roles (owners only by owners; the server says no otherwise).
+        if (can("access") && (u.role !== "owner" || can("tenant"))) {
+          const select = h("select", { "aria-label": `Role of ${u.email}`, "data-role-of": u.email },
+            ROLES.filter((r) => r !== "owner" || can("tenant")).map((r) => h("option", { value: r, selected: r === u.role }, r)));
+          select.addEventListener("change", async () => {
+            memberError.textContent = "";
+            try {
+              await api(`/api/v1/users/${u.id}`, { method: "PATCH", body: { role: select.value } });
+              await drawMembers();
+              memberStatus.textContent = `${u.email} is now ${select.value}.`;
+            } catch (e) {
+              memberError.textContent = e.message;
+              select.value = u.role;
+            }
+          });
+          role = select;
+        }
+        return h("tr", { "data-member": u.email }, h("td", {}, u.email), h("td", { class: "hide-narrow" }, u.name || "—"),
+          h("td", {}, role), h("td", {}, u.disabled ? "disabled" : "active"));
+      }), { id: "members" }));
+  }
+  root.append(h("h2", {}, "Members"), memberError, memberStatus, members);
+  await drawMembers();
+  if (can("access")) {
+    const email = h("input", { type: "email", id: "invite-email", required: true, autocomplete: "off" });
+    const role = h("select", { id: "invite-role" }, ROLES.filter((r) => r !== "owner" || can("tenant")).map((r) => h("option", { value: r }, r)));
+    const shown = h("div", { "aria-live": "polite" });
+    const form = h("form", { class: "inline", id: "invite-form" }, h("label", {}, "Invite by email", email), h("label", {}, "Role", role),
+      h("button", { type: "submit" }, "Invite"));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      memberError.textContent = "";
+      try {
+        const inv = await api("/api/v1/users", { method: "POST", body: { email: email.value, role: role.value } });
+        shown.replaceChildren(h("div", { class: "notice", id: "invitation" }, inv.emailed
+          ? h("p", {}, `Invitation emailed to ${inv.email}.`)
+          : [h("p", {}, h("strong", {}, `Invitation for ${inv.email} made.`), " Pass this token on (shown once, valid 7 days); " +
+              "they accept it with POST /api/v1/auth/accept-invite:"), h("code", { class: "secret", id: "invite-token" }, inv.invite_token)]));
+        email.value = "";
+      } catch (e) {
+        memberError.textContent = e.message;
+      }
+    });
+    root.append(h("div", { class: "panel" }, form, shown));
+  }
   root.append(h("p", { class: "muted" }, "Roles: viewers read; editors also push and manage hosts, checks and alerting; " +
     "admins also manage members, API keys and channels; owners also the tenant."));
   root.append(h("h2", {}, "API keys"));
