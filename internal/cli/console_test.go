@@ -395,6 +395,7 @@ func TestConsoleInChromium(t *testing.T) {
 		do(t, ctx, "acknowledge the alert", chromedp.Click(`a[data-nav="alerts"]`), chromedp.WaitVisible("#alerts-table"),
 			chromedp.Click("button[data-ack]"))
 		waitJS(t, ctx, "the alert acknowledged", `document.querySelector(".ack-state").textContent.startsWith("by ")`)
+		screenshot(t, ctx, artifacts, "alerts.png")
 		var alert struct {
 			Items []struct {
 				Ack *struct{ By string } `json:"ack"`
@@ -410,6 +411,7 @@ func TestConsoleInChromium(t *testing.T) {
 			chromedp.SendKeys("#key-name", "wallboard"), chromedp.SetValue("#key-scope", "read"), chromedp.Click("#key-create"),
 			chromedp.WaitVisible("#new-key-value"), chromedp.WaitVisible(`tr[data-key="wallboard"]`))
 		newKey := text(t, ctx, "#new-key-value")
+		screenshot(t, ctx, artifacts, "settings.png")
 		if !strings.HasPrefix(newKey, "iwk_") || srv.call("GET", "/api/v1/hosts", newKey, nil, nil) != http.StatusOK {
 			t.Fatalf("the key the console showed (%q) does not read hosts", newKey)
 		}

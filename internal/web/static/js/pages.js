@@ -127,13 +127,17 @@ export async function pageHost(root, m, ctx) {
   const charts = h("div", { class: "charts", id: "host-charts" });
   let stream = null;
   let state = []; // per chart: {spec, series: [{id, label, points}], plot, fig}
+  let generation = 0; // the newest load: an older one that finishes later draws nothing
   async function load(range) {
+    const mine = ++generation;
     if (stream) stream.stop();
+    stream = null;
     for (const c of state) c.plot && c.plot.destroy();
-    charts.replaceChildren();
+    state = [];
+    charts.replaceChildren(h("p", { class: "muted" }, "Loading…"));
     const q = new URLSearchParams({ host: host.name, from: String(Math.round(range.from)) });
     if (range.to) q.set("to", String(Math.round(range.to)));
-    state = await Promise.all(HOST_CHARTS.map(async (spec) => {
+    const loaded = await Promise.all(HOST_CHARTS.map(async (spec) => {
       const series = [];
       for (const metric of spec.metrics) {
         q.set("metric", metric);
@@ -142,6 +146,9 @@ export async function pageHost(root, m, ctx) {
       }
       return { spec, series };
     }));
+    if (mine !== generation || !root.isConnected) return;
+    state = loaded;
+    charts.replaceChildren();
     for (const c of state) {
       const latest = h("span", { class: "latest", "aria-live": "polite" });
       const plotEl = h("div", { class: "plot" });
@@ -260,6 +267,12 @@ export async function pageCheck(root, m, ctx) {
       h("dt", {}, "Target"), h("dd", {}, check.target),
       h("dt", {}, "Every"), h("dd", {}, `${check.interval_seconds} s (timeout ${check.timeout_seconds} s)`),
       h("dt", {}, "Last run"), h("dd", { id: "check-last-run" }, timeAgo(check.last_run_at))));
+  const page = await api(`/api/v1/checks/${check.id}/results?limit=500`);
+  const results = page.items; // newest first
+  const chartEl = h("div", { class: "plot" });
+  const fig = h("figure", { class: "chart", "data-chart": "latency" }, h("figcaption", {}, "Latency (the newest 500 runs)"), chartEl);
+  const tbody = h("tbody");
+  const availability = h("div");
   const outcome = h("p", { role: "status", id: "run-outcome" });
   if (can("inventory")) {
     const btn = h("button", { type: "button", id: "run-now" }, "Run now");
@@ -279,12 +292,6 @@ export async function pageCheck(root, m, ctx) {
     });
     root.append(h("div", { class: "panel" }, btn, outcome));
   }
-  const page = await api(`/api/v1/checks/${check.id}/results?limit=500`);
-  const results = page.items; // newest first
-  const chartEl = h("div", { class: "plot" });
-  const fig = h("figure", { class: "chart", "data-chart": "latency" }, h("figcaption", {}, "Latency (the newest 500 runs)"), chartEl);
-  const tbody = h("tbody");
-  const availability = h("div");
   root.append(fig, h("h2", {}, "Availability per day"), availability, h("h2", {}, "Results"),
     h("div", { class: "table-wrap" }, h("table", { id: "results" }, h("caption", { class: "visually-hidden" }, "Results, newest first"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Latency"))),
