@@ -122,6 +122,10 @@ func TestDevStartsOnAnEmptyDataDirAndReusesIt(t *testing.T) {
 
 	first := startDev(t, bin, dataDir, listen)
 	assertReady(t, "http://"+listen+"/readyz")
+	assertConsole(t, "http://"+listen+"/")
+	if !strings.Contains(first.banner, "console:      http://"+listen+"/") {
+		t.Errorf("the banner does not say where the console is:\n%s", first.banner)
+	}
 	m := demoTenant.FindStringSubmatch(first.banner)
 	if m == nil {
 		t.Fatalf("banner names no demo tenant:\n%s", first.banner)
@@ -193,5 +197,20 @@ func assertReady(t *testing.T, url string) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"status":"ready"`) {
 		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, body)
+	}
+}
+
+// assertConsole checks that url answers the web console, under its Content-Security-Policy.
+func assertConsole(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") == "" ||
+		!strings.Contains(string(body), `src="/assets/js/main.js"`) {
+		t.Fatalf("GET %s = %d (CSP %q), want the console:\n%s", url, resp.StatusCode, resp.Header.Get("Content-Security-Policy"), body)
 	}
 }

@@ -127,7 +127,10 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.DELETE("/bi/credentials/:id", s.requireOn(auth.PermAccess, lookupBICredential), s.revokeBICredential)
 
 	a.GET("/logs", read, heavy, s.searchLogs)
-	a.GET("/stream", read, s.liveStream)
+	// The live stream takes a credential in Authorization, or a stream ticket in ?ticket= (browsers'
+	// EventSource sends no headers); a ticket is made by the route below and opens nothing else.
+	v1.GET("/stream", s.authenticateStream(), s.rateLimit(), read, s.liveStream)
+	a.POST("/stream/ticket", read, s.createStreamTicket)
 
 	a.GET("/query/range", read, heavy, s.queryRange)
 	a.GET("/query/latest", read, heavy, s.queryLatest)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -67,6 +68,10 @@ type Deps struct {
 	// push routes, /oauth/token, the operator's routes and the live stream). Without it those answer
 	// 404, as routes that do not exist; health, readiness, metrics and /openapi.json always answer.
 	ServeAPI bool
+	// Console serves the web console (internal/web) for GET and HEAD of every path the API does not
+	// have outside /api/ and /oauth/; nil, or a process without the api role, serves none. API routes
+	// keep precedence: the console is only the fallback of unknown paths.
+	Console http.Handler
 	// Stream is the process's live-stream hub; nil makes GET /api/v1/stream answer 503.
 	Stream *stream.Hub
 	// Health tells readiness. Handlers never see it.
@@ -128,7 +133,18 @@ func NewHandler(d Deps) *gin.Engine {
 	}
 	m := newHTTPMetrics(d.Registry)
 	r.Use(requestID(), accessLog(d.Log, m), recoverProblem(d.Log), textParams())
-	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such route", "") })
+	console := d.Console
+	if !d.ServeAPI {
+		console = nil
+	}
+	r.NoRoute(func(c *gin.Context) {
+		if console != nil && (c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead) &&
+			isConsolePath(c.Request.URL.Path) {
+			console.ServeHTTP(c.Writer, c.Request)
+			return
+		}
+		writeProblem(c, http.StatusNotFound, "no such route", "")
+	})
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, "method not allowed on this route", "")
 	})
@@ -163,6 +179,13 @@ func NewHandler(d Deps) *gin.Engine {
 	}
 	s.routes(r, d.ServeAPI)
 	return r
+}
+
+// isConsolePath says whether an unknown path may be the web console's (one of its client routes or
+// assets): anything outside /api/ and /oauth/, whose unknown paths stay problem+json 404s for API clients.
+func isConsolePath(urlPath string) bool {
+	return !strings.HasPrefix(urlPath, "/api/") && urlPath != "/api" &&
+		!strings.HasPrefix(urlPath, "/oauth/") && urlPath != "/oauth"
 }
 
 // readyz answers 200 when the database answers, its schema is the one this binary expects and it takes

@@ -227,7 +227,12 @@ func (s *server) liveStream(c *gin.Context) {
 	}
 	p := principal(c)
 	tenant := p.TenantID
-	credential, _ := bearer(c) // the authenticate middleware admitted it: re-checked while the stream lasts
+	// What the stream authenticates again while it lasts: the credential authenticateStream admitted,
+	// or, for a stream opened with a ticket (spent now), the ticket's user.
+	reauth := func(ctx context.Context) (auth.Principal, error) { return s.auth.AuthenticateAgain(ctx, p) }
+	if credential, ok := bearer(c); ok && !openedWithTicket(c) {
+		reauth = func(ctx context.Context) (auth.Principal, error) { return s.auth.Authenticate(ctx, credential) }
+	}
 	sub, err := s.hub.Subscribe(tenant, req.accepts(tenant))
 	switch {
 	case errors.Is(err, stream.ErrTooManyStreams):
@@ -242,7 +247,7 @@ func (s *server) liveStream(c *gin.Context) {
 	}
 	defer sub.Close()
 
-	st := &sseStream{s: s, c: c, cfg: s.streamCfg, tenant: tenant, credential: credential, expiresAt: p.ExpiresAt,
+	st := &sseStream{s: s, c: c, cfg: s.streamCfg, tenant: tenant, reauth: reauth, expiresAt: p.ExpiresAt,
 		req: &req, lastID: req.lastEventID,
 		sent: newRecentIDs(max(4096, 2*s.streamCfg.ReplayMax)), dirty: map[int64]struct{}{}}
 	var missed []dbsqlc.CheckEventListAfterRow
@@ -288,10 +293,10 @@ type sseStream struct {
 	cfg    StreamConfig
 	tenant uuid.UUID
 	req    *streamRequest
-	// credential is what the client authenticated with, authenticated again every Recheck; expiresAt
-	// is when it expires (zero: never).
-	credential string
-	expiresAt  time.Time
+	// reauth authenticates what the client opened the stream with again, every Recheck; expiresAt is
+	// when that credential expires (zero: never).
+	reauth    func(context.Context) (auth.Principal, error)
+	expiresAt time.Time
 
 	floor  int64      // where the stream started: Last-Event-ID, or the newest change when it began
 	lastID int64      // the newest check.status id sent, or floor
@@ -394,7 +399,7 @@ func (st *sseStream) recheck(ctx context.Context) *StreamClosed {
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamQueryTimeout)
 	defer cancel()
-	p, err := st.s.auth.Authenticate(ctx, st.credential)
+	p, err := st.reauth(ctx)
 	switch {
 	case errors.Is(err, auth.ErrSuspended):
 		return &closeSuspended

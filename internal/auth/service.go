@@ -101,19 +101,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		if err != nil {
 			return Principal{}, ErrUnauthenticated
 		}
-		m, err := q.MembershipAuthenticate(ctx, dbsqlc.MembershipAuthenticateParams{TenantID: claims.Tenant, UserID: userID})
-		if errors.Is(err, db.ErrNotFound) {
-			return Principal{}, ErrUnauthenticated
-		} else if err != nil {
-			return Principal{}, fmt.Errorf("authenticate user: %w", err)
-		}
-		if m.MembershipDisabled || m.UserDisabled {
-			return Principal{}, ErrUnauthenticated
-		}
-		if m.TenantStatus != "active" {
-			return Principal{}, ErrSuspended
-		}
-		return Principal{TenantID: claims.Tenant, Kind: ActorUser, UserID: userID, Role: m.Role, ExpiresAt: claims.ExpiresAt.Time}, nil
+		return s.member(ctx, claims.Tenant, userID, claims.ExpiresAt.Time)
 	case "client":
 		c, err := q.OAuthClientAuthenticate(ctx, id)
 		if errors.Is(err, db.ErrNotFound) {
@@ -137,6 +125,24 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes, ExpiresAt: claims.ExpiresAt.Time}, nil
 	}
 	return Principal{}, ErrUnauthenticated
+}
+
+// member is the principal of a user in a tenant, read from the database: its current role, or
+// ErrUnauthenticated when the membership or the user is gone or disabled, ErrSuspended when the tenant is.
+func (s *Service) member(ctx context.Context, tenantID, userID uuid.UUID, expiresAt time.Time) (Principal, error) {
+	m, err := s.sys.Queries().MembershipAuthenticate(ctx, dbsqlc.MembershipAuthenticateParams{TenantID: tenantID, UserID: userID})
+	if errors.Is(err, db.ErrNotFound) {
+		return Principal{}, ErrUnauthenticated
+	} else if err != nil {
+		return Principal{}, fmt.Errorf("authenticate user: %w", err)
+	}
+	if m.MembershipDisabled || m.UserDisabled {
+		return Principal{}, ErrUnauthenticated
+	}
+	if m.TenantStatus != "active" {
+		return Principal{}, ErrSuspended
+	}
+	return Principal{TenantID: tenantID, Kind: ActorUser, UserID: userID, Role: m.Role, ExpiresAt: expiresAt}, nil
 }
 
 // Login checks an email and password and issues a token pair for one of the user's tenants: tenantID

@@ -178,7 +178,8 @@ func runDev(ctx context.Context, env *environment, args []string) error {
 			go runDevAgent(ctx, addr, state.AgentKey, filepath.Join(dir, "agent-spool"), log)
 		}
 		fmt.Fprintf(env.stdout, "\ninfrawatch dev is running (%s flavor)\n"+
-			"  API:          http://%s  (try /readyz and /metrics)\n"+
+			"  console:      http://%[2]s/  (log in with the demo login)\n"+
+			"  API:          http://%[2]s  (try /readyz and /metrics)\n"+
 			"  database:     %s\n"+
 			"  demo tenant:  %s\n"+
 			"  demo login:   %s / %s\n"+

@@ -29,6 +29,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 	"github.com/infrawatch/infrawatch/internal/traps"
+	"github.com/infrawatch/infrawatch/internal/web"
 )
 
 // Roles a serve process can take; README § Topology says how many replicas of each may run.
@@ -66,6 +67,8 @@ type serveConfig struct {
 	SelfMonitoring selfmon.Config
 	// PromQL bounds the PromQL engine of /prometheus/api/v1 and says whether it reads rollups.
 	PromQL promql.Config
+	// Console serves the web console at / in processes with the api role (--console).
+	Console bool
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -85,6 +88,7 @@ func defaultServeConfig() serveConfig {
 		Traps:           traps.DefaultConfig(),
 		SelfMonitoring:  selfmon.DefaultConfig(),
 		PromQL:          promql.DefaultConfig(),
+		Console:         true,
 	}
 }
 
@@ -163,6 +167,8 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout,
 		"how long a graceful shutdown waits for requests and workers to finish")
+	fs.BoolVar(&c.Console, "console", c.Console,
+		"serve the web console at / (with the api role); --console=false serves the API alone")
 	c.DB.AddFlags(fs)
 	c.Maintenance.AddFlags(fs)
 	c.API.AddFlags(fs)
@@ -320,6 +326,10 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	if cfg.has("ingest") {
 		ingester = samples
 	}
+	var console http.Handler // the web console, a client of the API served beside it
+	if cfg.Console {
+		console = web.New()
+	}
 	handler := api.NewHandler(api.Deps{
 		Log:      log,
 		Tenants:  db.NewTenantRunner(pool).WithStatementTimeout(cfg.DB.StatementTimeout),
@@ -337,6 +347,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		BI:        biService,
 		ServeAPI:  cfg.has("api"),
 		Stream:    hub,
+		Console:   console,
 		Health:    db.NewHealth(pool),
 		Registry:  registry,
 		Config:    cfg.API,

@@ -16,9 +16,11 @@ package dbtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/infrawatch/infrawatch/internal/db"
+	"github.com/infrawatch/infrawatch/migrations"
 )
 
 // EnvDatabaseURL names the variable that points the harness at an existing server.
@@ -286,4 +289,25 @@ func (s *server) logTail() string {
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return "\nthe server's log ends with:\n" + strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
+
+// MigrationsAbove counts the migrations numbered above version: the steps of a `migrate down` back to
+// version. Numbers may skip (parallel branches reserve theirs), so the latest number minus version is not it.
+func MigrationsAbove(t testing.TB, version int) int {
+	t.Helper()
+	ups, err := fs.Glob(migrations.FS, "*.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range ups {
+		v, err := strconv.Atoi(name[:strings.IndexByte(name, '_')])
+		if err != nil {
+			t.Fatalf("migration %s: no number", name)
+		}
+		if v > version {
+			n++
+		}
+	}
+	return n
 }

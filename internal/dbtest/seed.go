@@ -24,8 +24,8 @@ type Tenant struct {
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
 // a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
 // role: the login itself is cluster-wide, and a seed must leave nothing behind), an alert rule with an
-// alert and its event, a silence, a maintenance window with an occurrence, and an SNMP trap community,
-// written as the owner the way system work writes them.
+// alert and its event, a silence, a maintenance window with an occurrence, an SNMP trap community and a
+// stream ticket, written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -122,6 +122,10 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.trap_credentials (tenant_id, name, kind, community_digest)
 	                       VALUES ($1, 'seed', 'community', sha256(convert_to('seed-' || $2, 'UTF8')))`, ten.ID, slug)
 	must("trap credential", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.stream_tickets (tenant_id, user_id, secret_hash, credential_expires_at, expires_at)
+	                       VALUES ($1, $2, $3, now() + interval '15 minutes', now() + interval '30 seconds')`,
+		ten.ID, ten.UserID, []byte("st-"+slug))
+	must("stream ticket", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

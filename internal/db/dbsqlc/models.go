@@ -414,6 +414,17 @@ type AppSilence struct {
 	UpdatedAt time.Time
 }
 
+type AppStreamTicket struct {
+	ID                  int64
+	TenantID            uuid.UUID
+	UserID              uuid.UUID
+	SecretHash          []byte
+	CredentialExpiresAt time.Time
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+	UsedAt              *time.Time
+}
+
 type AppTenant struct {
 	ID                  uuid.UUID
 	Slug                string
