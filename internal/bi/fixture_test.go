@@ -111,6 +111,30 @@ func seed(t *testing.T, d *dbtest.DB, slug string, marker float64) tenantData {
 		 SELECT now() - d * interval '1 day', $1, h.id, 'app', s, $2 || ' secret of ' || $2 || ' ' || $3::float8
 		   FROM app.hosts h, generate_series(0, 3) AS d, unnest(ARRAY['error', 'info']) AS s
 		  WHERE h.tenant_id = $1`,
+		// A check rule whose alert on the down check fired an hour ago and was acknowledged, and one on
+		// the other check that fired and resolved a day ago, each with its history.
+		`INSERT INTO app.alert_rules (tenant_id, name, kind, severity, settings, eval)
+		 VALUES ($1, $2 || ' check down', 'check', 'critical', '{}', '{}')`,
+		`INSERT INTO app.alerts (tenant_id, rule_id, fingerprint, state, severity, host_id, check_id, summary, value,
+		                         started_at, resolved_at, acked_at, acked_by)
+		 SELECT $1, r.id, c.id::text, c.status_state, 'critical', c.host_id, c.id, c.name || ' is ' || c.status, $3,
+		        now() - c.since, c.resolved, c.acked, c.acked_by
+		   FROM app.alert_rules r,
+		        (SELECT ch.*, CASE ch.status WHEN 'down' THEN 'firing' ELSE 'resolved' END AS status_state,
+		                CASE ch.status WHEN 'down' THEN interval '1 hour' ELSE interval '1 day' END AS since,
+		                CASE ch.status WHEN 'down' THEN NULL ELSE now() - interval '23 hours' END AS resolved,
+		                CASE ch.status WHEN 'down' THEN now() - interval '50 minutes' END AS acked,
+		                CASE ch.status WHEN 'down' THEN 'ops@' || $2 || '.example' END AS acked_by
+		           FROM app.checks ch WHERE ch.tenant_id = $1) AS c
+		  WHERE r.tenant_id = $1`,
+		`INSERT INTO app.alert_events (tenant_id, alert_id, time, kind, from_state, to_state, reason, actor)
+		 SELECT $1, a.id, a.started_at, 'state', 'pending', 'firing', 'check is down', '' FROM app.alerts a WHERE a.tenant_id = $1
+		 UNION ALL
+		 SELECT $1, a.id, a.resolved_at, 'state', 'firing', 'resolved', 'check is up', '' FROM app.alerts a
+		  WHERE a.tenant_id = $1 AND a.resolved_at IS NOT NULL
+		 UNION ALL
+		 SELECT $1, a.id, a.acked_at, 'ack', NULL, NULL, '', a.acked_by FROM app.alerts a
+		  WHERE a.tenant_id = $1 AND a.acked_at IS NOT NULL AND $2 <> ''`,
 	}
 	for _, s := range statements {
 		args := []any{td.id, slug, marker}

@@ -32,6 +32,8 @@ var tenantRows = map[string]string{
 	"bi.availability_1h": `SELECT count(*) FROM ts.check_results_1h WHERE tenant_id = $1`,
 	"bi.availability_1d": `SELECT count(*) FROM ts.check_results_1d WHERE tenant_id = $1`,
 	"bi.logs":            `SELECT count(*) FROM ts.logs WHERE tenant_id = $1`,
+	"bi.alerts":          `SELECT count(*) FROM app.alerts WHERE tenant_id = $1`,
+	"bi.alert_events":    `SELECT count(*) FROM app.alert_events WHERE tenant_id = $1`,
 }
 
 func biViews(t *testing.T, d *dbtest.DB) []string {

@@ -113,3 +113,21 @@ SELECT metric, count(*) AS series, count(DISTINCT host_name) AS hosts, min(creat
  GROUP BY metric
  ORDER BY series DESC, metric
  LIMIT 20;
+
+-- name: alerts_per_rule_last_month
+-- How often each alert rule fired over the last 30 days, and for how long in all: from the changes into
+-- and out of firing in the alerts' history.
+SELECT rule_name, count(*) FILTER (WHERE to_state = 'firing') AS times_fired,
+       count(*) FILTER (WHERE kind = 'ack') AS acknowledgements
+  FROM bi.alert_events
+ WHERE time >= now() - interval '30 days'
+ GROUP BY rule_name
+ ORDER BY times_fired DESC, rule_name;
+
+-- name: alerts_firing_now
+-- Alerts firing now, longest first, with whether someone has acknowledged them.
+SELECT rule_name, severity, coalesce(host_name, check_name, '') AS about, summary,
+       round(firing_seconds::numeric / 60) AS firing_minutes, acked_by
+  FROM bi.alerts
+ WHERE state = 'firing'
+ ORDER BY firing_seconds DESC;

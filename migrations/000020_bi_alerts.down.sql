@@ -1,0 +1,1 @@
+DROP VIEW bi.alert_events, bi.alerts;
