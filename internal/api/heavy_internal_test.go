@@ -17,7 +17,7 @@ func TestHeavyGateSharesSlotsByTenantAndInAll(t *testing.T) {
 	g := newHeavyGate(HeavyReadLimits{PerTenant: 2, Total: 3, Wait: time.Millisecond}, nil)
 	take := func(tenant uuid.UUID, what string) func() {
 		t.Helper()
-		release, ok := g.acquire(ctx, tenant)
+		release, ok := g.acquire(ctx, tenant, 0)
 		if !ok {
 			t.Fatalf("%s: refused, want a slot", what)
 		}
@@ -25,7 +25,7 @@ func TestHeavyGateSharesSlotsByTenantAndInAll(t *testing.T) {
 	}
 	refuse := func(tenant uuid.UUID, what string) {
 		t.Helper()
-		if release, ok := g.acquire(ctx, tenant); ok {
+		if release, ok := g.acquire(ctx, tenant, 0); ok {
 			release()
 			t.Fatalf("%s: got a slot, want a refusal", what)
 		}
@@ -42,7 +42,7 @@ func TestHeavyGateSharesSlotsByTenantAndInAll(t *testing.T) {
 	g.limits.Wait = time.Minute
 	got := make(chan func())
 	go func() {
-		release, ok := g.acquire(ctx, a)
+		release, ok := g.acquire(ctx, a, 0)
 		if !ok {
 			release = nil
 		}
@@ -57,7 +57,7 @@ func TestHeavyGateSharesSlotsByTenantAndInAll(t *testing.T) {
 	// A read whose client went away stops waiting.
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, ok := g.acquire(gone, b); ok {
+	if _, ok := g.acquire(gone, b, 0); ok {
 		t.Fatal("a cancelled read got a slot of a full gate")
 	}
 

@@ -119,6 +119,9 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.maintenance_occurrences (tenant_id, window_id, during)
 	                       VALUES ($1, $2, tstzrange($3, $3::timestamptz + interval '1 hour'))`, ten.ID, windowID, now)
 	must("maintenance occurrence", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.ingest_usage (tenant_id, minute, slot, samples)
+	                       VALUES ($1, date_trunc('minute', now()), 0, 1)`, ten.ID)
+	must("ingest usage", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

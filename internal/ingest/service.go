@@ -101,7 +101,8 @@ type tenantState struct {
 	limiter *rate.Limiter
 }
 
-// limitsTTL is how long a tenant's limits are used before they are read again.
+// limitsTTL is how long a tenant's limits are used before they are read again: an operator's change of
+// them applies within that time in every process (at once in the one that served it: ForgetLimits).
 const limitsTTL = 30 * time.Second
 
 var _ service.Service = (*Service)(nil)
@@ -373,7 +374,7 @@ func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
 // a copy: concurrent pushes of the tenant may read them again and replace them meanwhile.
 func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (dbsqlc.AppTenant, *rate.Limiter, error) {
 	s.mu.Lock()
-	if st := s.tenants[tenant]; st != nil && time.Since(st.readAt) < limitsTTL {
+	if st := s.tenants[tenant]; st != nil && s.now().Sub(st.readAt) < limitsTTL {
 		defer s.mu.Unlock()
 		return st.limits, st.limiter, nil
 	}
@@ -392,8 +393,18 @@ func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (dbsqlc.AppTenan
 		st.limiter.SetLimit(rate.Limit(t.IngestRate))
 		st.limiter.SetBurst(int(t.IngestBurst))
 	}
-	st.limits, st.readAt = t, time.Now()
+	st.limits, st.readAt = t, s.now()
 	return st.limits, st.limiter, nil
+}
+
+// ForgetLimits makes the next push of tenant read its limits again, so that a change the operator just
+// made applies at once in this process; its rate limiter keeps the tokens it has (within the new burst).
+func (s *Service) ForgetLimits(tenant uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.tenants[tenant]; st != nil {
+		st.readAt = time.Time{}
+	}
 }
 
 // Host registers or refreshes a host by name for tenant and returns its id (for logs).

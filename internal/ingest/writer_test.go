@@ -58,11 +58,11 @@ func TestWriterPublishesSamplesEvents(t *testing.T) {
 		a, b := uuid.New(), uuid.New()
 		now := time.Now().Truncate(time.Second)
 		batch := []*request{{rows: testRows(a, 1, 3, 9, now)}, {rows: testRows(b, 100, 2, 2, now)}, {rows: testRows(a, 2, 3, 3, now.Add(time.Hour))}}
-		if err := w.commit(batch); err != nil {
+		if err := w.commit(batch, 0); err != nil {
 			t.Fatal(err)
 		}
 		// A retried push (samples already stored) goes the de-duplicating way and is announced.
-		if err := w.commit([]*request{{rows: testRows(b, 100, 1, 1, now)}}); err != nil {
+		if err := w.commit([]*request{{rows: testRows(b, 100, 1, 1, now)}}, 0); err != nil {
 			t.Fatal(err)
 		}
 
@@ -159,7 +159,7 @@ func TestWriterBatchWithOneBadSubmission(t *testing.T) {
 		w := NewWriter(WriterConfig{}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		a, b := uuid.New(), uuid.New()
 		now := time.Now().Truncate(time.Second)
-		if err := w.commit([]*request{{rows: testRows(a, 1, 2, 4, now)}}); err != nil {
+		if err := w.commit([]*request{{rows: testRows(a, 1, 2, 4, now)}}, 0); err != nil {
 			t.Fatal(err)
 		}
 		// PostgreSQL refuses a timestamp before 4714 BC: a data error, not an outage.
@@ -170,7 +170,7 @@ func TestWriterBatchWithOneBadSubmission(t *testing.T) {
 			{rows: poisoned, done: make(chan error, 1)},
 			{rows: testRows(a, 10, 1, 3, now), done: make(chan error, 1)}, // new
 		}
-		w.commitAndAck(batch, 12)
+		w.commitAndAck(batch, 12, 0)
 		for i, req := range batch {
 			err := <-req.done
 			if bad := req.rows == poisoned; bad != (err != nil) {
@@ -201,6 +201,28 @@ func TestWriterBatchWithOneBadSubmission(t *testing.T) {
 		}
 		if counts[a.String()] != 7 || counts[b.String()] != 4 {
 			t.Fatalf("stored %v, want A 7 (4 before, 3 new) and B 4", counts)
+		}
+		// The tenants' usage counts exactly the samples stored, whatever the path: not the retried ones
+		// (stored before and counted then), not the refused submission's.
+		usage := map[string]int{}
+		urows, err := d.Pool.Query(ctx, `SELECT tenant_id::text, sum(samples)::int FROM app.ingest_usage GROUP BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer urows.Close()
+		for urows.Next() {
+			var tenant string
+			var n int
+			if err := urows.Scan(&tenant, &n); err != nil {
+				t.Fatal(err)
+			}
+			usage[tenant] = n
+		}
+		if err := urows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(usage) != 2 || usage[a.String()] != 7 || usage[b.String()] != 4 {
+			t.Errorf("ingest usage %v, want the samples stored: A 7 and B 4", usage)
 		}
 	})
 }

@@ -281,6 +281,13 @@ type AppHost struct {
 	UpdatedAt   time.Time
 }
 
+type AppIngestUsage struct {
+	TenantID uuid.UUID
+	Minute   time.Time
+	Slot     int16
+	Samples  int64
+}
+
 type AppInvitation struct {
 	ID         int64
 	TenantID   uuid.UUID
@@ -429,6 +436,8 @@ type AppTenant struct {
 	MaxChecks           int32
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	MaxStreams          *int32
+	MaxHeavyReads       *int32
 }
 
 type AppUser struct {
