@@ -390,15 +390,16 @@ func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (dbsqlc.AppTenan
 		st = &tenantState{limiter: rate.NewLimiter(rate.Limit(t.IngestRate), int(t.IngestBurst))}
 		s.tenants[tenant] = st
 	} else if st.limits.IngestRate != t.IngestRate || st.limits.IngestBurst != t.IngestBurst {
-		st.limiter.SetLimit(rate.Limit(t.IngestRate))
-		st.limiter.SetBurst(int(t.IngestBurst))
+		// Changed limits start afresh with a full bucket: a tenant whose rate was just raised is not
+		// held back by the empty bucket of its old rate.
+		st.limiter = rate.NewLimiter(rate.Limit(t.IngestRate), int(t.IngestBurst))
 	}
 	st.limits, st.readAt = t, s.now()
 	return st.limits, st.limiter, nil
 }
 
 // ForgetLimits makes the next push of tenant read its limits again, so that a change the operator just
-// made applies at once in this process; its rate limiter keeps the tokens it has (within the new burst).
+// made applies at once in this process.
 func (s *Service) ForgetLimits(tenant uuid.UUID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -168,5 +169,54 @@ func BenchmarkValidatePush(b *testing.B) {
 		if keep, total := s.validate(series, lim, now, &res); len(keep) != 1000 || total != 10_000 {
 			b.Fatalf("kept %d series, %d samples", len(keep), total)
 		}
+	}
+}
+
+// A tenant's limits changed by another process (in the database) apply here within limitsTTL, and at
+// once after ForgetLimits (the operator's change served by this process); a changed burst starts a full
+// bucket.
+func TestChangedLimitsApplyWithinTheTTL(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	ten := dbtest.SeedTenant(t, d, "acme")
+	ctx := context.Background()
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET ingest_rate = 1000, ingest_burst = 10 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := startService(t, d)
+	start := time.Now()
+	var offset time.Duration
+	s.now = func() time.Time { return start.Add(offset) } // guarded by the test's sequence: one push at a time
+	at := start.UnixMilli()
+	push := func(n int) error {
+		t.Helper()
+		samples := make([]Sample, n)
+		for i := range samples {
+			at++
+			samples[i] = Sample{TimeMs: at, Value: 1}
+		}
+		_, err := s.Write(ctx, ten.ID, "json", []Series{{Name: "m", Samples: samples}}, nil, nil)
+		return err
+	}
+	if err := push(8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET ingest_burst = 5 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	offset = limitsTTL - time.Second // still cached: the old burst of 10 (the bucket refilled meanwhile)
+	if err := push(8); err != nil {
+		t.Fatalf("8 samples %s after the first push, within the TTL: %v, want the cached burst of 10", offset, err)
+	}
+	offset = limitsTTL + time.Second
+	var tooLarge *PushTooLargeError
+	if err := push(8); !errors.As(err, &tooLarge) || tooLarge.Burst != 5 {
+		t.Fatalf("8 samples past the TTL: %v, want too large for the new burst of 5", err)
+	}
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET ingest_burst = 20 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.ForgetLimits(ten.ID)
+	if err := push(20); err != nil { // the clock stands still: only a fresh, full bucket of 20 lets these in
+		t.Fatalf("20 samples right after ForgetLimits: %v, want the new burst of 20", err)
 	}
 }
