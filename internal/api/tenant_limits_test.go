@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/infrawatch/infrawatch/internal/api"
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 )
@@ -210,4 +212,57 @@ func TestChangedIngestLimitsApplyAndUsageCountsStoredSamples(t *testing.T) {
 			t.Errorf("tenant B's usage counts A's samples: %v", u)
 		}
 	})
+}
+
+// A tenant's max_heavy_reads replaces --heavy-reads-per-tenant for it at the next request: with 1, one
+// log search holds A's only slot and the others are refused naming the cap, while B keeps the server's
+// share.
+func TestTenantMaxHeavyReadsCapsHeavyReads(t *testing.T) {
+	w := newWorldCustom(t, db.FlavorPostgres, testLimits, func(d *api.Deps) {
+		d.Config.HeavyReads = api.HeavyReadLimits{PerTenant: 2, Total: 3, Wait: 50 * time.Millisecond}
+		d.Tenants = d.Tenants.WithStatementTimeout(time.Minute) // the lock is held as long as the test needs
+	})
+	w.call(t, "PATCH", "/api/v1/operator/tenants/"+w.a.id.String()+"/limits", operatorToken, map[string]any{"max_heavy_reads": 1}).
+		must(t, http.StatusOK)
+	w.pushLogs(t, w.a, "web-1", []map[string]any{{"time": time.Now().Add(-time.Minute).UnixMilli(), "message": "hello"}})
+	w.pushLogs(t, w.b, "web-1", []map[string]any{{"time": time.Now().Add(-time.Minute).UnixMilli(), "message": "hello"}})
+
+	release := lockTables(t, w, "ts.logs")
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	const searches = 3
+	answers := make(chan response, searches)
+	for range searches {
+		go func() {
+			got, err := w.getWithin(ctx, "/api/v1/logs?q=hello", w.a.tokens["viewer"])
+			if err != nil {
+				got = response{raw: err.Error()}
+			}
+			answers <- got
+		}()
+	}
+	for i := range searches - 1 {
+		select {
+		case got := <-answers:
+			if got.status != http.StatusTooManyRequests || !strings.Contains(got.raw, "1 at once for this tenant") {
+				t.Fatalf("A's log search %d beyond its max_heavy_reads of 1: %d %s, want 429 naming the cap", i+1, got.status, got.raw)
+			}
+		case <-ctx.Done():
+			t.Fatalf("A's searches beyond its max_heavy_reads: %d of %d answered", i, searches-1)
+		}
+	}
+	// B's share is the server's 2: one slot of the 3 in all is A's, so B's heavy read runs (its search
+	// waits for the lock too, so a series listing).
+	if got := w.mustGetWithin(t, "B's series list", "/api/v1/series", w.b.tokens["viewer"]); got.status != http.StatusOK {
+		t.Errorf("B's heavy read while A's only slot is taken: %d %s", got.status, got.raw)
+	}
+	release()
+	select {
+	case got := <-answers:
+		if got.status != http.StatusOK || !strings.Contains(got.raw, `"message":"hello"`) {
+			t.Errorf("A's waiting search after the lock went: %d %s", got.status, got.raw)
+		}
+	case <-ctx.Done():
+		t.Fatal("A's waiting search never answered")
+	}
 }

@@ -217,6 +217,22 @@ func timescaleUsable(ctx context.Context, conn *pgx.Conn) (bool, string, error) 
 
 var migrationName = regexp.MustCompile(`^(\d+)_.*\.up\.sql$`)
 
+// MigrationsAfter counts the embedded migrations newer than version: the steps `migrate down` takes back
+// to it. Versions may leave gaps (branches number their migrations apart), so the difference of two
+// versions is not a number of steps.
+func MigrationsAfter(version uint) int {
+	entries, _ := fs.ReadDir(migrations.FS, ".")
+	n := 0
+	for _, e := range entries {
+		if m := migrationName.FindStringSubmatch(e.Name()); m != nil {
+			if v, _ := strconv.ParseUint(m[1], 10, 32); uint(v) > version {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // LatestMigration is the version of the newest embedded migration. The embedded files never change, so
 // it is worked out once (/readyz asks on every probe).
 var LatestMigration = sync.OnceValue(func() uint {
