@@ -93,7 +93,8 @@ func TestWriterPublishesSamplesEvents(t *testing.T) {
 
 // BenchmarkCommitEvents measures what the samples events cost a group-commit transaction, two writers
 // side by side as in production, with a stream hub listening: large batches (a busy server) and small
-// ones (a quiet server, where the commit dominates). Compare each copy with its copy+events; point
+// ones (a quiet server, where the commit dominates). Compare each copy with its copy+events, and that
+// with copy+events+usage (the writer's commit: also the tenants' usage count of the minute); point
 // INFRAWATCH_TEST_DATABASE_URL at a server with fsync on to include the commit serialization NOTIFY brings.
 func BenchmarkCommitEvents(b *testing.B) {
 	d := dbtest.New(b, db.FlavorPostgres)
@@ -106,6 +107,7 @@ func BenchmarkCommitEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	tenant := uuid.New()
+	w := NewWriter(WriterConfig{}, d.Pool, log, nil)
 	var clock sync.Mutex
 	next := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	for _, size := range []struct{ rows, series int }{{10_000, 1000}, {400, 100}} {
@@ -116,8 +118,10 @@ func BenchmarkCommitEvents(b *testing.B) {
 			next = next.Add(time.Duration(size.rows/size.series) * time.Second)
 			return []*request{{rows: testRows(tenant, 1, size.series, size.rows, start)}}
 		}
-		for _, publish := range []bool{false, true} {
-			name := fmt.Sprintf("rows=%d/%s", size.rows, map[bool]string{false: "copy", true: "copy+events"}[publish])
+		// copy+events was the writer's transaction before the usage count; copy+events+usage is the
+		// writer's commit as it is (w.commit).
+		for _, variant := range []string{"copy", "copy+events", "copy+events+usage"} {
+			name := fmt.Sprintf("rows=%d/%s", size.rows, variant)
 			b.Run(name, func(b *testing.B) {
 				var wg sync.WaitGroup
 				errs := make(chan error, 2)
@@ -125,12 +129,17 @@ func BenchmarkCommitEvents(b *testing.B) {
 					wg.Go(func() {
 						for i := worker; i < b.N; i += 2 {
 							rs := batch()
-							err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
-								if err := copySamples(ctx, tx, "ts.samples", rs); err != nil || !publish {
-									return err
-								}
-								return events.Publish(ctx, dbsqlc.New(tx), samplesEvents(rs, time.Now())...)
-							})
+							var err error
+							if variant == "copy+events+usage" {
+								err = w.commit(rs, int16(worker))
+							} else {
+								err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+									if err := copySamples(ctx, tx, "ts.samples", rs); err != nil || variant == "copy" {
+										return err
+									}
+									return events.Publish(ctx, dbsqlc.New(tx), samplesEvents(rs, time.Now())...)
+								})
+							}
 							if err != nil {
 								errs <- err
 								return
