@@ -62,12 +62,12 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 		roles, workers string
 		push           int // status of a push without a credential
 	}{
-		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized},
-		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound},
-		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized},
-		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound},
-		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound},
-		{"alerter", "signing key reloader,alerter", http.StatusNotFound},
+		{"all", "replica heartbeat,samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized},
+		{"api", "replica heartbeat,samples writer,signing key reloader,stream hub", http.StatusNotFound},
+		{"ingest", "replica heartbeat,samples writer,signing key reloader", http.StatusUnauthorized},
+		{"poller", "replica heartbeat,samples writer,signing key reloader,poller", http.StatusNotFound},
+		{"scheduler,alerter,notifier", "replica heartbeat,signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound},
+		{"alerter", "replica heartbeat,signing key reloader,alerter", http.StatusNotFound},
 	} {
 		t.Run(tc.roles, func(t *testing.T) {
 			cfg := defaultServeConfig()

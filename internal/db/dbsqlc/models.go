@@ -611,6 +611,13 @@ type InfrawatchEventChannel struct {
 	Singleton bool
 }
 
+type InfrawatchReplica struct {
+	ID        string
+	Roles     []string
+	StartedAt time.Time
+	SeenAt    time.Time
+}
+
 type InfrawatchRollup struct {
 	Name        string
 	Source      string
