@@ -63,9 +63,10 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.stop, h.done = make(chan struct{}), make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
+	h.stop, h.done = stop, done
 	go func() {
-		defer close(h.done)
+		defer close(done)
 		ticker := time.NewTicker(Interval)
 		defer ticker.Stop()
 		for {
@@ -74,7 +75,7 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 				if err := h.Beat(ctx); err != nil {
 					h.log.Warn("replica heartbeat failed", "err", err)
 				}
-			case <-h.stop:
+			case <-stop:
 				return
 			case <-ctx.Done():
 				return
