@@ -14,6 +14,7 @@ UPDATE app.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = @id 
 
 -- name: APIKeyAuthenticate :one
 -- System work at every request with an API key: no cache, so a revoked key stops at once.
-SELECT k.id, k.tenant_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, t.status AS tenant_status
+SELECT k.id, k.tenant_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, t.status AS tenant_status,
+       t.max_streams AS tenant_max_streams, t.max_heavy_reads AS tenant_max_heavy_reads
   FROM app.api_keys k JOIN app.tenants t ON t.id = k.tenant_id
  WHERE k.prefix = @prefix;

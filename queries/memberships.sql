@@ -7,10 +7,11 @@ RETURNING *;
 SELECT * FROM app.memberships WHERE user_id = @user_id ORDER BY created_at;
 
 -- name: MembershipAuthenticate :one
--- System work at every request with a user token: the current role and whether anything is disabled.
+-- System work at every request with a user token: the current role, whether anything is disabled, and
+-- the tenant's overrides of per-process caps (streams, heavy reads), so a change applies at the next request.
 SELECT m.role, (m.disabled_at IS NOT NULL)::boolean AS membership_disabled,
        (u.disabled_at IS NOT NULL)::boolean AS user_disabled,
-       t.status AS tenant_status
+       t.status AS tenant_status, t.max_streams AS tenant_max_streams, t.max_heavy_reads AS tenant_max_heavy_reads
   FROM app.memberships m
   JOIN app.users u ON u.id = m.user_id
   JOIN app.tenants t ON t.id = m.tenant_id

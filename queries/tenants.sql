@@ -55,3 +55,34 @@ UPDATE app.tenants SET status = @status, updated_at = now() WHERE id = @id RETUR
 -- name: TenantDelete :execrows
 -- Cascades to every app table; the time series go with TimeseriesDeleteByTenant in the same transaction.
 DELETE FROM app.tenants WHERE id = @id;
+
+-- name: TenantSetLimits :one
+-- Operator work: sets the limits given (a null leaves the limit as it is), and max_streams and
+-- max_heavy_reads when their set_ flag is true (a null value then means the server's flag).
+UPDATE app.tenants
+   SET max_series = coalesce(sqlc.narg(max_series), max_series),
+       max_labels_per_series = coalesce(sqlc.narg(max_labels_per_series), max_labels_per_series),
+       max_label_name_length = coalesce(sqlc.narg(max_label_name_length), max_label_name_length),
+       max_label_value_length = coalesce(sqlc.narg(max_label_value_length), max_label_value_length),
+       ingest_rate = coalesce(sqlc.narg(ingest_rate), ingest_rate),
+       ingest_burst = coalesce(sqlc.narg(ingest_burst), ingest_burst),
+       max_checks = coalesce(sqlc.narg(max_checks), max_checks),
+       max_streams = CASE WHEN @set_max_streams::boolean THEN sqlc.narg(max_streams)::integer ELSE max_streams END,
+       max_heavy_reads = CASE WHEN @set_max_heavy_reads::boolean THEN sqlc.narg(max_heavy_reads)::integer
+                              ELSE max_heavy_reads END,
+       updated_at = now()
+ WHERE id = @id
+RETURNING *;
+
+-- name: TenantUsageGet :one
+-- A tenant's usage: its exact series count, its checks, and the samples stored for it in the last
+-- complete minute and in the current one so far, minutes by the database's clock (ingest_usage). As
+-- system work or under the tenant runner alike (row-level security then leaves only its rows).
+SELECT coalesce((SELECT c.series FROM app.series_counts c WHERE c.tenant_id = @tenant_id), 0)::bigint AS series,
+       (SELECT count(*) FROM app.checks k WHERE k.tenant_id = @tenant_id) AS checks,
+       (m.this_minute - interval '1 minute')::timestamptz AS last_minute,
+       coalesce((SELECT sum(u.samples) FROM app.ingest_usage u
+                  WHERE u.tenant_id = @tenant_id AND u.minute = m.this_minute - interval '1 minute'), 0)::bigint AS samples_last_minute,
+       coalesce((SELECT sum(u.samples) FROM app.ingest_usage u
+                  WHERE u.tenant_id = @tenant_id AND u.minute = m.this_minute), 0)::bigint AS samples_this_minute
+  FROM (SELECT date_trunc('minute', now()) AS this_minute) m;

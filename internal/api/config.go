@@ -67,7 +67,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.Var(networks{&c.TrustedProxies}, "trusted-proxies",
 		"comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Real-IP name the client's address; from other peers those headers are ignored (empty: trust none)")
 	fs.IntVar(&c.HeavyReads.PerTenant, "heavy-reads-per-tenant", def.HeavyReads.PerTenant,
-		"most heavy reads (ranges, log searches, check results, series) of one tenant at once in this process; 0: 4, or a quarter of --database-max-conns when less")
+		"most heavy reads (ranges, log searches, check results, series) of one tenant at once in this process, unless the tenant has a max_heavy_reads of its own; 0: 4, or a quarter of --database-max-conns when less")
 	fs.IntVar(&c.HeavyReads.Total, "heavy-reads", def.HeavyReads.Total,
 		"most heavy reads of all tenants at once in this process; 0: half of --database-max-conns")
 }

@@ -16,7 +16,8 @@ import (
 // series, the newest samples, series listings, the overview, log searches and check results — so that
 // one tenant's dashboards cannot take the connections every other request needs: GET /hosts of another
 // tenant then still finds one at once. A heavy read over a limit waits up to Wait for a slot, then
-// answers 429 with Retry-After. The limits hold per process.
+// answers 429 with Retry-After. The limits hold per process; a tenant's max_heavy_reads, when the
+// operator set one, replaces PerTenant for that tenant.
 type HeavyReadLimits struct {
 	// PerTenant is how many heavy reads of one tenant run at once. Zero means 4, or a quarter of the
 	// database pool when that is less (at least 1).
@@ -74,20 +75,33 @@ func newHeavyGate(limits HeavyReadLimits, reg prometheus.Registerer) *heavyGate 
 	return g
 }
 
-// acquire takes a slot of tenant and one of the process, waiting at most the limits' Wait for both.
-// It answers the function that gives them back, or false when none came in time or ctx ended.
-func (g *heavyGate) acquire(ctx context.Context, tenant uuid.UUID) (release func(), ok bool) {
+// perTenant is the tenant's share: its own max_heavy_reads, or the limits' PerTenant when it has none (0).
+func (g *heavyGate) perTenant(own int) int {
+	if own > 0 {
+		return own
+	}
+	return g.limits.PerTenant
+}
+
+// acquire takes a slot of tenant and one of the process, waiting at most the limits' Wait for both;
+// perTenant is the tenant's own share (its max_heavy_reads), 0 for the limits' PerTenant. It answers the
+// function that gives them back, or false when none came in time or ctx ended.
+//
+// When the tenant's share changed, reads that start afterwards take slots of the new share, and those
+// already running or waiting keep theirs until they end: for that moment the tenant may run up to both.
+func (g *heavyGate) acquire(ctx context.Context, tenant uuid.UUID, perTenant int) (release func(), ok bool) {
+	share := g.perTenant(perTenant)
 	g.mu.Lock()
 	ts := g.tenants[tenant]
-	if ts == nil {
-		ts = &tenantSlots{slots: make(chan struct{}, g.limits.PerTenant)}
+	if ts == nil || cap(ts.slots) != share {
+		ts = &tenantSlots{slots: make(chan struct{}, share)}
 		g.tenants[tenant] = ts
 	}
 	ts.users++
 	g.mu.Unlock()
 	leave := func() {
 		g.mu.Lock()
-		if ts.users--; ts.users == 0 {
+		if ts.users--; ts.users == 0 && g.tenants[tenant] == ts {
 			delete(g.tenants, tenant)
 		}
 		g.mu.Unlock()
@@ -127,7 +141,8 @@ func (g *heavyGate) acquire(ctx context.Context, tenant uuid.UUID) (release func
 // heavyRead is the middleware of the heavy read routes: it holds a slot for the request, or answers
 // 429 with Retry-After when its tenant's share or the process's stays taken.
 func (s *server) heavyRead(c *gin.Context) {
-	release, ok := s.heavy.acquire(c.Request.Context(), principal(c).TenantID)
+	p := principal(c)
+	release, ok := s.heavy.acquire(c.Request.Context(), p.TenantID, p.Caps.MaxHeavyReads)
 	if !ok {
 		if c.Request.Context().Err() != nil {
 			c.Abort() // the client went away while waiting
@@ -137,7 +152,7 @@ func (s *server) heavyRead(c *gin.Context) {
 		c.Header("Retry-After", "1")
 		writeProblem(c, http.StatusTooManyRequests, "too many heavy reads",
 			"heavy reads (ranges, log searches, check results, series) of this tenant or of this server are at their limit ("+
-				strconv.Itoa(s.heavy.limits.PerTenant)+" at once per tenant, "+strconv.Itoa(s.heavy.limits.Total)+" in all); retry after 1 s")
+				strconv.Itoa(s.heavy.perTenant(p.Caps.MaxHeavyReads))+" at once for this tenant, "+strconv.Itoa(s.heavy.limits.Total)+" in all); retry after 1 s")
 		return
 	}
 	defer release()

@@ -76,7 +76,7 @@ func (s *server) operatorListTenants(c *gin.Context) {
 	}
 	out := make([]Tenant, 0, len(rows))
 	for _, t := range rows {
-		out = append(out, tenantOut(t))
+		out = append(out, s.tenantOut(t))
 	}
 	c.JSON(http.StatusOK, newPage(out, limit, func(t Tenant) string { return t.ID.String() }))
 }
@@ -91,7 +91,7 @@ func (s *server) operatorSetStatus(c *gin.Context, status string) {
 		s.answerError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, tenantOut(t))
+	c.JSON(http.StatusOK, s.tenantOut(t))
 }
 
 func (s *server) operatorSuspendTenant(c *gin.Context) { s.operatorSetStatus(c, "suspended") }

@@ -34,6 +34,8 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	op.POST("/tenants/:id/suspend", s.operatorSuspendTenant)
 	op.POST("/tenants/:id/resume", s.operatorResumeTenant)
 	op.DELETE("/tenants/:id", s.operatorDeleteTenant)
+	op.GET("/tenants/:id/limits", s.operatorGetLimits)
+	op.PATCH("/tenants/:id/limits", s.operatorSetLimits)
 	op.GET("/health", s.operatorHealth)
 
 	a := v1.Group("", s.authenticate(), s.rateLimit())

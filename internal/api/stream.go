@@ -211,6 +211,18 @@ func firstMissing(want, have []int64) (int64, bool) {
 	return 0, false
 }
 
+// maxStreams is how many live streams a tenant with caps may have open in this process: its own
+// max_streams, or the hub's cap; 0 when this process has no hub.
+func (s *server) maxStreams(caps auth.TenantCaps) int {
+	switch {
+	case s.hub == nil:
+		return 0
+	case caps.MaxStreams > 0:
+		return caps.MaxStreams
+	}
+	return s.hub.MaxPerTenant()
+}
+
 // liveStream is GET /api/v1/stream: Server-Sent Events of the tenant's checks and series. It subscribes
 // to the hub before reading what a resuming client missed, so that nothing falls between the replay
 // and the live events, and drops live status changes the replay already sent.
@@ -233,12 +245,13 @@ func (s *server) liveStream(c *gin.Context) {
 	if credential, ok := bearer(c); ok && !openedWithTicket(c) {
 		reauth = func(ctx context.Context) (auth.Principal, error) { return s.auth.Authenticate(ctx, credential) }
 	}
-	sub, err := s.hub.Subscribe(tenant, req.accepts(tenant))
+	sub, err := s.hub.SubscribeUpTo(tenant, p.Caps.MaxStreams, req.accepts(tenant))
 	switch {
 	case errors.Is(err, stream.ErrTooManyStreams):
 		c.Header("Retry-After", "30")
 		writeProblem(c, http.StatusTooManyRequests, "too many streams",
-			"this tenant has as many live streams open on this server as it may; close one, or subscribe to more ids per stream")
+			"this tenant has as many live streams open on this server as it may ("+strconv.Itoa(s.maxStreams(p.Caps))+
+				"); close one, or subscribe to more ids per stream")
 		return
 	case err != nil:
 		c.Header("Retry-After", "1")

@@ -8,42 +8,67 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/infrawatch/infrawatch/internal/auth"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
-// Tenant is the caller's own tenant, with its limits (set by the operator, read-only here).
+// Tenant is the caller's own tenant, with its limits (set by the operator, read-only here) and, in
+// GET /api/v1/tenant only, its usage.
 type Tenant struct {
-	ID        uuid.UUID    `json:"id"`
-	Slug      string       `json:"slug"`
-	Name      string       `json:"name"`
-	Status    string       `json:"status"`
-	TimeZone  string       `json:"time_zone"`
-	Limits    TenantLimits `json:"limits"`
-	CreatedAt time.Time    `json:"created_at"`
+	ID        uuid.UUID     `json:"id"`
+	Slug      string        `json:"slug"`
+	Name      string        `json:"name"`
+	Status    string        `json:"status"`
+	TimeZone  string        `json:"time_zone"`
+	Limits    TenantLimits  `json:"limits"`
+	Usage     *tenant.Usage `json:"usage,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
 }
 
-// TenantLimits are the per-tenant limits.
+// TenantLimits are the per-tenant limits (tenant.Limits), with the caps this process applies for the two
+// that hold per process and may be null (the server's cap).
 type TenantLimits struct {
-	MaxSeries           int32 `json:"max_series"`
-	MaxLabelsPerSeries  int32 `json:"max_labels_per_series"`
-	MaxLabelNameLength  int32 `json:"max_label_name_length"`
-	MaxLabelValueLength int32 `json:"max_label_value_length"`
-	IngestRate          int32 `json:"ingest_rate"`
-	IngestBurst         int32 `json:"ingest_burst"`
-	MaxChecks           int32 `json:"max_checks"`
+	tenant.Limits
+	// EffectiveMaxStreams is max_streams, or this server's cap when it is null (0: no live stream here).
+	EffectiveMaxStreams int `json:"effective_max_streams"`
+	// EffectiveMaxHeavyReads is max_heavy_reads, or this server's --heavy-reads-per-tenant when it is null.
+	EffectiveMaxHeavyReads int `json:"effective_max_heavy_reads"`
 }
 
-func tenantOut(t dbsqlc.AppTenant) Tenant {
+// limitsOut is t's limits with the caps this process applies to it.
+func (s *server) limitsOut(t dbsqlc.AppTenant) TenantLimits {
+	caps := auth.TenantCaps{}
+	if t.MaxStreams != nil {
+		caps.MaxStreams = int(*t.MaxStreams)
+	}
+	if t.MaxHeavyReads != nil {
+		caps.MaxHeavyReads = int(*t.MaxHeavyReads)
+	}
+	return TenantLimits{Limits: tenant.LimitsOf(t), EffectiveMaxStreams: s.maxStreams(caps),
+		EffectiveMaxHeavyReads: s.heavy.perTenant(caps.MaxHeavyReads)}
+}
+
+func (s *server) tenantOut(t dbsqlc.AppTenant) Tenant {
 	return Tenant{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, TimeZone: t.TimeZone, CreatedAt: t.CreatedAt,
-		Limits: TenantLimits{MaxSeries: t.MaxSeries, MaxLabelsPerSeries: t.MaxLabelsPerSeries,
-			MaxLabelNameLength: t.MaxLabelNameLength, MaxLabelValueLength: t.MaxLabelValueLength,
-			IngestRate: t.IngestRate, IngestBurst: t.IngestBurst, MaxChecks: t.MaxChecks}}
+		Limits: s.limitsOut(t)}
 }
 
+// getTenant answers the tenant with its limits and its usage (series, checks, samples stored per minute).
 func (s *server) getTenant(c *gin.Context) {
 	var t dbsqlc.AppTenant
-	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) { t, err = q.TenantGetCurrent(c.Request.Context()); return err }) {
-		c.JSON(http.StatusOK, tenantOut(t))
+	var usage tenant.Usage
+	if s.inTenant(c, func(q *dbsqlc.Queries) (err error) {
+		ctx := c.Request.Context()
+		if t, err = q.TenantGetCurrent(ctx); err != nil {
+			return err
+		}
+		usage, err = tenant.ReadUsage(ctx, q, t.ID)
+		return err
+	}) {
+		out := s.tenantOut(t)
+		out.Usage = &usage
+		c.JSON(http.StatusOK, out)
 	}
 }
 
@@ -83,7 +108,7 @@ func (s *server) updateTenant(c *gin.Context) {
 	}) {
 		return
 	}
-	c.JSON(http.StatusOK, tenantOut(t))
+	c.JSON(http.StatusOK, s.tenantOut(t))
 }
 
 // deleteTenant deletes the caller's own tenant and all its data. Owners only.

@@ -62,6 +62,16 @@ type Principal struct {
 	// ExpiresAt is when the credential stops authenticating: an access token's exp, an API key's
 	// expires_at; zero when it does not expire. Long-lived requests (the live stream) end there.
 	ExpiresAt time.Time
+	// Caps are the tenant's own values of caps the server's flags set per process, read with the
+	// credential at every request, so that an operator's change applies at the next request.
+	Caps TenantCaps
+}
+
+// TenantCaps are a tenant's overrides (app.tenants.max_streams, max_heavy_reads) of caps that hold per
+// process; zero means the server's value.
+type TenantCaps struct {
+	MaxStreams    int // live streams open at once
+	MaxHeavyReads int // heavy reads running at once
 }
 
 // Can reports whether the principal holds perm.

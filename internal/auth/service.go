@@ -83,7 +83,8 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		if k.TenantStatus != "active" {
 			return Principal{}, ErrSuspended
 		}
-		p := Principal{TenantID: k.TenantID, Kind: ActorAPIKey, KeyID: k.ID, Scopes: k.Scopes}
+		p := Principal{TenantID: k.TenantID, Kind: ActorAPIKey, KeyID: k.ID, Scopes: k.Scopes,
+			Caps: tenantCaps(k.TenantMaxStreams, k.TenantMaxHeavyReads)}
 		if k.ExpiresAt != nil {
 			p.ExpiresAt = *k.ExpiresAt
 		}
@@ -122,7 +123,8 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 				scopes = append(scopes, sc)
 			}
 		}
-		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes, ExpiresAt: claims.ExpiresAt.Time}, nil
+		return Principal{TenantID: c.TenantID, Kind: ActorOAuthClient, KeyID: c.ID, Scopes: scopes, ExpiresAt: claims.ExpiresAt.Time,
+			Caps: tenantCaps(c.TenantMaxStreams, c.TenantMaxHeavyReads)}, nil
 	}
 	return Principal{}, ErrUnauthenticated
 }
@@ -142,7 +144,20 @@ func (s *Service) member(ctx context.Context, tenantID, userID uuid.UUID, expire
 	if m.TenantStatus != "active" {
 		return Principal{}, ErrSuspended
 	}
-	return Principal{TenantID: tenantID, Kind: ActorUser, UserID: userID, Role: m.Role, ExpiresAt: expiresAt}, nil
+	return Principal{TenantID: tenantID, Kind: ActorUser, UserID: userID, Role: m.Role, ExpiresAt: expiresAt,
+		Caps: tenantCaps(m.TenantMaxStreams, m.TenantMaxHeavyReads)}, nil
+}
+
+// tenantCaps is the tenant's overrides of the server's per-process caps as read with the credential.
+func tenantCaps(maxStreams, maxHeavyReads *int32) TenantCaps {
+	var c TenantCaps
+	if maxStreams != nil {
+		c.MaxStreams = int(*maxStreams)
+	}
+	if maxHeavyReads != nil {
+		c.MaxHeavyReads = int(*maxHeavyReads)
+	}
+	return c
 }
 
 // Login checks an email and password and issues a token pair for one of the user's tenants: tenantID

@@ -37,7 +37,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the server (all roles unless --roles says otherwise)", runServe},
 		{"migrate", "apply, revert or inspect the database schema: migrate up|down|status", runMigrate},
-		{"tenant", "manage tenants as the operator: tenant create --name NAME --admin-email EMAIL [--admin-password P]", runTenant},
+		{"tenant", "manage tenants as the operator: tenant create --name NAME --admin-email EMAIL [--admin-password P] | tenant limits --tenant SLUG [--set key=value ...]", runTenant},
 		{"keys", "manage the keys that sign access tokens: keys rotate", runKeys},
 		{"secrets", "manage the keys that seal secrets at rest: secrets rotate | secrets new-key", runSecrets},
 		{"dev", "run everything locally: a PostgreSQL cluster under --data-dir, migrated, seeded and served", runDev},
@@ -124,7 +124,8 @@ const envPrefix = "INFRAWATCH_"
 
 // oneShotFlags answer a single invocation and are never read from the environment: an INFRAWATCH_YES
 // left in a shell must not confirm a later `migrate down`.
-var oneShotFlags = map[string]bool{"yes": true, "steps": true}
+// Nor may an INFRAWATCH_SET change a tenant's limits.
+var oneShotFlags = map[string]bool{"yes": true, "steps": true, "set": true, "tenant": true}
 
 // parseFlags parses args, then fills every flag not given on the command line from its environment
 // variable. Command-line flags win over the environment.

@@ -52,13 +52,14 @@ func TestNoPlaintextSecretInADumpAfterServeStarts(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.New(t, db.FlavorPostgres)
 	migrator := db.NewMigrator(d.URL)
-	// Back to the schema before 000014, where secrets lived in the settings, and a tenant's checks then.
-	if err := migrator.Down(ctx, dbtest.MigrationsAbove(t, 13)); err != nil {
-		t.Fatal(err)
-	}
+	// A tenant (made by this binary, on the schema it knows), then back to the schema before 000014, where
+	// secrets lived in the settings, and the tenant's checks then.
 	created, err := tenant.Create(ctx, d.System(), tenant.NewTenant{Name: "Acme", AdminEmail: "owner@acme.example",
 		AdminPassword: "owner-password-acme"})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrator.Down(ctx, dbtest.MigrationsAbove(t, 13)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Pool.Exec(ctx, `

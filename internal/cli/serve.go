@@ -23,6 +23,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/promql"
+	"github.com/infrawatch/infrawatch/internal/replicas"
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/selfmon"
 	"github.com/infrawatch/infrawatch/internal/service"
@@ -270,6 +271,10 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 	// The workers, in the order they start; they stop in reverse, so the samples writer, which the
 	// push routes, the poller and run-now write through, stops last.
 	var workers service.Group
+	// The process's row in infrawatch.replicas, first to start and last to stop: while it is there, the
+	// ingest replicas divide each tenant's rate among themselves (internal/replicas).
+	workers = append(workers, service.Named{Name: "replica heartbeat",
+		Service: replicas.NewHeartbeat(system, cfg.Roles, log.With("role", "replicas"))})
 	if cfg.has("api") || cfg.has("ingest") || cfg.has("poller") || cfg.has("traps") && cfg.Traps.Listen != "" {
 		workers = append(workers, service.Named{Name: "samples writer", Service: samples})
 	}

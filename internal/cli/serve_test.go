@@ -71,14 +71,14 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 		push           int    // status of a push without a credential
 		trapListen     string // --snmp-trap-listen
 	}{
-		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized, ""},
-		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound, ""},
-		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized, ""},
-		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound, ""},
-		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound, ""},
-		{"alerter", "signing key reloader,alerter", http.StatusNotFound, ""},
-		{"traps", "samples writer,signing key reloader,trap receiver", http.StatusNotFound, "udp:" + trapAddr},
-		{"traps", "signing key reloader", http.StatusNotFound, ""},
+		{"all", "replica heartbeat,samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized, ""},
+		{"api", "replica heartbeat,samples writer,signing key reloader,stream hub", http.StatusNotFound, ""},
+		{"ingest", "replica heartbeat,samples writer,signing key reloader", http.StatusUnauthorized, ""},
+		{"poller", "replica heartbeat,samples writer,signing key reloader,poller", http.StatusNotFound, ""},
+		{"scheduler,alerter,notifier", "replica heartbeat,signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound, ""},
+		{"alerter", "replica heartbeat,signing key reloader,alerter", http.StatusNotFound, ""},
+		{"traps", "replica heartbeat,samples writer,signing key reloader,trap receiver", http.StatusNotFound, "udp:" + trapAddr},
+		{"traps", "replica heartbeat,signing key reloader", http.StatusNotFound, ""},
 	} {
 		t.Run(tc.roles+tc.trapListen, func(t *testing.T) {
 			cfg := defaultServeConfig()

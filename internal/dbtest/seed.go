@@ -24,8 +24,8 @@ type Tenant struct {
 // an invitation, an audit entry, a host, a check and a status event, a series, a sample, a check result,
 // a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
 // role: the login itself is cluster-wide, and a seed must leave nothing behind), an alert rule with an
-// alert and its event, a silence, a maintenance window with an occurrence, an SNMP trap community and a
-// stream ticket, written as the owner the way system work writes them.
+// alert and its event, a silence, a maintenance window with an occurrence, an SNMP trap community, a
+// stream ticket and a minute of ingest usage, written as the owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -126,6 +126,9 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	                       VALUES ($1, $2, $3, now() + interval '15 minutes', now() + interval '30 seconds')`,
 		ten.ID, ten.UserID, []byte("st-"+slug))
 	must("stream ticket", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.ingest_usage (tenant_id, minute, slot, samples)
+	                       VALUES ($1, date_trunc('minute', now()), 0, 1)`, ten.ID)
+	must("ingest usage", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/replicas"
 	"github.com/infrawatch/infrawatch/internal/service"
 )
 
@@ -94,16 +95,28 @@ type Service struct {
 	tenants map[uuid.UUID]*tenantState
 	// deltas serialize the writes of each delta series in this process (otlp_delta.go).
 	deltas deltaLocks
+	// replicas is how many ingest replicas were live when last read (replicasReadAt): a tenant's rate
+	// is divided among them.
+	replicas       int
+	replicasReadAt time.Time
 }
 
-// tenantState is a tenant's limits as last read, and its ingest rate limiter.
+// tenantState is a tenant's limits as last read, and its ingest rate limiter, whose rate is the
+// tenant's divided among the live ingest replicas (replicas of them when last set).
 type tenantState struct {
-	limits  dbsqlc.AppTenant
-	readAt  time.Time
-	limiter *rate.Limiter
+	limits   dbsqlc.AppTenant
+	readAt   time.Time
+	limiter  *rate.Limiter
+	replicas int
 }
 
-// limitsTTL is how long a tenant's limits are used before they are read again.
+// replicasTTL is how long the count of live ingest replicas is used before it is read again: a replica
+// that starts or stops gracefully changes every replica's share within it (one killed, within it and
+// replicas.Alive).
+const replicasTTL = 10 * time.Second
+
+// limitsTTL is how long a tenant's limits are used before they are read again: an operator's change of
+// them applies within that time in every process (at once in the one that served it: ForgetLimits).
 const limitsTTL = 30 * time.Second
 
 var _ service.Service = (*Service)(nil)
@@ -379,9 +392,12 @@ func checkSeries(sr *Series, lim dbsqlc.AppTenant) (string, string) {
 // tenant returns the tenant's limits and rate limiter, reading them again after limitsTTL. The limits are
 // a copy: concurrent pushes of the tenant may read them again and replace them meanwhile.
 func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (dbsqlc.AppTenant, *rate.Limiter, error) {
+	live := s.liveReplicas(ctx)
+	now := s.now()
 	s.mu.Lock()
-	if st := s.tenants[tenant]; st != nil && time.Since(st.readAt) < limitsTTL {
+	if st := s.tenants[tenant]; st != nil && now.Sub(st.readAt) < limitsTTL {
 		defer s.mu.Unlock()
+		st.share(now, live)
 		return st.limits, st.limiter, nil
 	}
 	s.mu.Unlock()
@@ -392,15 +408,72 @@ func (s *Service) tenant(ctx context.Context, tenant uuid.UUID) (dbsqlc.AppTenan
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.tenants[tenant]
-	if st == nil {
-		st = &tenantState{limiter: rate.NewLimiter(rate.Limit(t.IngestRate), int(t.IngestBurst))}
+	if st == nil || st.limits.IngestRate != t.IngestRate || st.limits.IngestBurst != t.IngestBurst {
+		// New or changed limits start afresh with a full bucket: a tenant whose rate was just raised is
+		// not held back by the empty bucket of its old rate.
+		st = &tenantState{limiter: rate.NewLimiter(shareOf(t.IngestRate, live), int(t.IngestBurst)), replicas: live}
 		s.tenants[tenant] = st
-	} else if st.limits.IngestRate != t.IngestRate || st.limits.IngestBurst != t.IngestBurst {
-		st.limiter.SetLimit(rate.Limit(t.IngestRate))
-		st.limiter.SetBurst(int(t.IngestBurst))
 	}
-	st.limits, st.readAt = t, time.Now()
+	st.limits, st.readAt = t, now
+	st.share(now, live)
 	return st.limits, st.limiter, nil
+}
+
+// share sets the tenant's limiter to its share of the rate among live ingest replicas, from now on
+// (what the bucket holds stays).
+func (st *tenantState) share(now time.Time, live int) {
+	if st.replicas != live {
+		st.limiter.SetLimitAt(now, shareOf(st.limits.IngestRate, live))
+		st.replicas = live
+	}
+}
+
+// shareOf is one replica's share of a tenant's samples per second. Only the rate is divided: each
+// replica takes a push up to the whole burst, so the rate holds across replicas over time while a
+// burst spread over n replicas may reach n times the burst once.
+func shareOf(ingestRate int32, live int) rate.Limit {
+	return rate.Limit(float64(ingestRate) / float64(max(live, 1)))
+}
+
+// liveReplicas is how many ingest replicas are live (internal/replicas), read at most every
+// replicasTTL; at least 1 (a process without heartbeats, as in tests, is alone). A failed read keeps the
+// last count.
+func (s *Service) liveReplicas(ctx context.Context) int {
+	now := s.now()
+	s.mu.Lock()
+	n, fresh := s.replicas, now.Sub(s.replicasReadAt) < replicasTTL
+	s.mu.Unlock()
+	if fresh && n > 0 {
+		return n
+	}
+	count, err := dbsqlc.New(s.pool).ReplicasCountLive(ctx, dbsqlc.ReplicasCountLiveParams{Role: "ingest", AliveWithin: replicas.Alive})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.replicas = max(int(count), 1)
+	} else if s.replicas == 0 {
+		s.replicas = 1
+	}
+	s.replicasReadAt = now
+	return s.replicas
+}
+
+// ForgetReplicas makes the next push read the count of live ingest replicas again (tests, and a
+// process that just learnt the count changed).
+func (s *Service) ForgetReplicas() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replicasReadAt = time.Time{}
+}
+
+// ForgetLimits makes the next push of tenant read its limits again, so that a change the operator just
+// made applies at once in this process.
+func (s *Service) ForgetLimits(tenant uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.tenants[tenant]; st != nil {
+		st.readAt = time.Time{}
+	}
 }
 
 // Host registers or refreshes a host by name for tenant and returns its id (for logs).

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
 	"github.com/infrawatch/infrawatch/internal/dbtest"
 	"github.com/infrawatch/infrawatch/internal/maintenance"
+	"github.com/infrawatch/infrawatch/internal/replicas"
 	"github.com/infrawatch/infrawatch/internal/service"
 )
 
@@ -168,5 +170,122 @@ func BenchmarkValidatePush(b *testing.B) {
 		if keep, total := s.validate(series, lim, now, &res); len(keep) != 1000 || total != 10_000 {
 			b.Fatalf("kept %d series, %d samples", len(keep), total)
 		}
+	}
+}
+
+// A tenant's limits changed by another process (in the database) apply here within limitsTTL, and at
+// once after ForgetLimits (the operator's change served by this process); a changed burst starts a full
+// bucket.
+func TestChangedLimitsApplyWithinTheTTL(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	ten := dbtest.SeedTenant(t, d, "acme")
+	ctx := context.Background()
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET ingest_rate = 1000, ingest_burst = 10 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := startService(t, d)
+	start := time.Now()
+	var offset time.Duration
+	s.now = func() time.Time { return start.Add(offset) } // guarded by the test's sequence: one push at a time
+	at := start.UnixMilli()
+	push := func(n int) error {
+		t.Helper()
+		samples := make([]Sample, n)
+		for i := range samples {
+			at++
+			samples[i] = Sample{TimeMs: at, Value: 1}
+		}
+		_, err := s.Write(ctx, ten.ID, "json", []Series{{Name: "m", Samples: samples}}, nil, nil)
+		return err
+	}
+	if err := push(8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET ingest_burst = 5 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	offset = limitsTTL - time.Second // still cached: the old burst of 10 (the bucket refilled meanwhile)
+	if err := push(8); err != nil {
+		t.Fatalf("8 samples %s after the first push, within the TTL: %v, want the cached burst of 10", offset, err)
+	}
+	offset = limitsTTL + time.Second
+	var tooLarge *PushTooLargeError
+	if err := push(8); !errors.As(err, &tooLarge) || tooLarge.Burst != 5 {
+		t.Fatalf("8 samples past the TTL: %v, want too large for the new burst of 5", err)
+	}
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET ingest_burst = 20 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.ForgetLimits(ten.ID)
+	if err := push(20); err != nil { // the clock stands still: only a fresh, full bucket of 20 lets these in
+		t.Fatalf("20 samples right after ForgetLimits: %v, want the new burst of 20", err)
+	}
+}
+
+// A tenant's rate holds across replicas: each live ingest replica takes its share of it, so that pushes
+// spread over replicas get no more in all. A replica that stops gracefully hands its share back.
+func TestTenantRateIsSharedAmongLiveIngestReplicas(t *testing.T) {
+	d := dbtest.New(t, db.FlavorPostgres)
+	ten := dbtest.SeedTenant(t, d, "acme")
+	ctx := context.Background()
+	if _, err := d.Pool.Exec(ctx, `UPDATE app.tenants SET ingest_rate = 100, ingest_burst = 1000 WHERE id = $1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	heartbeats := []*replicas.Heartbeat{
+		replicas.NewHeartbeat(d.System(), []string{"api", "ingest"}, log),
+		replicas.NewHeartbeat(d.System(), []string{"ingest"}, log),
+		replicas.NewHeartbeat(d.System(), []string{"poller"}, log), // not an ingest replica: no share
+	}
+	for _, h := range heartbeats {
+		if err := h.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.Stop)
+	}
+	s := startService(t, d)
+	start := time.Now()
+	var offset time.Duration
+	s.now = func() time.Time { return start.Add(offset) } // one push at a time
+	at := start.UnixMilli()
+	push := func(n int) error {
+		t.Helper()
+		samples := make([]Sample, n)
+		for i := range samples {
+			at++
+			samples[i] = Sample{TimeMs: at, Value: 1}
+		}
+		_, err := s.Write(ctx, ten.ID, "json", []Series{{Name: "m", Samples: samples}}, nil, nil)
+		return err
+	}
+	retryAfter := func(n int) time.Duration {
+		t.Helper()
+		var limited *RateLimitedError
+		if err := push(n); !errors.As(err, &limited) {
+			t.Fatalf("a push of %d samples with an empty bucket: %v, want rate limited", n, err)
+		}
+		return limited.RetryAfter
+	}
+	near := func(got, want time.Duration) bool {
+		return got > want-10*time.Millisecond && got < want+10*time.Millisecond
+	}
+
+	// Two ingest replicas: this one refills 50 samples a second, the tenant's 100 halved; the whole
+	// burst still fits one push.
+	if err := push(1000); err != nil {
+		t.Fatal(err)
+	}
+	if got := retryAfter(100); !near(got, 2*time.Second) {
+		t.Fatalf("100 samples on an empty bucket with two ingest replicas: retry after %s, want 2s (50 samples/s)", got)
+	}
+
+	// The other ingest replica stops: once the count is read again, this one refills 100 a second.
+	heartbeats[1].Stop()
+	offset = replicasTTL + time.Second // 11 s at 50/s refilled 550 samples; from now on 100/s
+	if err := push(550); err != nil {
+		t.Fatalf("550 samples after 11 s at 50/s: %v", err)
+	}
+	if got := retryAfter(100); !near(got, time.Second) {
+		t.Fatalf("100 samples on an empty bucket with one ingest replica left: retry after %s, want 1s (100 samples/s)", got)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -92,12 +94,18 @@ func NewWriter(cfg WriterConfig, pool *pgxpool.Pool, log *slog.Logger, reg prome
 }
 
 // Run writes until ctx ends, then finishes what is queued (bounded by the commit timeout).
+//
+// Each worker counts what it stores in app.ingest_usage under a slot of its own, so that two workers
+// never wait for each other's row lock on a tenant's minute; the slots of a process start at a random
+// number, so that those of two replicas seldom meet either.
 func (w *Writer) Run(ctx context.Context) {
 	done := make(chan struct{})
-	for range w.cfg.Writers {
+	first := rand.IntN(math.MaxInt16 - w.cfg.Writers)
+	for i := range w.cfg.Writers {
+		slot := int16(first + i)
 		go func() {
 			defer func() { done <- struct{}{} }()
-			w.work(ctx)
+			w.work(ctx, slot)
 		}()
 	}
 	for range w.cfg.Writers {
@@ -132,7 +140,7 @@ func (w *Writer) Submit(ctx context.Context, r *rows) error {
 	}
 }
 
-func (w *Writer) work(ctx context.Context) {
+func (w *Writer) work(ctx context.Context, slot int16) {
 	for {
 		var first *request
 		select {
@@ -159,20 +167,20 @@ func (w *Writer) work(ctx context.Context) {
 		}
 		w.queued.Add(int64(-n))
 		w.m.queued.Set(float64(w.queued.Load()))
-		w.commitAndAck(batch, n)
+		w.commitAndAck(batch, n, slot)
 	}
 }
 
 // commitAndAck writes a batch and answers its requests. If the batch fails for a reason other than the
 // database being unreachable, each request is retried alone, so one bad request cannot fail the others.
-func (w *Writer) commitAndAck(batch []*request, n int) {
+func (w *Writer) commitAndAck(batch []*request, n int, slot int16) {
 	start := time.Now()
-	err := w.commit(batch)
+	err := w.commit(batch, slot)
 	w.m.commit.Observe(time.Since(start).Seconds())
 	w.m.batchRows.Observe(float64(n))
 	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) {
 		for _, r := range batch {
-			r.done <- w.commit([]*request{r})
+			r.done <- w.commit([]*request{r}, slot)
 		}
 		return
 	}
@@ -184,8 +192,10 @@ func (w *Writer) commitAndAck(batch []*request, n int) {
 // commit writes the rows of batch in one transaction: a plain COPY, or when a row already exists (a
 // retried request), COPY into a temporary table and INSERT … ON CONFLICT DO NOTHING, so duplicates never
 // fail a batch and are never stored twice. The same transaction publishes a samples event per tenant for
-// the live stream, so the event goes out only if the samples are stored.
-func (w *Writer) commit(batch []*request) error {
+// the live stream, so the event goes out only if the samples are stored, and adds the samples it stored
+// to each tenant's usage of the minute (app.ingest_usage, in slot): one statement per batch, last, so
+// the usage row stays locked only while the transaction commits.
+func (w *Writer) commit(batch []*request, slot int16) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CommitTimeout)
 	defer cancel()
 	evs := samplesEvents(batch, time.Now())
@@ -193,7 +203,11 @@ func (w *Writer) commit(batch []*request) error {
 		if err := copySamples(ctx, tx, "ts.samples", batch); err != nil {
 			return err
 		}
-		return events.Publish(ctx, dbsqlc.New(tx), evs...)
+		q := dbsqlc.New(tx)
+		if err := events.Publish(ctx, q, evs...); err != nil {
+			return err
+		}
+		return q.IngestUsageAdd(ctx, usageOf(batch, slot))
 	})
 	if isUniqueViolation(err) {
 		w.m.duplicateBatches.Inc()
@@ -204,12 +218,19 @@ func (w *Writer) commit(batch []*request) error {
 			if err := copySamples(ctx, tx, "samples_incoming", batch); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO ts.samples (time, tenant_id, series_id, value)
-			                        SELECT time, tenant_id, series_id, value FROM samples_incoming
-			                        ON CONFLICT (series_id, time) DO NOTHING`); err != nil {
+			if err := events.Publish(ctx, dbsqlc.New(tx), evs...); err != nil {
 				return err
 			}
-			return events.Publish(ctx, dbsqlc.New(tx), evs...)
+			// Only the rows inserted count as usage: those already stored were counted when they were.
+			_, err := tx.Exec(ctx, `WITH stored AS (
+			                            INSERT INTO ts.samples (time, tenant_id, series_id, value)
+			                            SELECT time, tenant_id, series_id, value FROM samples_incoming
+			                            ON CONFLICT (series_id, time) DO NOTHING
+			                            RETURNING tenant_id)
+			                        INSERT INTO app.ingest_usage AS u (tenant_id, minute, slot, samples)
+			                        SELECT tenant_id, date_trunc('minute', now()), $1::smallint, count(*) FROM stored GROUP BY tenant_id
+			                        ON CONFLICT (tenant_id, minute, slot) DO UPDATE SET samples = u.samples + excluded.samples`, slot)
+			return err
 		})
 	}
 	if err != nil {
@@ -219,6 +240,23 @@ func (w *Writer) commit(batch []*request) error {
 		return fmt.Errorf("write samples: %w", err)
 	}
 	return nil
+}
+
+// usageOf counts the samples of batch by tenant, for IngestUsageAdd.
+func usageOf(batch []*request, slot int16) dbsqlc.IngestUsageAddParams {
+	p := dbsqlc.IngestUsageAddParams{Slot: slot}
+	index := make(map[pgtype.UUID]int, 1)
+	for _, req := range batch {
+		i, ok := index[req.rows.tenant]
+		if !ok {
+			i = len(p.TenantIds)
+			index[req.rows.tenant] = i
+			p.TenantIds = append(p.TenantIds, uuid.UUID(req.rows.tenant.Bytes))
+			p.Samples = append(p.Samples, 0)
+		}
+		p.Samples[i] += int64(req.rows.len())
+	}
+	return p
 }
 
 // samplesEvents names the series of batch, one event per tenant, each series once.

@@ -58,11 +58,11 @@ func TestWriterPublishesSamplesEvents(t *testing.T) {
 		a, b := uuid.New(), uuid.New()
 		now := time.Now().Truncate(time.Second)
 		batch := []*request{{rows: testRows(a, 1, 3, 9, now)}, {rows: testRows(b, 100, 2, 2, now)}, {rows: testRows(a, 2, 3, 3, now.Add(time.Hour))}}
-		if err := w.commit(batch); err != nil {
+		if err := w.commit(batch, 0); err != nil {
 			t.Fatal(err)
 		}
 		// A retried push (samples already stored) goes the de-duplicating way and is announced.
-		if err := w.commit([]*request{{rows: testRows(b, 100, 1, 1, now)}}); err != nil {
+		if err := w.commit([]*request{{rows: testRows(b, 100, 1, 1, now)}}, 0); err != nil {
 			t.Fatal(err)
 		}
 
@@ -93,7 +93,8 @@ func TestWriterPublishesSamplesEvents(t *testing.T) {
 
 // BenchmarkCommitEvents measures what the samples events cost a group-commit transaction, two writers
 // side by side as in production, with a stream hub listening: large batches (a busy server) and small
-// ones (a quiet server, where the commit dominates). Compare each copy with its copy+events; point
+// ones (a quiet server, where the commit dominates). Compare each copy with its copy+events, and that
+// with copy+events+usage (the writer's commit: also the tenants' usage count of the minute); point
 // INFRAWATCH_TEST_DATABASE_URL at a server with fsync on to include the commit serialization NOTIFY brings.
 func BenchmarkCommitEvents(b *testing.B) {
 	d := dbtest.New(b, db.FlavorPostgres)
@@ -106,6 +107,7 @@ func BenchmarkCommitEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	tenant := uuid.New()
+	w := NewWriter(WriterConfig{}, d.Pool, log, nil)
 	var clock sync.Mutex
 	next := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	for _, size := range []struct{ rows, series int }{{10_000, 1000}, {400, 100}} {
@@ -116,8 +118,10 @@ func BenchmarkCommitEvents(b *testing.B) {
 			next = next.Add(time.Duration(size.rows/size.series) * time.Second)
 			return []*request{{rows: testRows(tenant, 1, size.series, size.rows, start)}}
 		}
-		for _, publish := range []bool{false, true} {
-			name := fmt.Sprintf("rows=%d/%s", size.rows, map[bool]string{false: "copy", true: "copy+events"}[publish])
+		// copy+events was the writer's transaction before the usage count; copy+events+usage is the
+		// writer's commit as it is (w.commit).
+		for _, variant := range []string{"copy", "copy+events", "copy+events+usage"} {
+			name := fmt.Sprintf("rows=%d/%s", size.rows, variant)
 			b.Run(name, func(b *testing.B) {
 				var wg sync.WaitGroup
 				errs := make(chan error, 2)
@@ -125,12 +129,17 @@ func BenchmarkCommitEvents(b *testing.B) {
 					wg.Go(func() {
 						for i := worker; i < b.N; i += 2 {
 							rs := batch()
-							err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
-								if err := copySamples(ctx, tx, "ts.samples", rs); err != nil || !publish {
-									return err
-								}
-								return events.Publish(ctx, dbsqlc.New(tx), samplesEvents(rs, time.Now())...)
-							})
+							var err error
+							if variant == "copy+events+usage" {
+								err = w.commit(rs, int16(worker))
+							} else {
+								err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+									if err := copySamples(ctx, tx, "ts.samples", rs); err != nil || variant == "copy" {
+										return err
+									}
+									return events.Publish(ctx, dbsqlc.New(tx), samplesEvents(rs, time.Now())...)
+								})
+							}
 							if err != nil {
 								errs <- err
 								return
@@ -159,7 +168,7 @@ func TestWriterBatchWithOneBadSubmission(t *testing.T) {
 		w := NewWriter(WriterConfig{}, d.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		a, b := uuid.New(), uuid.New()
 		now := time.Now().Truncate(time.Second)
-		if err := w.commit([]*request{{rows: testRows(a, 1, 2, 4, now)}}); err != nil {
+		if err := w.commit([]*request{{rows: testRows(a, 1, 2, 4, now)}}, 0); err != nil {
 			t.Fatal(err)
 		}
 		// PostgreSQL refuses a timestamp before 4714 BC: a data error, not an outage.
@@ -170,7 +179,7 @@ func TestWriterBatchWithOneBadSubmission(t *testing.T) {
 			{rows: poisoned, done: make(chan error, 1)},
 			{rows: testRows(a, 10, 1, 3, now), done: make(chan error, 1)}, // new
 		}
-		w.commitAndAck(batch, 12)
+		w.commitAndAck(batch, 12, 0)
 		for i, req := range batch {
 			err := <-req.done
 			if bad := req.rows == poisoned; bad != (err != nil) {
@@ -201,6 +210,28 @@ func TestWriterBatchWithOneBadSubmission(t *testing.T) {
 		}
 		if counts[a.String()] != 7 || counts[b.String()] != 4 {
 			t.Fatalf("stored %v, want A 7 (4 before, 3 new) and B 4", counts)
+		}
+		// The tenants' usage counts exactly the samples stored, whatever the path: not the retried ones
+		// (stored before and counted then), not the refused submission's.
+		usage := map[string]int{}
+		urows, err := d.Pool.Query(ctx, `SELECT tenant_id::text, sum(samples)::int FROM app.ingest_usage GROUP BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer urows.Close()
+		for urows.Next() {
+			var tenant string
+			var n int
+			if err := urows.Scan(&tenant, &n); err != nil {
+				t.Fatal(err)
+			}
+			usage[tenant] = n
+		}
+		if err := urows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(usage) != 2 || usage[a.String()] != 7 || usage[b.String()] != 4 {
+			t.Errorf("ingest usage %v, want the samples stored: A 7 and B 4", usage)
 		}
 	})
 }

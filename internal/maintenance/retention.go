@@ -140,5 +140,13 @@ func (s *Service) applyRetention(ctx context.Context, q *dbsqlc.Queries) error {
 			s.log.Info("dropped old data", "relation", rel.relation, "chunks", dropped, "older_than", rel.keep)
 		}
 	}
+	// The tenants' ingest usage answers for the last minute only; an hour is kept for a look back.
+	if _, err := q.IngestUsagePrune(ctx, IngestUsageKept); err != nil {
+		return fmt.Errorf("forget ingest usage older than %s: %w", IngestUsageKept, err)
+	}
 	return nil
 }
+
+// IngestUsageKept is how long the per-minute counts of samples stored per tenant (app.ingest_usage) are
+// kept; each storage pass deletes older minutes.
+const IngestUsageKept = time.Hour

@@ -182,3 +182,36 @@ func TestRetentionDropsWhatIsOlderThanEachTierKeeps(t *testing.T) {
 		check("after retention and a refresh", false)
 	})
 }
+
+// A storage pass forgets the tenants' ingest usage older than maintenance.IngestUsageKept and keeps the rest.
+func TestStoragePassForgetsOldIngestUsage(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.New(t, db.FlavorPostgres)
+	ten := dbtest.SeedTenant(t, d, "acme") // one row of the current minute
+	if _, err := d.Pool.Exec(ctx, `INSERT INTO app.ingest_usage (tenant_id, minute, slot, samples)
+	                               VALUES ($1, date_trunc('minute', now() - $2::interval), 1, 10),
+	                                      ($1, date_trunc('minute', now() - $3::interval), 1, 20)`,
+		ten.ID, maintenance.IngestUsageKept+2*time.Minute, maintenance.IngestUsageKept-2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	svc := maintenance.New(maintenance.Config{}, d.System(), discard)
+	if ran, err := svc.RunOnce(ctx); err != nil || !ran {
+		t.Fatalf("pass: ran=%v err=%v", ran, err)
+	}
+	var kept []int64
+	rows, err := d.Pool.Query(ctx, `SELECT samples FROM app.ingest_usage WHERE tenant_id = $1 ORDER BY minute`, ten.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, n)
+	}
+	if fmt.Sprint(kept) != "[20 1]" {
+		t.Errorf("ingest usage after the pass: %v, want the minute within %s (20) and the current one (1)", kept, maintenance.IngestUsageKept)
+	}
+}

@@ -33,7 +33,8 @@ import (
 
 // Errors of Subscribe.
 var (
-	// ErrTooManyStreams: the tenant already has Config.MaxPerTenant subscriptions in this process.
+	// ErrTooManyStreams: the tenant already has as many subscriptions in this process as it may
+	// (Config.MaxPerTenant, or its own max_streams).
 	ErrTooManyStreams = errors.New("too many live streams for this tenant")
 	// ErrClosed: the hub is shutting down.
 	ErrClosed = errors.New("live stream hub is closed")
@@ -48,7 +49,7 @@ type Config struct {
 	// Buffer is how many events may wait for one subscriber before it starts missing them.
 	Buffer int
 	// MaxPerTenant caps one tenant's subscriptions in this process; beyond it Subscribe answers
-	// ErrTooManyStreams.
+	// ErrTooManyStreams. A tenant's max_streams, when set, replaces it (SubscribeUpTo).
 	MaxPerTenant int
 	// MinBackoff and MaxBackoff bound the wait before reconnecting after the connection failed: it starts
 	// at MinBackoff, doubles at each failure up to MaxBackoff, with jitter.
@@ -168,17 +169,29 @@ func (s *Subscription) signalMissed() {
 	}
 }
 
+// MaxPerTenant is the cap of a tenant's subscriptions in this process when it has no max_streams of its own.
+func (h *Hub) MaxPerTenant() int { return h.cfg.MaxPerTenant }
+
 // Subscribe registers a subscriber for tenant's events. accept, when not nil, picks the events it wants;
 // it runs on the hub's goroutine, so it must be quick and must not block. Events committed after
 // Subscribe returns are delivered, or signalled on Missed.
 func (h *Hub) Subscribe(tenant uuid.UUID, accept func(events.Event) bool) (*Subscription, error) {
+	return h.SubscribeUpTo(tenant, 0, accept)
+}
+
+// SubscribeUpTo is Subscribe with the tenant's own cap of subscriptions in this process (its
+// max_streams) in place of Config.MaxPerTenant; zero or less means Config.MaxPerTenant.
+func (h *Hub) SubscribeUpTo(tenant uuid.UUID, maxStreams int, accept func(events.Event) bool) (*Subscription, error) {
+	if maxStreams <= 0 {
+		maxStreams = h.cfg.MaxPerTenant
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrClosed
 	}
 	subs := h.tenants[tenant]
-	if len(subs) >= h.cfg.MaxPerTenant {
+	if len(subs) >= maxStreams {
 		h.m.refused.Inc()
 		return nil, ErrTooManyStreams
 	}

@@ -40,7 +40,7 @@ func Delete(ctx context.Context, sys *db.System, id uuid.UUID) error {
 	return sys.InTx(ctx, func(q *dbsqlc.Queries) error {
 		for name, del := range map[string]func(context.Context, uuid.UUID) (int64, error){
 			"samples": q.SamplesDeleteByTenant, "check results": q.CheckResultDeleteByTenant, "logs": q.LogDeleteByTenant,
-			"rollups": q.RollupsDeleteByTenant,
+			"rollups": q.RollupsDeleteByTenant, "ingest usage": q.IngestUsageDeleteByTenant,
 		} {
 			if _, err := del(ctx, id); err != nil {
 				return fmt.Errorf("delete tenant's %s: %w", name, err)

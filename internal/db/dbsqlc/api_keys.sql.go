@@ -13,19 +13,22 @@ import (
 )
 
 const aPIKeyAuthenticate = `-- name: APIKeyAuthenticate :one
-SELECT k.id, k.tenant_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, t.status AS tenant_status
+SELECT k.id, k.tenant_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, t.status AS tenant_status,
+       t.max_streams AS tenant_max_streams, t.max_heavy_reads AS tenant_max_heavy_reads
   FROM app.api_keys k JOIN app.tenants t ON t.id = k.tenant_id
  WHERE k.prefix = $1
 `
 
 type APIKeyAuthenticateRow struct {
-	ID           int64
-	TenantID     uuid.UUID
-	SecretHash   []byte
-	Scopes       []string
-	ExpiresAt    *time.Time
-	RevokedAt    *time.Time
-	TenantStatus string
+	ID                  int64
+	TenantID            uuid.UUID
+	SecretHash          []byte
+	Scopes              []string
+	ExpiresAt           *time.Time
+	RevokedAt           *time.Time
+	TenantStatus        string
+	TenantMaxStreams    *int32
+	TenantMaxHeavyReads *int32
 }
 
 // System work at every request with an API key: no cache, so a revoked key stops at once.
@@ -40,6 +43,8 @@ func (q *Queries) APIKeyAuthenticate(ctx context.Context, prefix string) (APIKey
 		&i.ExpiresAt,
 		&i.RevokedAt,
 		&i.TenantStatus,
+		&i.TenantMaxStreams,
+		&i.TenantMaxHeavyReads,
 	)
 	return i, err
 }

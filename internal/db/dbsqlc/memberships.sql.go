@@ -15,7 +15,7 @@ import (
 const membershipAuthenticate = `-- name: MembershipAuthenticate :one
 SELECT m.role, (m.disabled_at IS NOT NULL)::boolean AS membership_disabled,
        (u.disabled_at IS NOT NULL)::boolean AS user_disabled,
-       t.status AS tenant_status
+       t.status AS tenant_status, t.max_streams AS tenant_max_streams, t.max_heavy_reads AS tenant_max_heavy_reads
   FROM app.memberships m
   JOIN app.users u ON u.id = m.user_id
   JOIN app.tenants t ON t.id = m.tenant_id
@@ -28,13 +28,16 @@ type MembershipAuthenticateParams struct {
 }
 
 type MembershipAuthenticateRow struct {
-	Role               string
-	MembershipDisabled bool
-	UserDisabled       bool
-	TenantStatus       string
+	Role                string
+	MembershipDisabled  bool
+	UserDisabled        bool
+	TenantStatus        string
+	TenantMaxStreams    *int32
+	TenantMaxHeavyReads *int32
 }
 
-// System work at every request with a user token: the current role and whether anything is disabled.
+// System work at every request with a user token: the current role, whether anything is disabled, and
+// the tenant's overrides of per-process caps (streams, heavy reads), so a change applies at the next request.
 func (q *Queries) MembershipAuthenticate(ctx context.Context, arg MembershipAuthenticateParams) (MembershipAuthenticateRow, error) {
 	row := q.db.QueryRow(ctx, membershipAuthenticate, arg.TenantID, arg.UserID)
 	var i MembershipAuthenticateRow
@@ -43,6 +46,8 @@ func (q *Queries) MembershipAuthenticate(ctx context.Context, arg MembershipAuth
 		&i.MembershipDisabled,
 		&i.UserDisabled,
 		&i.TenantStatus,
+		&i.TenantMaxStreams,
+		&i.TenantMaxHeavyReads,
 	)
 	return i, err
 }

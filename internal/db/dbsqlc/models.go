@@ -281,6 +281,13 @@ type AppHost struct {
 	UpdatedAt   time.Time
 }
 
+type AppIngestUsage struct {
+	TenantID uuid.UUID
+	Minute   time.Time
+	Slot     int16
+	Samples  int64
+}
+
 type AppInvitation struct {
 	ID         int64
 	TenantID   uuid.UUID
@@ -440,6 +447,8 @@ type AppTenant struct {
 	MaxChecks           int32
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	MaxStreams          *int32
+	MaxHeavyReads       *int32
 }
 
 type AppTrapCredential struct {
@@ -629,6 +638,13 @@ type InfrawatchBiLeftoverLogin struct {
 type InfrawatchEventChannel struct {
 	Suffix    string
 	Singleton bool
+}
+
+type InfrawatchReplica struct {
+	ID        string
+	Roles     []string
+	StartedAt time.Time
+	SeenAt    time.Time
 }
 
 type InfrawatchRollup struct {

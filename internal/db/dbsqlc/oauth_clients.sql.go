@@ -13,19 +13,22 @@ import (
 )
 
 const oAuthClientAuthenticate = `-- name: OAuthClientAuthenticate :one
-SELECT c.id, c.tenant_id, c.client_id, c.secret_hash, c.scopes, c.revoked_at, t.status AS tenant_status
+SELECT c.id, c.tenant_id, c.client_id, c.secret_hash, c.scopes, c.revoked_at, t.status AS tenant_status,
+       t.max_streams AS tenant_max_streams, t.max_heavy_reads AS tenant_max_heavy_reads
   FROM app.oauth_clients c JOIN app.tenants t ON t.id = c.tenant_id
  WHERE c.client_id = $1
 `
 
 type OAuthClientAuthenticateRow struct {
-	ID           int64
-	TenantID     uuid.UUID
-	ClientID     string
-	SecretHash   []byte
-	Scopes       []string
-	RevokedAt    *time.Time
-	TenantStatus string
+	ID                  int64
+	TenantID            uuid.UUID
+	ClientID            string
+	SecretHash          []byte
+	Scopes              []string
+	RevokedAt           *time.Time
+	TenantStatus        string
+	TenantMaxStreams    *int32
+	TenantMaxHeavyReads *int32
 }
 
 // System work: the token endpoint and every request with a client token.
@@ -40,6 +43,8 @@ func (q *Queries) OAuthClientAuthenticate(ctx context.Context, clientID string) 
 		&i.Scopes,
 		&i.RevokedAt,
 		&i.TenantStatus,
+		&i.TenantMaxStreams,
+		&i.TenantMaxHeavyReads,
 	)
 	return i, err
 }

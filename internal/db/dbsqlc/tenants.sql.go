@@ -15,7 +15,7 @@ import (
 const tenantCreate = `-- name: TenantCreate :one
 INSERT INTO app.tenants (slug, name)
 VALUES ($1, $2)
-RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at
+RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads
 `
 
 type TenantCreateParams struct {
@@ -42,6 +42,8 @@ func (q *Queries) TenantCreate(ctx context.Context, arg TenantCreateParams) (App
 		&i.MaxChecks,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MaxStreams,
+		&i.MaxHeavyReads,
 	)
 	return i, err
 }
@@ -60,7 +62,7 @@ func (q *Queries) TenantDelete(ctx context.Context, id uuid.UUID) (int64, error)
 }
 
 const tenantGetByID = `-- name: TenantGetByID :one
-SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at FROM app.tenants WHERE id = $1
+SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads FROM app.tenants WHERE id = $1
 `
 
 func (q *Queries) TenantGetByID(ctx context.Context, id uuid.UUID) (AppTenant, error) {
@@ -81,12 +83,14 @@ func (q *Queries) TenantGetByID(ctx context.Context, id uuid.UUID) (AppTenant, e
 		&i.MaxChecks,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MaxStreams,
+		&i.MaxHeavyReads,
 	)
 	return i, err
 }
 
 const tenantGetBySlug = `-- name: TenantGetBySlug :one
-SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at FROM app.tenants WHERE slug = $1
+SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads FROM app.tenants WHERE slug = $1
 `
 
 func (q *Queries) TenantGetBySlug(ctx context.Context, slug string) (AppTenant, error) {
@@ -107,12 +111,14 @@ func (q *Queries) TenantGetBySlug(ctx context.Context, slug string) (AppTenant, 
 		&i.MaxChecks,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MaxStreams,
+		&i.MaxHeavyReads,
 	)
 	return i, err
 }
 
 const tenantGetCurrent = `-- name: TenantGetCurrent :one
-SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at FROM app.tenants WHERE id = app.current_tenant_id()
+SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads FROM app.tenants WHERE id = app.current_tenant_id()
 `
 
 // Under the tenant runner, row-level security leaves exactly the current tenant's row.
@@ -134,12 +140,14 @@ func (q *Queries) TenantGetCurrent(ctx context.Context) (AppTenant, error) {
 		&i.MaxChecks,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MaxStreams,
+		&i.MaxHeavyReads,
 	)
 	return i, err
 }
 
 const tenantList = `-- name: TenantList :many
-SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at FROM app.tenants WHERE id > $1 ORDER BY id LIMIT $2
+SELECT id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads FROM app.tenants WHERE id > $1 ORDER BY id LIMIT $2
 `
 
 type TenantListParams struct {
@@ -172,6 +180,8 @@ func (q *Queries) TenantList(ctx context.Context, arg TenantListParams) ([]AppTe
 			&i.MaxChecks,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.MaxStreams,
+			&i.MaxHeavyReads,
 		); err != nil {
 			return nil, err
 		}
@@ -234,8 +244,79 @@ func (q *Queries) TenantOverview(ctx context.Context, reportingSince time.Time) 
 	return i, err
 }
 
+const tenantSetLimits = `-- name: TenantSetLimits :one
+UPDATE app.tenants
+   SET max_series = coalesce($1, max_series),
+       max_labels_per_series = coalesce($2, max_labels_per_series),
+       max_label_name_length = coalesce($3, max_label_name_length),
+       max_label_value_length = coalesce($4, max_label_value_length),
+       ingest_rate = coalesce($5, ingest_rate),
+       ingest_burst = coalesce($6, ingest_burst),
+       max_checks = coalesce($7, max_checks),
+       max_streams = CASE WHEN $8::boolean THEN $9::integer ELSE max_streams END,
+       max_heavy_reads = CASE WHEN $10::boolean THEN $11::integer
+                              ELSE max_heavy_reads END,
+       updated_at = now()
+ WHERE id = $12
+RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads
+`
+
+type TenantSetLimitsParams struct {
+	MaxSeries           *int32
+	MaxLabelsPerSeries  *int32
+	MaxLabelNameLength  *int32
+	MaxLabelValueLength *int32
+	IngestRate          *int32
+	IngestBurst         *int32
+	MaxChecks           *int32
+	SetMaxStreams       bool
+	MaxStreams          *int32
+	SetMaxHeavyReads    bool
+	MaxHeavyReads       *int32
+	ID                  uuid.UUID
+}
+
+// Operator work: sets the limits given (a null leaves the limit as it is), and max_streams and
+// max_heavy_reads when their set_ flag is true (a null value then means the server's flag).
+func (q *Queries) TenantSetLimits(ctx context.Context, arg TenantSetLimitsParams) (AppTenant, error) {
+	row := q.db.QueryRow(ctx, tenantSetLimits,
+		arg.MaxSeries,
+		arg.MaxLabelsPerSeries,
+		arg.MaxLabelNameLength,
+		arg.MaxLabelValueLength,
+		arg.IngestRate,
+		arg.IngestBurst,
+		arg.MaxChecks,
+		arg.SetMaxStreams,
+		arg.MaxStreams,
+		arg.SetMaxHeavyReads,
+		arg.MaxHeavyReads,
+		arg.ID,
+	)
+	var i AppTenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Status,
+		&i.TimeZone,
+		&i.MaxSeries,
+		&i.MaxLabelsPerSeries,
+		&i.MaxLabelNameLength,
+		&i.MaxLabelValueLength,
+		&i.IngestRate,
+		&i.IngestBurst,
+		&i.MaxChecks,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.MaxStreams,
+		&i.MaxHeavyReads,
+	)
+	return i, err
+}
+
 const tenantSetStatus = `-- name: TenantSetStatus :one
-UPDATE app.tenants SET status = $1, updated_at = now() WHERE id = $2 RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at
+UPDATE app.tenants SET status = $1, updated_at = now() WHERE id = $2 RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads
 `
 
 type TenantSetStatusParams struct {
@@ -261,6 +342,8 @@ func (q *Queries) TenantSetStatus(ctx context.Context, arg TenantSetStatusParams
 		&i.MaxChecks,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MaxStreams,
+		&i.MaxHeavyReads,
 	)
 	return i, err
 }
@@ -271,7 +354,7 @@ UPDATE app.tenants
        time_zone = coalesce($2, time_zone),
        updated_at = now()
  WHERE id = app.current_tenant_id()
-RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at
+RETURNING id, slug, name, status, time_zone, max_series, max_labels_per_series, max_label_name_length, max_label_value_length, ingest_rate, ingest_burst, max_checks, created_at, updated_at, max_streams, max_heavy_reads
 `
 
 type TenantUpdateSettingsParams struct {
@@ -297,6 +380,43 @@ func (q *Queries) TenantUpdateSettings(ctx context.Context, arg TenantUpdateSett
 		&i.MaxChecks,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MaxStreams,
+		&i.MaxHeavyReads,
+	)
+	return i, err
+}
+
+const tenantUsageGet = `-- name: TenantUsageGet :one
+SELECT coalesce((SELECT c.series FROM app.series_counts c WHERE c.tenant_id = $1), 0)::bigint AS series,
+       (SELECT count(*) FROM app.checks k WHERE k.tenant_id = $1) AS checks,
+       (m.this_minute - interval '1 minute')::timestamptz AS last_minute,
+       coalesce((SELECT sum(u.samples) FROM app.ingest_usage u
+                  WHERE u.tenant_id = $1 AND u.minute = m.this_minute - interval '1 minute'), 0)::bigint AS samples_last_minute,
+       coalesce((SELECT sum(u.samples) FROM app.ingest_usage u
+                  WHERE u.tenant_id = $1 AND u.minute = m.this_minute), 0)::bigint AS samples_this_minute
+  FROM (SELECT date_trunc('minute', now()) AS this_minute) m
+`
+
+type TenantUsageGetRow struct {
+	Series            int64
+	Checks            int64
+	LastMinute        time.Time
+	SamplesLastMinute int64
+	SamplesThisMinute int64
+}
+
+// A tenant's usage: its exact series count, its checks, and the samples stored for it in the last
+// complete minute and in the current one so far, minutes by the database's clock (ingest_usage). As
+// system work or under the tenant runner alike (row-level security then leaves only its rows).
+func (q *Queries) TenantUsageGet(ctx context.Context, tenantID uuid.UUID) (TenantUsageGetRow, error) {
+	row := q.db.QueryRow(ctx, tenantUsageGet, tenantID)
+	var i TenantUsageGetRow
+	err := row.Scan(
+		&i.Series,
+		&i.Checks,
+		&i.LastMinute,
+		&i.SamplesLastMinute,
+		&i.SamplesThisMinute,
 	)
 	return i, err
 }
