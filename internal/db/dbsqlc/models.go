@@ -479,6 +479,48 @@ type AppUser struct {
 	UpdatedAt    time.Time
 }
 
+type BiAlert struct {
+	AlertID          int64
+	RuleID           int64
+	RuleName         string
+	RuleKind         string
+	State            string
+	Severity         string
+	Labels           []byte
+	HostID           *int64
+	HostName         *string
+	CheckID          *int64
+	CheckName        *string
+	Value            *float64
+	Threshold        *float64
+	Comparator       *string
+	Summary          string
+	StartedAt        *time.Time
+	ResolvedAt       *time.Time
+	FiringSeconds    float64
+	AckedAt          *time.Time
+	AckedBy          *string
+	Flapping         bool
+	SuppressedReason string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+type BiAlertEvent struct {
+	EventID   int64
+	Time      time.Time
+	AlertID   int64
+	RuleID    int64
+	RuleName  string
+	Severity  string
+	Kind      string
+	FromState *string
+	ToState   *string
+	Value     *float64
+	Reason    string
+	Actor     string
+}
+
 type BiAvailability1d struct {
 	Bucket          time.Time
 	CheckID         int64
