@@ -3,12 +3,13 @@
 
 -- name: CheckGapSettledLock :one
 -- How far gaps are settled, locked for this transaction; no row when another scheduler holds the lock
--- (it settles meanwhile).
-SELECT settled_to FROM infrawatch.check_gaps_settled FOR UPDATE SKIP LOCKED;
+-- (it settles meanwhile). started is false on a new database ('-infinity': nothing settled yet).
+SELECT settled_to > '-infinity' AS started, greatest(settled_to, 'epoch')::timestamptz AS settled_to
+  FROM infrawatch.check_gaps_settled FOR UPDATE SKIP LOCKED;
 
 -- name: CheckGapFirstCheck :one
--- When the oldest check was created: where settling begins on a new database.
-SELECT min(created_at)::timestamptz AS created_at FROM app.checks;
+-- When the oldest check was created (any: there is one): where settling begins on a new database.
+SELECT count(*) > 0 AS any, coalesce(min(created_at), 'epoch')::timestamptz AS created_at FROM app.checks;
 
 -- name: CheckGapSettle :execrows
 -- Records the gaps of every check in [@from_time, @to_time): the time from its creation on that no result

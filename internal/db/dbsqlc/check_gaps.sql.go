@@ -11,15 +11,20 @@ import (
 )
 
 const checkGapFirstCheck = `-- name: CheckGapFirstCheck :one
-SELECT min(created_at)::timestamptz AS created_at FROM app.checks
+SELECT count(*) > 0 AS any, coalesce(min(created_at), 'epoch')::timestamptz AS created_at FROM app.checks
 `
 
-// When the oldest check was created: where settling begins on a new database.
-func (q *Queries) CheckGapFirstCheck(ctx context.Context) (time.Time, error) {
+type CheckGapFirstCheckRow struct {
+	Any       bool
+	CreatedAt time.Time
+}
+
+// When the oldest check was created (any: there is one): where settling begins on a new database.
+func (q *Queries) CheckGapFirstCheck(ctx context.Context) (CheckGapFirstCheckRow, error) {
 	row := q.db.QueryRow(ctx, checkGapFirstCheck)
-	var created_at time.Time
-	err := row.Scan(&created_at)
-	return created_at, err
+	var i CheckGapFirstCheckRow
+	err := row.Scan(&i.Any, &i.CreatedAt)
+	return i, err
 }
 
 const checkGapList = `-- name: CheckGapList :many
@@ -119,16 +124,22 @@ func (q *Queries) CheckGapSettle(ctx context.Context, arg CheckGapSettleParams) 
 
 const checkGapSettledLock = `-- name: CheckGapSettledLock :one
 
-SELECT settled_to FROM infrawatch.check_gaps_settled FOR UPDATE SKIP LOCKED
+SELECT settled_to > '-infinity' AS started, greatest(settled_to, 'epoch')::timestamptz AS settled_to
+  FROM infrawatch.check_gaps_settled FOR UPDATE SKIP LOCKED
 `
+
+type CheckGapSettledLockRow struct {
+	Started   bool
+	SettledTo time.Time
+}
 
 // Poller gaps (app.check_gaps): the scheduler settles them from the raw results, for every check of
 // every tenant (system work), one stretch of time at a time (internal/sla, GapSettler).
 // How far gaps are settled, locked for this transaction; no row when another scheduler holds the lock
-// (it settles meanwhile).
-func (q *Queries) CheckGapSettledLock(ctx context.Context) (time.Time, error) {
+// (it settles meanwhile). started is false on a new database ('-infinity': nothing settled yet).
+func (q *Queries) CheckGapSettledLock(ctx context.Context) (CheckGapSettledLockRow, error) {
 	row := q.db.QueryRow(ctx, checkGapSettledLock)
-	var settled_to time.Time
-	err := row.Scan(&settled_to)
-	return settled_to, err
+	var i CheckGapSettledLockRow
+	err := row.Scan(&i.Started, &i.SettledTo)
+	return i, err
 }
