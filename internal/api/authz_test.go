@@ -48,7 +48,10 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 	window := w.call(t, "POST", "/api/v1/maintenance-windows", owner, map[string]any{"name": "patching",
 		"starts_at": time.Now().Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339)}).
 		must(t, http.StatusCreated)
+	slo := w.call(t, "POST", "/api/v1/slos", owner, map[string]any{"name": "web 99.9", "target": 99.9, "check_id": check.json["id"]}).
+		must(t, http.StatusCreated)
 	return map[string]string{
+		"/api/v1/slos/":                slo.id(t),
 		"/api/v1/bi/credentials/":      biCredential.id(t),
 		"/api/v1/hosts/":               host.id(t),
 		"/api/v1/checks/":              check.id(t),
@@ -138,6 +141,9 @@ var minimumRole = map[string]string{
 	"POST /api/v1/maintenance-windows":       "editor",
 	"PATCH /api/v1/maintenance-windows/:id":  "editor",
 	"DELETE /api/v1/maintenance-windows/:id": "editor",
+	"POST /api/v1/slos":                      "editor",
+	"PATCH /api/v1/slos/:id":                 "editor",
+	"DELETE /api/v1/slos/:id":                "editor",
 	"POST /api/v1/users":                     "admin",
 	"PATCH /api/v1/users/:id":                "admin",
 	"DELETE /api/v1/users/:id":               "admin",

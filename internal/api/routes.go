@@ -83,6 +83,13 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	a.PATCH("/maintenance-windows/:id", s.requireOn(auth.PermInventory, lookupMaintenanceWindow), s.updateMaintenanceWindow)
 	a.DELETE("/maintenance-windows/:id", s.requireOn(auth.PermInventory, lookupMaintenanceWindow), s.deleteMaintenanceWindow)
 
+	a.GET("/slos", read, s.listSLOs)
+	a.POST("/slos", inventory, s.createSLO)
+	a.GET("/slos/:id", read, s.getSLO)
+	a.PATCH("/slos/:id", s.requireOn(auth.PermInventory, lookupSLO), s.updateSLO)
+	a.DELETE("/slos/:id", s.requireOn(auth.PermInventory, lookupSLO), s.deleteSLO)
+	a.GET("/sla", read, heavy, s.getSLA)
+
 	a.GET("/users", read, s.listUsers)
 	a.POST("/users", access, s.invite)
 	a.GET("/users/:id", read, s.getUser)

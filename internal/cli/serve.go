@@ -24,6 +24,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/service"
+	"github.com/infrawatch/infrawatch/internal/sla"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
@@ -264,6 +265,8 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		// BI logins' sessions past their tenant's limits are ended; idempotent, so every replica may.
 		workers = append(workers, service.Named{Name: "bi enforcer",
 			Service: bi.NewEnforcer(cfg.BI, system, log.With("role", "scheduler"))})
+		workers = append(workers, service.Named{Name: "sla gap settler",
+			Service: sla.NewGapSettler(sla.DefaultGapConfig(), system, log.With("role", "scheduler"))})
 	}
 	if cfg.has("notifier") {
 		workers = append(workers, service.Named{Name: "notifier",

@@ -84,16 +84,6 @@ func (b BusinessHours) startEnd() (time.Duration, time.Duration) {
 	return time.Duration(minutes(b.Start)) * time.Minute, time.Duration(minutes(b.End)) * time.Minute
 }
 
-// String is "Mon–Fri 08:00–18:00" style, for reports.
-func (b BusinessHours) String() string {
-	names := []string{"", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
-	var days []string
-	for _, d := range b.isoDays() {
-		days = append(days, names[d])
-	}
-	return strings.Join(days, ",") + " " + b.Start + "–" + b.End
-}
-
 // SLO is an objective: a target availability over a scope of checks, measured per period.
 type SLO struct {
 	Name               string
