@@ -187,3 +187,69 @@ func (w *world) csv(t *testing.T, path, token, accept string) [][]string {
 	}
 	return rows
 }
+
+// Reports are admins': validated field by field (SLOs, checks and hosts of the tenant only), scheduled by
+// default at 07:00 on the first day after the period in the tenant's zone; send-now makes one run per
+// period (409 while it waits), refuses a period not yet over; B sees none of A's reports or runs.
+func TestReports(t *testing.T) {
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		w := newWorldOn(t, flavor, testLimits)
+		admin, editor := w.a.tokens["admin"], w.a.tokens["editor"]
+		w.call(t, "PATCH", "/api/v1/tenant", admin, map[string]any{"time_zone": "America/Sao_Paulo"}).must(t, http.StatusOK)
+		check := w.call(t, "POST", "/api/v1/checks", editor, map[string]any{"name": "home", "kind": "http",
+			"target": "http://127.0.0.1:1/"}).must(t, http.StatusCreated)
+		slo := w.call(t, "POST", "/api/v1/slos", editor, map[string]any{"name": "home", "target": 99.9, "check_id": check.json["id"]}).
+			must(t, http.StatusCreated)
+		bSLO := w.call(t, "POST", "/api/v1/slos", w.b.tokens["owner"], map[string]any{"name": "b", "target": 99,
+			"host_labels": map[string]string{"env": "prod"}}).must(t, http.StatusCreated)
+
+		body := map[string]any{"name": "monthly", "period": "monthly", "slo_ids": []any{slo.json["id"]},
+			"recipients": []string{"ops@example.test"}, "formats": []string{"pdf", "csv"}, "language": "pt-BR"}
+		w.call(t, "POST", "/api/v1/reports", editor, body).must(t, http.StatusForbidden)
+		bad := w.call(t, "POST", "/api/v1/reports", admin, map[string]any{"name": "x", "period": "yearly", "schedule": "every day",
+			"slo_ids": []any{bSLO.json["id"]}, "recipients": []string{"Ops <ops@example.test>"}, "formats": []string{"docx"},
+			"language": "fr"}).must(t, http.StatusBadRequest)
+		for _, f := range []string{"period", "schedule", "recipients[0]", "formats[0]", "language", "slo_ids[0]"} {
+			if !strings.Contains(bad.raw, `"field":"`+f+`"`) {
+				t.Errorf("the 400 does not name %s: %s", f, bad.raw)
+			}
+		}
+		rep := w.call(t, "POST", "/api/v1/reports", admin, body).must(t, http.StatusCreated)
+		sp, _ := time.LoadLocation("America/Sao_Paulo")
+		now := time.Now().In(sp)
+		next := time.Date(now.Year(), now.Month()+1, 1, 7, 0, 0, 0, sp)
+		if rep.str("schedule") != "0 7 1 * *" || rep.str("next_period") != now.Format("2006-01") ||
+			rep.str("next_run_at") != next.UTC().Format(time.RFC3339) {
+			t.Fatalf("defaults: %s (want next run %s)", rep.raw, next.UTC().Format(time.RFC3339))
+		}
+		id := rep.id(t)
+		run := w.call(t, "POST", "/api/v1/reports/"+id+"/send-now?period=2026-10", admin, nil).must(t, http.StatusAccepted)
+		if run.str("state") != "pending" || run.str("period") != "2026-10" || run.json["generation"] != float64(1) ||
+			run.str("period_start") != "2026-10-01T03:00:00Z" {
+			t.Fatalf("run %s", run.raw)
+		}
+		w.call(t, "POST", "/api/v1/reports/"+id+"/send-now?period=2026-10", admin, nil).must(t, http.StatusConflict)
+		for _, p := range []string{now.Format("2006-01"), "2026-W44", "2026-13"} {
+			r := w.call(t, "POST", "/api/v1/reports/"+id+"/send-now?period="+p, admin, nil).must(t, http.StatusBadRequest)
+			if !strings.Contains(r.raw, `"field":"period"`) {
+				t.Errorf("%s: %s", p, r.raw)
+			}
+		}
+		runs := w.call(t, "GET", "/api/v1/reports/"+id+"/runs", admin, nil).must(t, http.StatusOK)
+		if items := runs.json["items"].([]any); len(items) != 1 {
+			t.Fatalf("runs %s", runs.raw)
+		}
+		changed := w.call(t, "PATCH", "/api/v1/reports/"+id, admin, map[string]any{"period": "weekly"}).must(t, http.StatusOK)
+		if changed.str("schedule") != "0 7 * * 1" || !strings.Contains(changed.str("next_period"), "-W") {
+			t.Fatalf("weekly: %s", changed.raw)
+		}
+		// Isolation.
+		bTok := w.b.tokens["owner"]
+		w.call(t, "GET", "/api/v1/reports/"+id, bTok, nil).must(t, http.StatusNotFound)
+		w.call(t, "GET", "/api/v1/reports/"+id+"/runs", bTok, nil).must(t, http.StatusNotFound)
+		w.call(t, "POST", "/api/v1/reports/"+id+"/send-now", bTok, nil).must(t, http.StatusNotFound)
+		if list := w.call(t, "GET", "/api/v1/reports", bTok, nil).must(t, http.StatusOK); len(list.json["items"].([]any)) != 0 {
+			t.Fatalf("B lists %s", list.raw)
+		}
+	})
+}
