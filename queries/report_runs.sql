@@ -4,8 +4,8 @@
 -- name: ReportRunEnqueue :execrows
 -- System work (scheduler): the run of a report's period, unless it exists (the unique key: one email
 -- per period, whichever scheduler enqueues it and however often).
-INSERT INTO app.report_runs (tenant_id, report_id, period, period_start, period_end)
-VALUES (@tenant_id, @report_id, @period, @period_start, @period_end)
+INSERT INTO app.report_runs (tenant_id, report_id, period, period_start, period_end, next_attempt_at)
+VALUES (@tenant_id, @report_id, @period, @period_start, @period_end, @now::timestamptz)
 ON CONFLICT (report_id, period) DO NOTHING;
 
 -- name: ReportRunSendNow :one

@@ -22,6 +22,7 @@ import (
 	"github.com/infrawatch/infrawatch/internal/maintenance"
 	"github.com/infrawatch/infrawatch/internal/notify"
 	"github.com/infrawatch/infrawatch/internal/poller"
+	"github.com/infrawatch/infrawatch/internal/reports"
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/service"
 	"github.com/infrawatch/infrawatch/internal/sla"
@@ -267,6 +268,9 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 			Service: bi.NewEnforcer(cfg.BI, system, log.With("role", "scheduler"))})
 		workers = append(workers, service.Named{Name: "sla gap settler",
 			Service: sla.NewGapSettler(sla.DefaultGapConfig(), system, log.With("role", "scheduler"))})
+		// Scheduled SLA reports: one email per report and period, through the notifier's SMTP relay.
+		workers = append(workers, service.Named{Name: "report worker",
+			Service: reports.NewWorker(reports.Config{}, system, db.NewTenantRunner(pool), sender, log.With("role", "scheduler"))})
 	}
 	if cfg.has("notifier") {
 		workers = append(workers, service.Named{Name: "notifier",

@@ -62,11 +62,11 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 		roles, workers string
 		push           int // status of a push without a credential
 	}{
-		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,sla gap settler,notifier,alerter", http.StatusUnauthorized},
+		{"all", "samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,sla gap settler,report worker,notifier,alerter", http.StatusUnauthorized},
 		{"api", "samples writer,signing key reloader,stream hub", http.StatusNotFound},
 		{"ingest", "samples writer,signing key reloader", http.StatusUnauthorized},
 		{"poller", "samples writer,signing key reloader,poller", http.StatusNotFound},
-		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,sla gap settler,notifier,alerter", http.StatusNotFound},
+		{"scheduler,alerter,notifier", "signing key reloader,maintenance,bi enforcer,sla gap settler,report worker,notifier,alerter", http.StatusNotFound},
 		{"alerter", "signing key reloader,alerter", http.StatusNotFound},
 	} {
 		t.Run(tc.roles, func(t *testing.T) {

@@ -85,8 +85,8 @@ func (q *Queries) ReportRunClaim(ctx context.Context, arg ReportRunClaimParams) 
 
 const reportRunEnqueue = `-- name: ReportRunEnqueue :execrows
 
-INSERT INTO app.report_runs (tenant_id, report_id, period, period_start, period_end)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO app.report_runs (tenant_id, report_id, period, period_start, period_end, next_attempt_at)
+VALUES ($1, $2, $3, $4, $5, $6::timestamptz)
 ON CONFLICT (report_id, period) DO NOTHING
 `
 
@@ -96,6 +96,7 @@ type ReportRunEnqueueParams struct {
 	Period      string
 	PeriodStart time.Time
 	PeriodEnd   time.Time
+	Now         time.Time
 }
 
 // Report runs: one per (report, period); the scheduler enqueues, claims, sends and marks them (system
@@ -109,6 +110,7 @@ func (q *Queries) ReportRunEnqueue(ctx context.Context, arg ReportRunEnqueuePara
 		arg.Period,
 		arg.PeriodStart,
 		arg.PeriodEnd,
+		arg.Now,
 	)
 	if err != nil {
 		return 0, err

@@ -1,6 +1,7 @@
 // Package smtptest runs a real SMTP server for tests: Debian's python3-aiosmtpd on 127.0.0.1, with
 // STARTTLS and AUTH required, as a deployment's relay would be (smtpd.py says how it answers). Tests of
-// the email channel and of invitations sent by email use it; nothing else may import it.
+// the email channel, of invitations sent by email and of the SLA reports' emails use it; nothing else may
+// import it.
 package smtptest
 
 import (
