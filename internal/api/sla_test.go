@@ -95,6 +95,9 @@ func TestSLA(t *testing.T) {
 			t.Fatalf("API %+v\nwant %+v", numbers.Summary, want.Summary)
 		}
 		// 7 min 35 s down from 10:00:05 to 10:07:40; the other incident runs past the month's end (Berlin).
+		if got.json["incident_count"] != float64(2) {
+			t.Fatalf("incident_count: %v", got.json["incident_count"])
+		}
 		if len(numbers.Incidents) != 2 || *numbers.Incidents[0].Duration != 455 || numbers.Incidents[0].Reason != "HTTP 503" ||
 			numbers.Incidents[1].Counted != 30*60 || *numbers.Incidents[1].Duration != 3600 {
 			t.Fatalf("incidents %+v", numbers.Incidents)

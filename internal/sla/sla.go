@@ -98,7 +98,7 @@ type Budget struct {
 type Summary struct {
 	Availability *float64 `json:"availability"`
 	Seconds      Seconds  `json:"seconds"`
-	Incidents    int      `json:"incidents"`
+	Incidents    int      `json:"incident_count"`
 	// MTTR is the mean counted downtime of an incident, MTBF the up time per incident; nil without one.
 	MTTR *float64 `json:"mttr_seconds"`
 	MTBF *float64 `json:"mtbf_seconds"`
