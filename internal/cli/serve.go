@@ -59,6 +59,8 @@ type serveConfig struct {
 	Notify notify.Config
 	// Alerter configures the alerter role.
 	Alerter alerting.Config
+	// Reports configures the scheduler role's report worker.
+	Reports reports.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -75,6 +77,7 @@ func defaultServeConfig() serveConfig {
 		Secrets:         secrets.DefaultConfig(),
 		Notify:          notify.DefaultConfig(),
 		Alerter:         alerting.DefaultConfig(),
+		Reports:         reports.DefaultConfig(),
 	}
 }
 
@@ -109,6 +112,9 @@ func (c serveConfig) Validate() error {
 		return err
 	}
 	if err := c.Alerter.Validate(); err != nil {
+		return err
+	}
+	if err := c.Reports.Validate(); err != nil {
 		return err
 	}
 	if err := c.Maintenance.Validate(); err != nil {
@@ -155,6 +161,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.Secrets.AddFlags(fs)
 	c.Notify.AddFlags(fs)
 	c.Alerter.AddFlags(fs)
+	c.Reports.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -270,7 +277,7 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 			Service: sla.NewGapSettler(sla.DefaultGapConfig(), system, log.With("role", "scheduler"))})
 		// Scheduled SLA reports: one email per report and period, through the notifier's SMTP relay.
 		workers = append(workers, service.Named{Name: "report worker",
-			Service: reports.NewWorker(reports.Config{}, system, db.NewTenantRunner(pool), sender, log.With("role", "scheduler"))})
+			Service: reports.NewWorker(cfg.Reports, system, db.NewTenantRunner(pool), sender, log.With("role", "scheduler"))})
 	}
 	if cfg.has("notifier") {
 		workers = append(workers, service.Named{Name: "notifier",

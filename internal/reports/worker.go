@@ -3,6 +3,7 @@ package reports
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,6 +36,24 @@ type Config struct {
 // DefaultConfig is the only copy of the defaults.
 func DefaultConfig() Config {
 	return Config{Poll: 30 * time.Second, Lease: 5 * time.Minute, Batch: 10, MaxAttempts: 8}
+}
+
+// AddFlags registers the scheduler role's report flags, with c's values as defaults.
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Poll, "report-poll", c.Poll, "scheduler role: how often the report worker looks for due SLA reports")
+	fs.DurationVar(&c.Lease, "report-lease", c.Lease,
+		"scheduler role: how long a claimed report run is held; a dead scheduler's run is sent again after it, with the same Message-ID")
+}
+
+// Validate reports settings that cannot work, naming the flag that sets them.
+func (c Config) Validate() error {
+	if c.Poll < 0 || (c.Poll != 0 && c.Poll < 50*time.Millisecond) {
+		return errors.New("--report-poll must be at least 50ms")
+	}
+	if c.Lease < 0 || (c.Lease != 0 && c.Lease < time.Second) {
+		return errors.New("--report-lease must be at least 1s")
+	}
+	return nil
 }
 
 func (c Config) withDefaults() Config {

@@ -33,7 +33,9 @@ type Server struct {
 	// Addr is host:port on 127.0.0.1.
 	Addr string
 	// TLS trusts the server's certificate, for the client's configuration.
-	TLS      *tls.Config
+	TLS *tls.Config
+	// CertFile is the server's certificate (PEM), for a process that trusts it through SSL_CERT_FILE.
+	CertFile string
 	received chan Mail
 }
 
@@ -83,7 +85,8 @@ func Start(t *testing.T, user, password string) *Server {
 	lines := bufio.NewScanner(stdout)
 	lines.Buffer(make([]byte, 1<<20), 1<<20)
 	ready := make(chan bool, 1)
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), received: make(chan Mail, 100), TLS: &tls.Config{RootCAs: pool}}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), received: make(chan Mail, 100), TLS: &tls.Config{RootCAs: pool},
+		CertFile: filepath.Join(dir, "cert.pem")}
 	go func() {
 		first := true
 		for lines.Scan() {
