@@ -39,3 +39,17 @@ func TestPeriods(t *testing.T) {
 		}
 	}
 }
+
+// A rolling period is the N local days up to now (a day across a change of daylight saving time is 25
+// hours); an SLO's current period is its calendar period so far otherwise.
+func TestCurrentPeriod(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	now := utc("2026-10-26T12:00:00Z")
+	p := Current(PeriodRolling, 7, now, berlin)
+	if !p.End.Equal(now) || now.Sub(p.Start) != 7*24*time.Hour+time.Hour || p.Name != "rolling 7d" {
+		t.Fatalf("rolling 7 days: %+v (%v)", p, now.Sub(p.Start))
+	}
+	if m := Current(PeriodMonth, 0, now, berlin); m.Name != "2026-10" || !m.Start.Equal(utc("2026-09-30T22:00:00Z")) {
+		t.Fatalf("month: %+v", m)
+	}
+}
