@@ -24,6 +24,9 @@ type Email struct {
 	Text, HTML string
 	Inline     []File // each with a ContentID, which the HTML refers to as cid:ContentID
 	Attach     []File
+	// Timeout, when longer than the sender's (--notify-timeout), bounds this send instead, and each
+	// wait for the relay in it: a report with attachments is larger than an alert.
+	Timeout time.Duration
 }
 
 // File is an inline image or an attachment.
@@ -45,7 +48,7 @@ func (s *Sender) EmailMessageID(key string) string {
 	return key + "@" + domain
 }
 
-// SendEmail sends e through the relay within the sender's timeout and returns once the relay took it;
+// SendEmail sends e through the relay within the sender's timeout (or e's) and returns once the relay took it;
 // retry says whether another attempt may succeed (a temporary refusal, a relay that did not answer).
 // ErrNoRelay without --smtp-url.
 func (s *Sender) SendEmail(ctx context.Context, e Email) (retry bool, err error) {
@@ -78,8 +81,11 @@ func (s *Sender) SendEmail(ctx context.Context, e Email) (retry bool, err error)
 			return false, fmt.Errorf("attach %s: %w", f.Name, err)
 		}
 	}
+	timeout := max(s.cfg.Timeout, e.Timeout)
+	r := *relay
+	r.timeout = max(r.timeout, timeout)
 	d := &Delivery{env: s.env}
-	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	sendCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return relay.send(sendCtx, d, msg)
+	return r.send(sendCtx, d, msg)
 }

@@ -252,8 +252,10 @@ func (w *Worker) send(ctx context.Context, r dbsqlc.AppReportRun, key string, no
 	if err != nil {
 		return db.IsUnavailable(err), err
 	}
+	// A report may be megabytes: it may take half the lease to send, but no more, so that the lease
+	// does not pass while the relay still reads it.
 	e := notify.Email{To: p.Stored.Recipients, Subject: p.Rendered.Subject, MessageKey: key, Date: now, Text: p.Rendered.Text,
-		HTML: p.Rendered.HTML}
+		HTML: p.Rendered.HTML, Timeout: w.cfg.Lease / 2}
 	for _, i := range p.Rendered.Images {
 		e.Inline = append(e.Inline, notify.File{Name: i.Name, ContentType: "image/png", ContentID: i.CID, Data: i.PNG})
 	}
