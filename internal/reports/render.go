@@ -332,7 +332,7 @@ func (r Report) CSV() ([]byte, error) {
 			return nil, err
 		}
 		for _, row := range rows[1:] {
-			if err := w.Write(append([]string{s.Title}, row...)); err != nil {
+			if err := w.Write(append([]string{sla.SafeCell(s.Title)}, row...)); err != nil {
 				return nil, err
 			}
 		}

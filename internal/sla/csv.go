@@ -35,15 +35,15 @@ func WriteCSV(w io.Writer, n Numbers) error {
 	rows := [][]string{summary(row("total", n.From.Format(time.RFC3339)+"/"+n.To.Format(time.RFC3339), n.TimeZone,
 		n.Availability, n.Seconds), n.Summary)}
 	for _, c := range n.Checks {
-		rows = append(rows, summary(row("check", strconv.FormatInt(c.ID, 10), cell(c.Name), c.Availability, c.Seconds), c.Summary))
+		rows = append(rows, summary(row("check", strconv.FormatInt(c.ID, 10), SafeCell(c.Name), c.Availability, c.Seconds), c.Summary))
 	}
 	for _, d := range n.Days {
 		rows = append(rows, row("day", d.Day, "", d.Availability, d.Seconds))
 	}
 	for _, in := range n.Incidents {
 		r := make([]string, len(CSVHeader))
-		r[0], r[1], r[2] = "incident", strconv.FormatInt(in.CheckID, 10), cell(in.CheckName)
-		r[18], r[20], r[21], r[22] = in.Start.Format(time.RFC3339), optNum(in.Duration), num(in.Counted), cell(in.Reason)
+		r[0], r[1], r[2] = "incident", strconv.FormatInt(in.CheckID, 10), SafeCell(in.CheckName)
+		r[18], r[20], r[21], r[22] = in.Start.Format(time.RFC3339), optNum(in.Duration), num(in.Counted), SafeCell(in.Reason)
 		if in.End != nil {
 			r[19] = in.End.Format(time.RFC3339)
 		}
@@ -64,9 +64,9 @@ func optNum(f *float64) string {
 	return num(*f)
 }
 
-// cell keeps a name or reason from being read as a formula by a spreadsheet (CSV injection): text that
+// SafeCell keeps a name or reason from being read as a formula by a spreadsheet (CSV injection): text that
 // begins with =, +, -, @, a tab or a carriage return gets a leading apostrophe.
-func cell(s string) string {
+func SafeCell(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}

@@ -83,7 +83,7 @@ func Start(t *testing.T, user, password string) *Server {
 	}
 	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 1<<20), 1<<20)
+	lines.Buffer(make([]byte, 1<<20), 64<<20) // a message is one line of JSON: a report with attachments is megabytes
 	ready := make(chan bool, 1)
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), received: make(chan Mail, 100), TLS: &tls.Config{RootCAs: pool},
 		CertFile: filepath.Join(dir, "cert.pem")}
