@@ -50,7 +50,13 @@ func (w *world) objects(t *testing.T, tw *tenantWorld) map[string]string {
 		must(t, http.StatusCreated)
 	trapCredential := w.call(t, "POST", "/api/v1/trap-credentials", owner, map[string]any{"name": "switches", "kind": "community",
 		"community": "c-" + tw.id.String()}).must(t, http.StatusCreated)
+	slo := w.call(t, "POST", "/api/v1/slos", owner, map[string]any{"name": "web 99.9", "target": 99.9, "check_id": check.json["id"]}).
+		must(t, http.StatusCreated)
+	report := w.call(t, "POST", "/api/v1/reports", owner, map[string]any{"name": "monthly", "period": "monthly",
+		"slo_ids": []any{slo.json["id"]}, "recipients": []string{"ops@example.test"}}).must(t, http.StatusCreated)
 	return map[string]string{
+		"/api/v1/reports/":             report.id(t),
+		"/api/v1/slos/":                slo.id(t),
 		"/api/v1/bi/credentials/":      biCredential.id(t),
 		"/api/v1/hosts/":               host.id(t),
 		"/api/v1/checks/":              check.id(t),
@@ -142,6 +148,13 @@ var minimumRole = map[string]string{
 	"POST /api/v1/maintenance-windows":       "editor",
 	"PATCH /api/v1/maintenance-windows/:id":  "editor",
 	"DELETE /api/v1/maintenance-windows/:id": "editor",
+	"POST /api/v1/slos":                      "editor",
+	"PATCH /api/v1/slos/:id":                 "editor",
+	"DELETE /api/v1/slos/:id":                "editor",
+	"POST /api/v1/reports":                   "admin",
+	"PATCH /api/v1/reports/:id":              "admin",
+	"DELETE /api/v1/reports/:id":             "admin",
+	"POST /api/v1/reports/:id/send-now":      "admin",
 	"POST /api/v1/users":                     "admin",
 	"PATCH /api/v1/users/:id":                "admin",
 	"DELETE /api/v1/users/:id":               "admin",

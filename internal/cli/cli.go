@@ -40,6 +40,7 @@ func commands() []command {
 		{"tenant", "manage tenants as the operator: tenant create --name NAME --admin-email EMAIL [--admin-password P] | tenant limits --tenant SLUG [--set key=value ...]", runTenant},
 		{"keys", "manage the keys that sign access tokens: keys rotate", runKeys},
 		{"secrets", "manage the keys that seal secrets at rest: secrets rotate | secrets new-key", runSecrets},
+		{"report", "render a scheduled SLA report's files for a period without sending: report render --report ID --period 2026-11 --out DIR", runReport},
 		{"dev", "run everything locally: a PostgreSQL cluster under --data-dir, migrated, seeded and served", runDev},
 		{"healthcheck", "exit 0 when the server at --url answers its readiness probe (for container health checks)", runHealthcheck},
 	}

@@ -24,9 +24,11 @@ import (
 	"github.com/infrawatch/infrawatch/internal/poller"
 	"github.com/infrawatch/infrawatch/internal/promql"
 	"github.com/infrawatch/infrawatch/internal/replicas"
+	"github.com/infrawatch/infrawatch/internal/reports"
 	"github.com/infrawatch/infrawatch/internal/secrets"
 	"github.com/infrawatch/infrawatch/internal/selfmon"
 	"github.com/infrawatch/infrawatch/internal/service"
+	"github.com/infrawatch/infrawatch/internal/sla"
 	"github.com/infrawatch/infrawatch/internal/stream"
 	"github.com/infrawatch/infrawatch/internal/tenant"
 	"github.com/infrawatch/infrawatch/internal/traps"
@@ -70,6 +72,8 @@ type serveConfig struct {
 	PromQL promql.Config
 	// Console serves the web console at / in processes with the api role (--console).
 	Console bool
+	// Reports configures the scheduler role's report worker.
+	Reports reports.Config
 }
 
 // defaultServeConfig is the configuration before flags.
@@ -90,6 +94,7 @@ func defaultServeConfig() serveConfig {
 		SelfMonitoring:  selfmon.DefaultConfig(),
 		PromQL:          promql.DefaultConfig(),
 		Console:         true,
+		Reports:         reports.DefaultConfig(),
 	}
 }
 
@@ -124,6 +129,9 @@ func (c serveConfig) Validate() error {
 		return err
 	}
 	if err := c.Alerter.Validate(); err != nil {
+		return err
+	}
+	if err := c.Reports.Validate(); err != nil {
 		return err
 	}
 	if err := c.SelfMonitoring.Validate(); err != nil {
@@ -184,6 +192,7 @@ func (c *serveConfig) addFlags(fs *flag.FlagSet, roles *string) {
 	c.Traps.AddFlags(fs)
 	c.SelfMonitoring.AddFlags(fs)
 	c.PromQL.AddFlags(fs)
+	c.Reports.AddFlags(fs)
 }
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -299,6 +308,11 @@ func serve(ctx context.Context, cfg serveConfig, pool *db.Pool, log *slog.Logger
 		// BI logins' sessions past their tenant's limits are ended; idempotent, so every replica may.
 		workers = append(workers, service.Named{Name: "bi enforcer",
 			Service: bi.NewEnforcer(cfg.BI, system, log.With("role", "scheduler"))})
+		workers = append(workers, service.Named{Name: "sla gap settler",
+			Service: sla.NewGapSettler(sla.DefaultGapConfig(), system, log.With("role", "scheduler"))})
+		// Scheduled SLA reports: one email per report and period, through the notifier's SMTP relay.
+		workers = append(workers, service.Named{Name: "report worker",
+			Service: reports.NewWorker(cfg.Reports, system, db.NewTenantRunner(pool), sender, log.With("role", "scheduler"))})
 	}
 	if cfg.has("notifier") {
 		workers = append(workers, service.Named{Name: "notifier",

@@ -71,11 +71,11 @@ func TestServeRunsTheWorkersOfItsRoles(t *testing.T) {
 		push           int    // status of a push without a credential
 		trapListen     string // --snmp-trap-listen
 	}{
-		{"all", "replica heartbeat,samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,notifier,alerter", http.StatusUnauthorized, ""},
+		{"all", "replica heartbeat,samples writer,signing key reloader,stream hub,poller,maintenance,bi enforcer,sla gap settler,report worker,notifier,alerter", http.StatusUnauthorized, ""},
 		{"api", "replica heartbeat,samples writer,signing key reloader,stream hub", http.StatusNotFound, ""},
 		{"ingest", "replica heartbeat,samples writer,signing key reloader", http.StatusUnauthorized, ""},
 		{"poller", "replica heartbeat,samples writer,signing key reloader,poller", http.StatusNotFound, ""},
-		{"scheduler,alerter,notifier", "replica heartbeat,signing key reloader,maintenance,bi enforcer,notifier,alerter", http.StatusNotFound, ""},
+		{"scheduler,alerter,notifier", "replica heartbeat,signing key reloader,maintenance,bi enforcer,sla gap settler,report worker,notifier,alerter", http.StatusNotFound, ""},
 		{"alerter", "replica heartbeat,signing key reloader,alerter", http.StatusNotFound, ""},
 		{"traps", "replica heartbeat,samples writer,signing key reloader,trap receiver", http.StatusNotFound, "udp:" + trapAddr},
 		{"traps", "replica heartbeat,signing key reloader", http.StatusNotFound, ""},

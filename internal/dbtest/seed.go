@@ -25,7 +25,8 @@ type Tenant struct {
 // a log line, a channel, a notification and its attempt, BI limits and a BI login's mapping (to no
 // role: the login itself is cluster-wide, and a seed must leave nothing behind), an alert rule with an
 // alert and its event, a silence, a maintenance window with an occurrence, an SNMP trap community, a
-// stream ticket and a minute of ingest usage, written as the owner the way system work writes them.
+// stream ticket, a minute of ingest usage, an SLO, a poller gap, and a report with a run, written as the
+// owner the way system work writes them.
 // Isolation tests insist that every tenant table has rows of each tenant, so a migration that adds a
 // table holding tenant data must add a row for it here.
 func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
@@ -129,6 +130,22 @@ func SeedTenant(t testing.TB, d *DB, slug string) Tenant {
 	_, err = tx.Exec(ctx, `INSERT INTO app.ingest_usage (tenant_id, minute, slot, samples)
 	                       VALUES ($1, date_trunc('minute', now()), 0, 1)`, ten.ID)
 	must("ingest usage", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.slos (tenant_id, name, target, check_id) VALUES ($1, 'ping 99.9', 99.9, $2)`,
+		ten.ID, ten.CheckID)
+	must("SLO", err)
+	_, err = tx.Exec(ctx, `INSERT INTO app.check_gaps (tenant_id, check_id, during)
+	                       VALUES ($1, $2, tstzrange($3::timestamptz - interval '1 hour', $3::timestamptz - interval '50 minutes'))`,
+		ten.ID, ten.CheckID, now)
+	must("check gap", err)
+	var reportID int64
+	must("report", tx.QueryRow(ctx, `INSERT INTO app.reports (tenant_id, name, check_ids, period, schedule, recipients, next_run_at,
+	                                                          next_period)
+	                                 VALUES ($1, 'monthly', ARRAY[$2::bigint], 'monthly', '0 7 1 * *', '{ops@example.test}',
+	                                         $3::timestamptz + interval '30 days', '2099-01') RETURNING id`,
+		ten.ID, ten.CheckID, now).Scan(&reportID))
+	_, err = tx.Exec(ctx, `INSERT INTO app.report_runs (tenant_id, report_id, period, period_start, period_end, state)
+	                       VALUES ($1, $2, '2026-10', '2026-10-01', '2026-11-01', 'sent')`, ten.ID, reportID)
+	must("report run", err)
 	must("commit", tx.Commit(ctx))
 	return ten
 }

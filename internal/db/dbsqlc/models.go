@@ -269,6 +269,12 @@ type AppCheckEvent struct {
 	Reason         string
 }
 
+type AppCheckGap struct {
+	TenantID uuid.UUID
+	CheckID  int64
+	During   pgtype.Range[pgtype.Timestamptz]
+}
+
 type AppHost struct {
 	ID          int64
 	TenantID    uuid.UUID
@@ -395,6 +401,49 @@ type AppRefreshToken struct {
 	RevokedAt *time.Time
 }
 
+type AppReport struct {
+	ID         int64
+	TenantID   uuid.UUID
+	Name       string
+	SloIds     []int64
+	CheckIds   []int64
+	HostIds    []int64
+	HostLabels []byte
+	Period     string
+	Schedule   string
+	Recipients []string
+	Formats    []string
+	Language   string
+	Enabled    bool
+	NextRunAt  time.Time
+	NextPeriod string
+	CreatedBy  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+type AppReportRun struct {
+	ID            int64
+	TenantID      uuid.UUID
+	ReportID      int64
+	Period        string
+	PeriodStart   time.Time
+	PeriodEnd     time.Time
+	Manual        bool
+	State         string
+	Generation    int32
+	Attempts      int32
+	NextAttemptAt time.Time
+	LeaseOwner    *string
+	LeaseUntil    *time.Time
+	LastError     string
+	MessageID     string
+	Recipients    int32
+	SentAt        *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
 type AppSeries struct {
 	ID        int64
 	TenantID  uuid.UUID
@@ -419,6 +468,24 @@ type AppSilence struct {
 	CreatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type AppSlo struct {
+	ID                 int64
+	TenantID           uuid.UUID
+	Name               string
+	Description        string
+	Target             float64
+	CheckID            *int64
+	HostID             *int64
+	HostLabels         []byte
+	Period             string
+	RollingDays        *int32
+	BusinessHours      []byte
+	ExcludeMaintenance bool
+	CreatedBy          string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 type AppStreamTicket struct {
@@ -675,6 +742,11 @@ type InfrawatchBiLeftoverLogin struct {
 	Login  string
 	Since  time.Time
 	Reason string
+}
+
+type InfrawatchCheckGapsSettled struct {
+	SettledTo time.Time
+	Singleton bool
 }
 
 type InfrawatchEventChannel struct {

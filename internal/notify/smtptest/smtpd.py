@@ -5,9 +5,12 @@ Usage: smtpd.py PORT CERT_PEM KEY_PEM USER PASSWORD
 
 It prints READY once it listens, then one JSON line per message it accepts: the envelope's sender and
 recipients, whether the session was under TLS and authenticated, and the message as received. RCPT TO a
-local part "busy" answers 451 (a temporary refusal), "nobody" answers 550 (a permanent one). It runs
-until its standard input closes or it is killed.
+local part "busy" answers 451 (a temporary refusal), "nobody" answers 550 (a permanent one). The first
+message to a local part "holdonce" is accepted (printed) but never answered, so that a test can kill the
+client between its send and its record of it; later ones are answered. It runs until its standard input
+closes or it is killed.
 """
+import asyncio
 import json
 import logging
 import ssl
@@ -27,6 +30,8 @@ def authenticate(server, session, envelope, mechanism, auth_data):
 
 
 class Handler:
+    held = False
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0]
         if local == "busy":
@@ -44,6 +49,9 @@ class Handler:
             "authenticated": bool(session.authenticated),
             "data": envelope.original_content.decode("utf-8", "replace"),
         }), flush=True)
+        if not Handler.held and any(a.split("@", 1)[0] == "holdonce" for a in envelope.rcpt_tos):
+            Handler.held = True
+            await asyncio.Event().wait()  # never answered: the client dies waiting
         return "250 2.0.0 accepted"
 
 

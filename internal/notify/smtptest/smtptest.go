@@ -1,6 +1,7 @@
 // Package smtptest runs a real SMTP server for tests: Debian's python3-aiosmtpd on 127.0.0.1, with
 // STARTTLS and AUTH required, as a deployment's relay would be (smtpd.py says how it answers). Tests of
-// the email channel and of invitations sent by email use it; nothing else may import it.
+// the email channel, of invitations sent by email and of the SLA reports' emails use it; nothing else may
+// import it.
 package smtptest
 
 import (
@@ -32,7 +33,9 @@ type Server struct {
 	// Addr is host:port on 127.0.0.1.
 	Addr string
 	// TLS trusts the server's certificate, for the client's configuration.
-	TLS      *tls.Config
+	TLS *tls.Config
+	// CertFile is the server's certificate (PEM), for a process that trusts it through SSL_CERT_FILE.
+	CertFile string
 	received chan Mail
 }
 
@@ -80,9 +83,10 @@ func Start(t *testing.T, user, password string) *Server {
 	}
 	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 1<<20), 1<<20)
+	lines.Buffer(make([]byte, 1<<20), 64<<20) // a message is one line of JSON: a report with attachments is megabytes
 	ready := make(chan bool, 1)
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), received: make(chan Mail, 100), TLS: &tls.Config{RootCAs: pool}}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), received: make(chan Mail, 100), TLS: &tls.Config{RootCAs: pool},
+		CertFile: filepath.Join(dir, "cert.pem")}
 	go func() {
 		first := true
 		for lines.Scan() {
