@@ -280,6 +280,32 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
+// StopImmediate shuts the server down in immediate mode (SIGQUIT: no checkpoint, every session cut,
+// crash recovery at the next start) and waits for it: the chaos run's harshest restart.
+func (c *Cluster) StopImmediate() error {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return nil
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+	return nil
+}
+
+// SignalAll sends sig to the server and every backend (its process group): SIGSTOP freezes the whole
+// server, as a stalled disk would, and SIGCONT resumes it.
+func (c *Cluster) SignalAll(sig syscall.Signal) error {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return errors.New("the server is not running")
+	}
+	return syscall.Kill(-c.cmd.Process.Pid, sig)
+}
+
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
