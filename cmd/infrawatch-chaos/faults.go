@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,17 +38,21 @@ type plannedFault struct {
 }
 
 // schedule draws the faults of a run from seed alone, so a run can be repeated: one every 25 s on
-// average (at least one of each kind), at random moments between 5 % and 85 % of duration. Kinds come
+// average (at least one of each kind; of the kinds in only, when given), at random moments between 5 % and 85 % of duration. Kinds come
 // in shuffled rounds of all five. Faults run one after the other: one that falls due while the previous
 // one lasts starts when it ends.
-func schedule(seed int64, duration time.Duration, replicas int) []plannedFault {
+func schedule(seed int64, duration time.Duration, replicas int, only []string) []plannedFault {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xfa017))
-	n := max(len(faultKinds), int(duration/(25*time.Second)))
+	kindsOf := faultKinds
+	if len(only) > 0 {
+		kindsOf = only
+	}
+	n := max(len(kindsOf), int(duration/(25*time.Second)))
 	out := make([]plannedFault, n)
 	var kinds []string
 	for i := range out {
 		if len(kinds) == 0 {
-			kinds = append([]string(nil), faultKinds...)
+			kinds = append([]string(nil), kindsOf...)
 			rng.Shuffle(len(kinds), func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
 		}
 		span := int64(duration) * 80 / 100
@@ -75,7 +80,7 @@ type faults struct {
 // run applies the schedule in the background and stops when ctx ends; the channel closes when the
 // last fault applied is over (its replica or server back).
 func (f *faults) run(ctx context.Context, start time.Time) <-chan struct{} {
-	plan := schedule(f.o.seed, f.o.duration, len(f.fleet.replicas))
+	plan := schedule(f.o.seed, f.o.duration, len(f.fleet.replicas), f.o.faults)
 	fl := newFlooder(f.fleet.addrs(), f.rec)
 	finished := make(chan struct{})
 	go func() {
@@ -131,9 +136,20 @@ func (f *faults) apply(p plannedFault, fl *flooder, round int) string {
 	case faultPause:
 		f.logf("fault %s: SIGSTOP replica %d for %s (poller lease %s)", p.kind, r.index, pauseFor, pollerLease)
 		_ = r.signal(syscall.SIGSTOP)
-		time.Sleep(pauseFor)
+		// What the paused replica holds up: every 2 s, the sessions of the others waiting for a lock and
+		// who holds it; the worst moment is reported.
+		worst, worstN, worstAt := "no session waited for a lock", 0, time.Duration(0)
+		for end := t0.Add(pauseFor); time.Until(end) > 0; {
+			time.Sleep(min(2*time.Second, time.Until(end)))
+			if waits, n := f.lockWaits(ctx); n > worstN {
+				worst, worstN, worstAt = waits, n, time.Since(t0)
+			}
+		}
 		_ = r.signal(syscall.SIGCONT)
-		line = fmt.Sprintf("%s replica %d: stopped %.1fs", p.kind, r.index, time.Since(t0).Seconds())
+		line = fmt.Sprintf("%s replica %d: stopped %.1fs; %s", p.kind, r.index, time.Since(t0).Seconds(), worst)
+		if worstN > 0 {
+			line += fmt.Sprintf(" (%.0fs into the pause)", worstAt.Seconds())
+		}
 	case faultFillQueue:
 		// A transaction holding ts.samples in SHARE mode blocks every write of samples (COPY, INSERT) and
 		// nothing else: API keys, series and check claims are still read, so pushes are taken, queue up
@@ -164,6 +180,32 @@ func (f *faults) apply(p plannedFault, fl *flooder, round int) string {
 	}
 	f.logf("  %s", line)
 	return line
+}
+
+// lockWaits says which sessions wait for a lock, and which sessions (by replica) block them, and how
+// many wait.
+func (f *faults) lockWaits(ctx context.Context) (string, int) {
+	rows, err := f.pool.Query(ctx, `
+		SELECT w.application_name, b.application_name, coalesce(b.state, ''), left(regexp_replace(coalesce(b.query, ''), '\s+', ' ', 'g'), 70), count(*)
+		  FROM pg_stat_activity w, unnest(pg_blocking_pids(w.pid)) AS bp, pg_stat_activity b
+		 WHERE b.pid = bp AND w.wait_event_type = 'Lock'
+		 GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC`)
+	if err != nil {
+		return "lock waits unknown: " + err.Error(), 0
+	}
+	defer rows.Close()
+	var parts []string
+	total := 0
+	for rows.Next() {
+		var waiter, blocker, state, query string
+		var n int
+		if err := rows.Scan(&waiter, &blocker, &state, &query, &n); err != nil {
+			return "lock waits unknown: " + err.Error(), 0
+		}
+		total += n
+		parts = append(parts, fmt.Sprintf("%d session(s) of %s blocked by %s (%s: %s)", n, waiter, blocker, state, query))
+	}
+	return strings.Join(parts, "; "), total
 }
 
 func errOr(err error, ok string) string {

@@ -24,6 +24,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +47,7 @@ type options struct {
 	pushEvery     time.Duration
 	checkInterval int
 	keep          bool
+	faults        []string // kinds of fault to draw from; empty: all
 }
 
 func main() {
@@ -61,6 +64,16 @@ func main() {
 	flag.DurationVar(&o.pushEvery, "push-every", 5*time.Second, "how often each agent pushes (20 samples a push)")
 	flag.IntVar(&o.checkInterval, "check-interval", 10, "checks' interval in seconds")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's directory (database, logs) instead of removing it")
+	flag.Func("faults", "comma-separated kinds of fault to draw from, to study some alone: "+strings.Join(faultKinds, ", ")+" (default: all)",
+		func(v string) error {
+			for _, k := range strings.Split(v, ",") {
+				if !slices.Contains(faultKinds, k) {
+					return fmt.Errorf("unknown fault %q", k)
+				}
+				o.faults = append(o.faults, k)
+			}
+			return nil
+		})
 	flag.Parse()
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "infrawatch-chaos:", err)

@@ -10,11 +10,11 @@ import (
 // kind of fault at least once, and keeps its faults inside the fault phase, in time order.
 func TestScheduleIsReproducibleAndCoversEveryFault(t *testing.T) {
 	for _, d := range []time.Duration{30 * time.Second, 2 * time.Minute, 30 * time.Minute} {
-		a, b := schedule(42, d, 3), schedule(42, d, 3)
+		a, b := schedule(42, d, 3, nil), schedule(42, d, 3, nil)
 		if !slices.Equal(a, b) {
 			t.Fatalf("%s: two schedules of seed 42 differ:\n%v\n%v", d, a, b)
 		}
-		if c := schedule(43, d, 3); slices.Equal(a, c) {
+		if c := schedule(43, d, 3, nil); slices.Equal(a, c) {
 			t.Fatalf("%s: seeds 42 and 43 gave the same schedule", d)
 		}
 		if want := max(len(faultKinds), int(d/(25*time.Second))); len(a) != want {
@@ -37,6 +37,19 @@ func TestScheduleIsReproducibleAndCoversEveryFault(t *testing.T) {
 			if !seen[k] {
 				t.Errorf("%s: no %s fault in %v", d, k, a)
 			}
+		}
+	}
+}
+
+// --faults narrows the schedule to the kinds named, to study one of them.
+func TestScheduleOfOneKind(t *testing.T) {
+	plan := schedule(7, 2*time.Minute, 3, []string{faultPause})
+	if len(plan) != 4 { // one every 25 s
+		t.Fatalf("%d faults, want 4", len(plan))
+	}
+	for _, f := range plan {
+		if f.kind != faultPause {
+			t.Fatalf("a %s fault in a schedule of pauses only: %v", f.kind, plan)
 		}
 	}
 }

@@ -129,7 +129,9 @@ func (f *fleet) start(r *replica) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(f.bin, "serve", "--database-url", f.url, "--listen", r.addr, "--log-level", "warn",
+	// Each replica names its sessions, so that a lock one of them holds can be traced to it.
+	url := fmt.Sprintf("%s&application_name=replica-%d", f.url, r.index)
+	cmd := exec.Command(f.bin, "serve", "--database-url", url, "--listen", r.addr, "--log-level", "warn",
 		"--allow-private-targets", "--database-max-conns", "12")
 	cmd.Env = append(os.Environ(), "INFRAWATCH_SECRET_KEY="+secretKey)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
