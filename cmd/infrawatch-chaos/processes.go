@@ -58,17 +58,10 @@ func (p *postgres) restart(ctx context.Context, mode string) error {
 	return p.start(ctx)
 }
 
-func (p *postgres) signalAll(sig syscall.Signal) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cluster.SignalAll(sig)
-}
-
 func (p *postgres) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cluster != nil {
-		_ = p.cluster.SignalAll(syscall.SIGCONT)
 		_ = p.cluster.Stop()
 	}
 }

@@ -297,15 +297,6 @@ func (c *Cluster) StopImmediate() error {
 	return nil
 }
 
-// SignalAll sends sig to the server and every backend (its process group): SIGSTOP freezes the whole
-// server, as a stalled disk would, and SIGCONT resumes it.
-func (c *Cluster) SignalAll(sig syscall.Signal) error {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return errors.New("the server is not running")
-	}
-	return syscall.Kill(-c.cmd.Process.Pid, sig)
-}
-
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
