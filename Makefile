@@ -5,8 +5,9 @@ SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 FUZZTIME ?= 20s
+DURATION ?= 10m
 
-.PHONY: help run test test-short fuzz bench bench-otlp bench-query bench-bi bench-promql bench-poller bench-scrape bench-notify bench-alerts bench-sla build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short fuzz bench bench-otlp bench-query bench-bi bench-promql bench-poller bench-scrape bench-notify bench-alerts bench-sla chaos build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -58,6 +59,9 @@ bench-notify: prerequisites ## notification benchmark: 10,000 alerts over 100 we
 bench-sla: prerequisites ## SLA benchmark: GET /api/v1/sla over 1,000 checks × 30 days of 60 s results vs the same from raw results in SQL, and a monthly report rendered and sent (CHECKS=, DAYS= to change the size; 10 to 30 minutes)
 	INFRAWATCH_BENCH_SLA=1 $(if $(CHECKS),INFRAWATCH_BENCH_SLA_CHECKS=$(CHECKS)) $(if $(DAYS),INFRAWATCH_BENCH_SLA_DAYS=$(DAYS)) \
 	  go test -count=1 -timeout 90m -run '^TestSLABenchmark$$' -v ./internal/api/
+
+chaos: prerequisites ## chaos run: 3 replicas, agents over 3 protocols, checks, replicas killed and paused, PostgreSQL restarted, queues filled; fails on any loss, duplicate, double run or rollup mismatch (DURATION=10m, FLAVOR=postgres, SEED=)
+	go run ./cmd/infrawatch-chaos --duration $(DURATION) $(if $(FLAVOR),--flavor $(FLAVOR)) $(if $(SEED),--seed $(SEED))
 
 build: ## build bin/infrawatch
 	CGO_ENABLED=0 go build -trimpath -o bin/infrawatch ./cmd/infrawatch

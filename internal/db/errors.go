@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/url"
 	"regexp"
@@ -106,7 +107,8 @@ func redactText(s string) string {
 
 // IsUnavailable tells a database that cannot serve now — down, restarting, out of connections, a
 // read-only standby, too slow — from a statement that is wrong. Callers answer the first with 503 and
-// Retry-After, so clients come back.
+// Retry-After, so clients come back. A session cut mid-statement (the server stopped in immediate mode,
+// or crashed) ends in the driver's io.ErrUnexpectedEOF: unavailable too.
 func IsUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -117,5 +119,6 @@ func IsUnavailable(err error) bool {
 		return pgErr.Code == "25006" // read_only_sql_transaction
 	}
 	var netErr net.Error
-	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr)
+	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
 }

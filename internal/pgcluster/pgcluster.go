@@ -280,6 +280,23 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
+// StopImmediate shuts the server down in immediate mode (SIGQUIT: no checkpoint, every session cut,
+// crash recovery at the next start) and waits for it: the chaos run's harshest restart.
+func (c *Cluster) StopImmediate() error {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return nil
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+	return nil
+}
+
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
