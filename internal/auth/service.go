@@ -191,7 +191,12 @@ func (s *Service) Login(ctx context.Context, email, password string, tenantID *u
 	}
 	switch {
 	case tenantID == nil && active > 1:
-		return TokenPair{}, ErrTenantChoice
+		// The password is right: say which tenants there are, so a client offers a choice.
+		tenants, err := s.tenantsOf(ctx, q, user.ID)
+		if err != nil {
+			return TokenPair{}, fmt.Errorf("login: %w", err)
+		}
+		return TokenPair{}, &TenantChoiceError{Tenants: tenants}
 	case chosen == nil:
 		return TokenPair{}, ErrUnauthenticated
 	}
