@@ -161,7 +161,8 @@ func tenantCaps(maxStreams, maxHeavyReads *int32) TenantCaps {
 }
 
 // Login checks an email and password and issues a token pair for one of the user's tenants: tenantID
-// when given, else the only tenant the user belongs to.
+// when given, else the only tenant the user belongs to. A member of several who gives no tenantID gets a
+// *TenantChoiceError (errors.Is ErrTenantChoice) listing them — only once the password is verified.
 func (s *Service) Login(ctx context.Context, email, password string, tenantID *uuid.UUID) (TokenPair, error) {
 	q := s.sys.Queries()
 	user, err := q.UserGetByEmail(ctx, email)

@@ -549,6 +549,11 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		do(t, ctx, "B's hosts", chromedp.Click(`a[data-nav="hosts"]`), chromedp.WaitVisible(`tr[data-host="bravo-secret-db"]`))
 		screenshot(t, ctx, artifacts, "tenant-switched.png")
+		do(t, ctx, "narrow", chromedp.EmulateViewport(390, 844))
+		waitJS(t, ctx, "the header with the switcher fits the phone width",
+			`document.documentElement.scrollWidth <= 390 && document.getElementById("tenant-switch-go").getBoundingClientRect().right <= 390`)
+		screenshot(t, ctx, artifacts, "tenant-switched-390px.png")
+		do(t, ctx, "wide", chromedp.EmulateViewport(1280, 800))
 		// A new sample of A's host, which A's closed stream would have brought, then every page of B.
 		srv.push(key.Key, "web-1", "cpu.usage_pct", map[string]string{"cpu": "total"}, [2]float64{ms(time.Now()), 42})
 		for _, page := range []string{"/hosts", "/", "/checks", "/alerts", "/explore?metric=cpu.usage_pct"} {

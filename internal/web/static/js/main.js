@@ -116,6 +116,7 @@ document.getElementById("tenant-switch-form").addEventListener("submit", async (
   if (!id || (s && s.tenant === id)) return;
   const button = document.getElementById("tenant-switch-go");
   button.disabled = true;
+  document.getElementById("switch-error")?.remove();
   ctx.announce("Switching tenant…");
   try {
     await switchTenant(id);
