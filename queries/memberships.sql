@@ -49,3 +49,12 @@ DELETE FROM app.memberships WHERE user_id = @user_id;
 
 -- name: MembershipCountActiveOwners :one
 SELECT count(*) FROM app.memberships WHERE role = 'owner' AND disabled_at IS NULL;
+
+-- name: MembershipListTenantsByUser :many
+-- System work for the tenant switcher: the tenants a user may open — enabled memberships of active
+-- tenants — by slug. Called only for a user whose password or access token was just verified.
+SELECT t.id, t.slug, t.name, m.role
+  FROM app.memberships m
+  JOIN app.tenants t ON t.id = m.tenant_id
+ WHERE m.user_id = @user_id AND m.disabled_at IS NULL AND t.status = 'active'
+ ORDER BY t.slug;

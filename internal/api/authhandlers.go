@@ -145,8 +145,62 @@ func (s *server) changePassword(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// listMyTenants lists the tenants the calling user may switch to (GET /api/v1/auth/tenants).
+func (s *server) listMyTenants(c *gin.Context) {
+	p := principal(c)
+	if p.Kind != auth.ActorUser {
+		writeProblem(c, http.StatusForbidden, "forbidden", "only a user's access token has tenants to list")
+		return
+	}
+	tenants, err := s.auth.Tenants(c.Request.Context(), p.UserID, p.TenantID)
+	if err != nil {
+		s.internalError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": tenants})
+}
+
+type switchInput struct {
+	TenantID *uuid.UUID `json:"tenant_id"`
+}
+
+// switchTenant issues the calling user a token pair for another of their tenants (POST
+// /api/v1/auth/switch). The session the request comes from stays valid: the caller logs it out.
+func (s *server) switchTenant(c *gin.Context) {
+	p := principal(c)
+	if p.Kind != auth.ActorUser {
+		writeProblem(c, http.StatusForbidden, "forbidden", "only a user's access token can switch tenants")
+		return
+	}
+	var in switchInput
+	if !decodeBody(c, &in) {
+		return
+	}
+	if in.TenantID == nil {
+		writeValidation(c, fieldErrors{{Field: "tenant_id", Message: "is required"}})
+		return
+	}
+	pair, err := s.auth.Switch(c.Request.Context(), p.UserID, *in.TenantID)
+	if errors.Is(err, auth.ErrNotMember) {
+		writeProblem(c, http.StatusNotFound, "not found", "no tenant of yours has this id")
+		return
+	} else if err != nil {
+		s.answerAuthError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, pair)
+}
+
 func (s *server) answerAuthError(c *gin.Context, err error) {
+	var choice *auth.TenantChoiceError
 	switch {
+	case errors.As(err, &choice):
+		// Only Login returns it, and only after the password was verified.
+		p := newProblem(c, http.StatusBadRequest, "invalid request", "one or more fields are invalid; see errors")
+		p.Errors = fieldErrors{{Field: "tenant_id", Message: "you belong to several tenants; say which (see tenants)"}}
+		p.Tenants = orEmpty(choice.Tenants)
+		sendProblem(c, p)
 	case errors.Is(err, auth.ErrUnauthenticated):
 		writeProblem(c, http.StatusUnauthorized, "unauthenticated", "the credentials are wrong, expired or revoked")
 	case errors.Is(err, auth.ErrSuspended):

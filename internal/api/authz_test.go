@@ -126,6 +126,7 @@ func TestObjectLevelAuthorization(t *testing.T) {
 // that may call each mutating route. Every mutating route must appear here.
 var minimumRole = map[string]string{
 	"POST /api/v1/auth/password":             "viewer",
+	"POST /api/v1/auth/switch":               "viewer",
 	"POST /api/v1/stream/ticket":             "viewer",
 	"PATCH /api/v1/tenant":                   "admin",
 	"DELETE /api/v1/tenant":                  "owner",

@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/infrawatch/infrawatch/internal/auth"
 )
 
 // Problem is an RFC 9457 problem details object.
@@ -19,6 +21,9 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Errors lists every invalid field of a 400 answer.
 	Errors []FieldError `json:"errors,omitempty"`
+	// Tenants lists the tenants to choose from when a login by a member of several omits tenant_id
+	// (only after the password was verified).
+	Tenants []auth.TenantMembership `json:"tenants,omitempty"`
 }
 
 func newProblem(c *gin.Context, status int, title, detail string) Problem {

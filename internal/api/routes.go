@@ -45,6 +45,8 @@ func (s *server) routes(r *gin.Engine, serveAPI bool) {
 	heavy := s.heavyRead
 
 	a.POST("/auth/password", s.changePassword)
+	a.GET("/auth/tenants", s.listMyTenants)
+	a.POST("/auth/switch", s.switchTenant)
 
 	a.GET("/tenant", read, s.getTenant)
 	a.PATCH("/tenant", access, s.updateTenant)

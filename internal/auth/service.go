@@ -161,7 +161,8 @@ func tenantCaps(maxStreams, maxHeavyReads *int32) TenantCaps {
 }
 
 // Login checks an email and password and issues a token pair for one of the user's tenants: tenantID
-// when given, else the only tenant the user belongs to.
+// when given, else the only tenant the user belongs to. A member of several who gives no tenantID gets a
+// *TenantChoiceError (errors.Is ErrTenantChoice) listing them — only once the password is verified.
 func (s *Service) Login(ctx context.Context, email, password string, tenantID *uuid.UUID) (TokenPair, error) {
 	q := s.sys.Queries()
 	user, err := q.UserGetByEmail(ctx, email)
@@ -191,7 +192,12 @@ func (s *Service) Login(ctx context.Context, email, password string, tenantID *u
 	}
 	switch {
 	case tenantID == nil && active > 1:
-		return TokenPair{}, ErrTenantChoice
+		// The password is right: say which tenants there are, so a client offers a choice.
+		tenants, err := s.tenantsOf(ctx, q, user.ID)
+		if err != nil {
+			return TokenPair{}, fmt.Errorf("login: %w", err)
+		}
+		return TokenPair{}, &TenantChoiceError{Tenants: tenants}
 	case chosen == nil:
 		return TokenPair{}, ErrUnauthenticated
 	}

@@ -186,6 +186,25 @@ func waitJS(t *testing.T, ctx context.Context, what, js string) {
 	}
 }
 
+// waitJSAcrossLoad is waitJS for a condition that a page load brings: a poll cut short by the load is
+// started again in the new page, within the one hang guard.
+func waitJSAcrossLoad(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, browserGuard)
+	defer cancel()
+	for {
+		_, err := chromedp.Run(c, chromedp.Poll[bool](js, chromedp.WithPollingMutation(), chromedp.WithPollingTimeout(browserGuard)))
+		if err == nil {
+			return
+		}
+		if c.Err() != nil || !(strings.Contains(err.Error(), "navigated or closed") || strings.Contains(err.Error(), "context was destroyed") ||
+			strings.Contains(err.Error(), "Cannot find context")) {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body.innerText"))
+			t.Fatalf("%s: %v\npage: %s", what, err, body)
+		}
+	}
+}
+
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, browserGuard)
@@ -479,6 +498,75 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		if eval[bool](t, ctx, `document.getElementById("invite-form") !== null || document.querySelector("select[data-role-of]") !== null`) {
 			t.Error("a viewer sees member actions")
+		}
+		do(t, ctx, "log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))
+	})
+
+	// A member of A and B: picks A from the login form's list, sees A's host, switches to B in the header,
+	// and from then on sees B's host and never A's.
+	var tenantA, tenantB struct {
+		ID string `json:"id"`
+	}
+	srv.call("GET", "/api/v1/tenant", admin, nil, &tenantA)
+	srv.call("GET", "/api/v1/tenant", bOwner, nil, &tenantB)
+	for _, inviter := range []string{admin, bOwner} {
+		var inv struct {
+			Token string `json:"invite_token"`
+		}
+		srv.call("POST", "/api/v1/users", inviter, map[string]string{"email": "both@example.com", "role": "viewer"}, &inv)
+		srv.call("POST", "/api/v1/auth/accept-invite", "", map[string]string{"token": inv.Token, "password": "both-own-password"}, &struct{}{})
+	}
+	t.Run("member of two tenants", func(t *testing.T) {
+		do(t, ctx, "log in without a tenant", chromedp.Navigate(srv.base+"/"), chromedp.WaitVisible("#login-email"),
+			chromedp.SendKeys("#login-email", "both@example.com"), chromedp.SendKeys("#login-password", "both-own-password"),
+			chromedp.Click("#login-submit"), chromedp.WaitVisible("#login-tenant"))
+		offered := eval[[]string](t, ctx, `[...document.querySelectorAll("#login-tenant option")].map((o) => o.value + " " + o.textContent)`)
+		if len(offered) != 2 || !strings.HasPrefix(offered[0], tenantA.ID+" Acme") || !strings.HasPrefix(offered[1], tenantB.ID+" Bravo") {
+			t.Fatalf("the login form offers %q, want Acme then Bravo by their ids\n%s", offered, eval[string](t, ctx, "document.body.innerText"))
+		}
+		if !eval[bool](t, ctx, `document.activeElement === document.getElementById("login-tenant")`) {
+			t.Error("the tenant picker does not have the focus")
+		}
+		screenshot(t, ctx, artifacts, "login-tenant-picker.png")
+		do(t, ctx, "pick A", chromedp.SetValue("#login-tenant", tenantA.ID), chromedp.Click("#login-submit"),
+			chromedp.WaitVisible("#overview"), chromedp.WaitVisible("#tenant-switch"))
+		if got := eval[string](t, ctx, `document.getElementById("tenant-switch").value`); got != tenantA.ID {
+			t.Fatalf("the switcher shows %s, want A (%s)", got, tenantA.ID)
+		}
+		do(t, ctx, "A's host, its stream open", chromedp.Click(`a[data-nav="hosts"]`), chromedp.WaitVisible(`tr[data-host="web-1"] a`),
+			chromedp.Click(`tr[data-host="web-1"] a`), chromedp.WaitVisible(`figure[data-chart="cpu"] canvas`))
+		screenshot(t, ctx, artifacts, "tenant-switcher.png")
+		oldRefresh := eval[string](t, ctx, `sessionStorage.getItem("infrawatch.refresh_token") || ""`)
+		eval[bool](t, ctx, `window.beforeTheSwitch = true`)
+
+		// By keyboard: the choice in the select, then Enter on the Switch button.
+		do(t, ctx, "switch to B", chromedp.SetValue("#tenant-switch", tenantB.ID), chromedp.Focus("#tenant-switch-go"),
+			chromedp.KeyEvent("\r"))
+		waitJSAcrossLoad(t, ctx, "B's overview, loaded afresh", `window.beforeTheSwitch === undefined && location.pathname === "/" &&
+			document.getElementById("overview") !== null && document.getElementById("tenant-switch").value === "`+tenantB.ID+`"`)
+		if got := srv.call("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": oldRefresh}, nil); got != http.StatusUnauthorized {
+			t.Errorf("A's session after the switch: refresh answers %d, want 401 (logged out)", got)
+		}
+		do(t, ctx, "B's hosts", chromedp.Click(`a[data-nav="hosts"]`), chromedp.WaitVisible(`tr[data-host="bravo-secret-db"]`))
+		screenshot(t, ctx, artifacts, "tenant-switched.png")
+		do(t, ctx, "narrow", chromedp.EmulateViewport(390, 844))
+		waitJS(t, ctx, "the header with the switcher fits the phone width",
+			`document.documentElement.scrollWidth <= 390 && document.getElementById("tenant-switch-go").getBoundingClientRect().right <= 390`)
+		screenshot(t, ctx, artifacts, "tenant-switched-390px.png")
+		do(t, ctx, "wide", chromedp.EmulateViewport(1280, 800))
+		// A new sample of A's host, which A's closed stream would have brought, then every page of B.
+		srv.push(key.Key, "web-1", "cpu.usage_pct", map[string]string{"cpu": "total"}, [2]float64{ms(time.Now()), 42})
+		for _, page := range []string{"/hosts", "/", "/checks", "/alerts", "/explore?metric=cpu.usage_pct"} {
+			do(t, ctx, "B's "+page, chromedp.Navigate(srv.base+page), chromedp.WaitVisible("main h1"))
+			waitJS(t, ctx, "B's "+page+" loaded", `document.querySelector("main").textContent.includes("Loading") === false`)
+			if body := eval[string](t, ctx, "document.body.innerText"); strings.Contains(body, "web-1") || strings.Contains(body, "api port") ||
+				strings.Contains(body, "CPU above 80") || strings.Contains(body, "Acme ·") {
+				t.Errorf("after the switch to B, %s shows A's things:\n%s", page, body)
+			}
+		}
+		do(t, ctx, "A's host by id", chromedp.Navigate(srv.base+"/hosts/"+hostA), chromedp.WaitVisible("main [role=alert]"))
+		if body := eval[string](t, ctx, "document.body.innerText"); strings.Contains(body, "web-1") {
+			t.Errorf("after the switch to B, A's host opens by its id:\n%s", body)
 		}
 		do(t, ctx, "log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))
 	})

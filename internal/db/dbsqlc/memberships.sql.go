@@ -222,6 +222,48 @@ func (q *Queries) MembershipListMembers(ctx context.Context, arg MembershipListM
 	return items, nil
 }
 
+const membershipListTenantsByUser = `-- name: MembershipListTenantsByUser :many
+SELECT t.id, t.slug, t.name, m.role
+  FROM app.memberships m
+  JOIN app.tenants t ON t.id = m.tenant_id
+ WHERE m.user_id = $1 AND m.disabled_at IS NULL AND t.status = 'active'
+ ORDER BY t.slug
+`
+
+type MembershipListTenantsByUserRow struct {
+	ID   uuid.UUID
+	Slug string
+	Name string
+	Role string
+}
+
+// System work for the tenant switcher: the tenants a user may open — enabled memberships of active
+// tenants — by slug. Called only for a user whose password or access token was just verified.
+func (q *Queries) MembershipListTenantsByUser(ctx context.Context, userID uuid.UUID) ([]MembershipListTenantsByUserRow, error) {
+	rows, err := q.db.Query(ctx, membershipListTenantsByUser, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MembershipListTenantsByUserRow{}
+	for rows.Next() {
+		var i MembershipListTenantsByUserRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Name,
+			&i.Role,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const membershipUpdate = `-- name: MembershipUpdate :one
 UPDATE app.memberships
    SET role = coalesce($1, role),

@@ -96,6 +96,18 @@ export async function logout() {
   if (token) await post("/api/v1/auth/logout", { refresh_token: token }).catch(() => {});
 }
 
+/**
+ * switchTenant trades the session for one in another tenant of the user (POST /api/v1/auth/switch), then
+ * logs the old session out on the server, so only the new one can be refreshed. The caller must drop
+ * everything it holds of the old tenant (main.js loads the console afresh).
+ */
+export async function switchTenant(tenantId) {
+  const old = sessionStorage.getItem(REFRESH_KEY);
+  const pair = await api("/api/v1/auth/switch", { method: "POST", body: { tenant_id: tenantId } });
+  keep(pair);
+  if (old) await post("/api/v1/auth/logout", { refresh_token: old }).catch(() => {});
+}
+
 /** session is who is logged in: the tenant id, the role and the user id. */
 export function session() {
   if (!claims) return null;

@@ -1,7 +1,7 @@
 // The console: a router over a few pages, each built from the REST API and kept current by the live
 // stream. Client routes: /login, / (overview), /hosts, /hosts/{id}, /checks, /checks/{id}, /explore,
 // /alerts, /silences, /channels, /settings.
-import { api, login, logout, resume, session, ApiError } from "./api.js";
+import { api, login, logout, resume, session, switchTenant, ApiError } from "./api.js";
 import { h } from "./dom.js";
 import { pageOverview, pageHosts, pageHost, pageChecks, pageCheck, pageSettings } from "./pages.js";
 import { pageAlerts, pageSilences, pageChannels } from "./alerting.js";
@@ -11,6 +11,7 @@ const main = document.getElementById("main");
 const header = document.querySelector("header.top");
 let cleanups = [];
 let tenantName = null;
+let myTenants = null; // the user's tenants (GET /api/v1/auth/tenants), read once per session
 
 const routes = [
   { re: /^\/login$/, page: pageLogin, public: true, title: "Log in" },
@@ -81,20 +82,61 @@ async function render() {
   if (!main.contains(document.activeElement) || document.activeElement === document.body) main.focus({ preventScroll: true });
 }
 
+// showWho shows the tenant and role in the header; a member of several tenants gets the switcher instead
+// of the tenant's name.
 async function showWho() {
   const s = session();
   if (!tenantName) {
     try { tenantName = (await api("/api/v1/tenant")).name; } catch { tenantName = ""; }
   }
-  document.getElementById("who").textContent = `${tenantName || "tenant"} · ${s ? s.role : ""}`;
+  if (!myTenants) {
+    try { myTenants = (await api("/api/v1/auth/tenants")).items; } catch { myTenants = []; }
+  }
+  const form = document.getElementById("tenant-switch-form");
+  const select = document.getElementById("tenant-switch");
+  const several = myTenants.length > 1;
+  form.hidden = !several;
+  if (several && select.options.length !== myTenants.length) {
+    // By name; the slug too where two of the user's tenants share a name.
+    const shared = (t) => myTenants.some((o) => o !== t && o.name === t.name);
+    select.replaceChildren(...myTenants.map((t) => h("option", { value: t.id, selected: t.current },
+      shared(t) ? `${t.name} (${t.slug})` : t.name)));
+  }
+  if (several && s) select.value = s.tenant; // a choice not submitted is undone by the next page
+  document.getElementById("who").textContent = several ? (s ? s.role : "") : `${tenantName || "tenant"} · ${s ? s.role : ""}`;
 }
+
+// The switcher: a new session in the chosen tenant, the old one logged out, then the console loads afresh
+// at the overview, so nothing of the old tenant survives (its streams, pages and cached names go with the
+// page; ids in the old URL would be the old tenant's).
+document.getElementById("tenant-switch-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const id = document.getElementById("tenant-switch").value;
+  const s = session();
+  if (!id || (s && s.tenant === id)) return;
+  const button = document.getElementById("tenant-switch-go");
+  button.disabled = true;
+  document.getElementById("switch-error")?.remove();
+  ctx.announce("Switching tenant…");
+  try {
+    await switchTenant(id);
+  } catch (e) {
+    button.disabled = false;
+    ctx.announce("");
+    main.prepend(h("p", { class: "error", role: "alert", id: "switch-error" }, "Could not switch tenant: " + e.message));
+    return;
+  }
+  for (const fn of cleanups) { try { fn(); } catch { /* the page is going anyway */ } }
+  cleanups = [];
+  main.replaceChildren();
+  location.assign("/");
+});
 
 async function pageLogin(root) {
   const next = new URLSearchParams(location.search).get("next") || "/";
   const error = h("p", { class: "error", role: "alert", id: "login-error" });
-  const tenantField = h("label", { hidden: true }, "Tenant id",
-    h("input", { name: "tenant_id", id: "login-tenant", autocomplete: "off" }),
-    h("span", { class: "muted" }, "You belong to several tenants: give the id of the one to open."));
+  const tenantSelect = h("select", { name: "tenant_id", id: "login-tenant" });
+  const tenantField = h("label", { hidden: true }, "Tenant", tenantSelect);
   const form = h("form", { class: "stack", id: "login-form", novalidate: true },
     h("label", {}, "Email", h("input", { type: "email", name: "email", id: "login-email", autocomplete: "username", required: true })),
     h("label", {}, "Password", h("input", { type: "password", name: "password", id: "login-password", autocomplete: "current-password", required: true })),
@@ -108,13 +150,17 @@ async function pageLogin(root) {
     try {
       await login(f.get("email"), f.get("password"), f.get("tenant_id") || undefined);
       tenantName = null;
+      myTenants = null;
       navigate(next.startsWith("/") && !next.startsWith("//") ? next : "/", true);
     } catch (e) {
       const fields = (e.problem && e.problem.errors) || [];
       if (fields.some((x) => x.field === "tenant_id")) {
+        const tenants = e.problem.tenants || [];
+        tenantSelect.replaceChildren(...tenants.map((t) => h("option", { value: t.id }, `${t.name} (${t.slug}) · ${t.role}`)));
         tenantField.hidden = false;
-        error.textContent = "You belong to several tenants: give the tenant id.";
-        tenantField.querySelector("input").focus();
+        error.textContent = tenants.length ? "You belong to several tenants: choose one, then log in."
+          : "None of your tenants is active; contact the operator.";
+        tenantSelect.focus();
       } else if (e.status === 401) {
         error.textContent = "Wrong email or password.";
       } else {
@@ -136,9 +182,14 @@ window.addEventListener("popstate", render);
 document.getElementById("logout").addEventListener("click", async () => {
   await logout();
   tenantName = null;
+  myTenants = null;
   navigate("/login", true);
 });
-window.addEventListener("infrawatch:logged-out", () => navigate("/login", true));
+window.addEventListener("infrawatch:logged-out", () => {
+  tenantName = null;
+  myTenants = null;
+  navigate("/login", true);
+});
 
 render();
 
