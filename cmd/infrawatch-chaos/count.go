@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -177,9 +178,18 @@ var rollupTiers = []struct{ name, width, raw string }{
 // buckets materialized before, so this also proves they are re-aggregated.
 func refreshRollups(ctx context.Context, pool *db.Pool, flavor string) error {
 	if flavor == "timescale" {
+		// TimescaleDB's own refresh job may be refreshing the same tier: that refusal (lock_not_available)
+		// is waited out, for at most two minutes a tier.
 		for _, t := range rollupTiers {
-			if _, err := pool.Exec(ctx, "CALL refresh_continuous_aggregate($1::regclass, NULL, now())", t.name); err != nil {
-				return fmt.Errorf("refresh %s: %w", t.name, err)
+			for wait := time.Second; ; wait *= 2 {
+				_, err := pool.Exec(ctx, "CALL refresh_continuous_aggregate($1::regclass, NULL, now())", t.name)
+				if err == nil {
+					break
+				}
+				if !errors.Is(db.Translate(err), db.ErrLocked) || wait > time.Minute {
+					return fmt.Errorf("refresh %s: %w", t.name, err)
+				}
+				time.Sleep(wait)
 			}
 		}
 		return nil

@@ -21,6 +21,9 @@ var (
 	ErrNoTenant  = errors.New("no tenant given")
 	// ErrTimeout: a statement ran past its statement_timeout (or was cancelled), or its deadline passed.
 	ErrTimeout = errors.New("statement timed out")
+	// ErrLocked: a lock another session holds could not be taken without waiting (lock_not_available),
+	// e.g. a continuous aggregate that another session is refreshing. Trying again later may succeed.
+	ErrLocked = errors.New("locked by another session")
 )
 
 // Error is a translated database error: Kind is one of the Err values above, Err the driver's error.
@@ -63,6 +66,8 @@ func Translate(err error) error {
 		return &Error{Kind: ErrInvalid, Err: err}
 	case "42501": // insufficient_privilege, including row-level security WITH CHECK failures
 		return &Error{Kind: ErrForbidden, Err: err}
+	case "55P03": // lock_not_available
+		return &Error{Kind: ErrLocked, Err: err}
 	case "57014": // query_canceled: statement_timeout, or a cancel request (pgx sends one when ctx ends)
 		return &Error{Kind: ErrTimeout, Err: err}
 	}

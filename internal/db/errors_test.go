@@ -40,6 +40,7 @@ func TestTranslate(t *testing.T) {
 		{&pgconn.PgError{Code: "23503"}, ErrNotFound},
 		{&pgconn.PgError{Code: "23514"}, ErrInvalid},
 		{&pgconn.PgError{Code: "42501"}, ErrForbidden},
+		{&pgconn.PgError{Code: "55P03"}, ErrLocked},
 		{fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "23505"}), ErrConflict},
 	}
 	for _, c := range cases {
