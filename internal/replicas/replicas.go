@@ -14,13 +14,13 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/infrawatch/infrawatch/internal/db"
 	"github.com/infrawatch/infrawatch/internal/db/dbsqlc"
+	"github.com/infrawatch/infrawatch/internal/service"
 )
 
 const (
@@ -39,10 +39,7 @@ type Heartbeat struct {
 	roles  []string
 	system *db.System
 	log    *slog.Logger
-
-	mu   sync.Mutex
-	stop chan struct{}
-	done chan struct{}
+	loop   service.Loop
 }
 
 // NewHeartbeat returns the heartbeat of a process with roles; its id is the host's name, the process id
@@ -50,7 +47,9 @@ type Heartbeat struct {
 func NewHeartbeat(system *db.System, roles []string, log *slog.Logger) *Heartbeat {
 	host, _ := os.Hostname()
 	id := host + "/" + strconv.Itoa(os.Getpid()) + "/" + uuid.NewString()[:8]
-	return &Heartbeat{id: id, roles: roles, system: system, log: log}
+	h := &Heartbeat{id: id, roles: roles, system: system, log: log}
+	h.loop.Run = h.run
+	return h
 }
 
 // ID is the process's row id.
@@ -61,41 +60,27 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 	if err := h.Beat(ctx); err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	stop, done := make(chan struct{}), make(chan struct{})
-	h.stop, h.done = stop, done
-	go func() {
-		defer close(done)
-		ticker := time.NewTicker(Interval)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-ticker.C:
-				if err := h.Beat(ctx); err != nil {
-					h.log.Warn("replica heartbeat failed", "err", err)
-				}
-			case <-stop:
-				return
-			case <-ctx.Done():
-				return
+	return h.loop.Start(ctx)
+}
+
+func (h *Heartbeat) run(ctx context.Context) {
+	ticker := time.NewTicker(Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			if err := h.Beat(ctx); err != nil {
+				h.log.Warn("replica heartbeat failed", "err", err)
 			}
+		case <-ctx.Done():
+			return
 		}
-	}()
-	return nil
+	}
 }
 
 // Stop ends the beats and deletes the process's row: its share goes to the other replicas at once.
 func (h *Heartbeat) Stop() {
-	h.mu.Lock()
-	stop, done := h.stop, h.done
-	h.stop = nil
-	h.mu.Unlock()
-	if stop == nil {
-		return
-	}
-	close(stop)
-	<-done
+	h.loop.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.system.Queries().ReplicaLeave(ctx, h.id); err != nil {

@@ -29,6 +29,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/infrawatch/infrawatch/internal/service"
 )
 
 // Config says where the metrics go. An empty URL turns self-monitoring off.
@@ -83,12 +85,11 @@ type Pusher struct {
 	log      *slog.Logger
 	now      func() time.Time
 	pushes   *prometheus.CounterVec
-
-	stop chan struct{}
-	done chan struct{}
+	service.Loop
 }
 
-// New returns a Pusher of gatherer's metrics; it registers its own counter on reg.
+// New returns a Pusher of gatherer's metrics; it registers its own counter on reg. Start pushes once
+// and then every interval, until Stop.
 func New(cfg Config, gatherer prometheus.Gatherer, reg prometheus.Registerer, log *slog.Logger) *Pusher {
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
@@ -99,43 +100,23 @@ func New(cfg Config, gatherer prometheus.Gatherer, reg prometheus.Registerer, lo
 			Help: "Pushes of this process's own metrics (--self-monitoring-url), by result: ok, refused (a 4xx answer), failed."},
 			[]string{"result"})}
 	reg.MustRegister(p.pushes)
+	p.Run = p.run
 	return p
 }
 
-// Start pushes once now and then every interval, until Stop.
-func (p *Pusher) Start(ctx context.Context) error {
-	p.stop, p.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(p.done)
-		ticker := time.NewTicker(p.cfg.Interval)
-		defer ticker.Stop()
-		for {
-			if err := p.Push(ctx); err != nil {
-				p.log.Warn("self-monitoring push failed", "url", p.cfg.URL, "err", err)
-			}
-			select {
-			case <-ticker.C:
-			case <-p.stop:
-				return
-			case <-ctx.Done():
-				return
-			}
+func (p *Pusher) run(ctx context.Context) {
+	ticker := time.NewTicker(p.cfg.Interval)
+	defer ticker.Stop()
+	for {
+		if err := p.Push(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("self-monitoring push failed", "url", p.cfg.URL, "err", err)
 		}
-	}()
-	return nil
-}
-
-// Stop ends the pushes and waits for the one under way.
-func (p *Pusher) Stop() {
-	if p.stop == nil {
-		return
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return
+		}
 	}
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	<-p.done
 }
 
 // Push gathers the metrics and posts them once.
