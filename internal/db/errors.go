@@ -113,7 +113,9 @@ func redactText(s string) string {
 // IsUnavailable tells a database that cannot serve now — down, restarting, out of connections, a
 // read-only standby, too slow — from a statement that is wrong. Callers answer the first with 503 and
 // Retry-After, so clients come back. A session cut mid-statement (the server stopped in immediate mode,
-// or crashed) ends in the driver's io.ErrUnexpectedEOF: unavailable too.
+// or crashed) ends in the driver's io.ErrUnexpectedEOF: unavailable too. So does a session the server
+// ended because its transaction sat idle too long (the process was paused or starved): nothing was
+// written, and the same statement succeeds on a new session.
 func IsUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -121,7 +123,12 @@ func IsUnavailable(err error) bool {
 		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
 			return true
 		}
-		return pgErr.Code == "25006" // read_only_sql_transaction
+		switch pgErr.Code {
+		case "25006", // read_only_sql_transaction
+			"25P03": // idle_in_transaction_session_timeout
+			return true
+		}
+		return false
 	}
 	var netErr net.Error
 	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||

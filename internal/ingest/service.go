@@ -36,7 +36,8 @@ type Config struct {
 // DefaultConfig holds ingest's defaults; the raw retention is maintenance's default.
 func DefaultConfig() Config {
 	return Config{
-		Writer:       WriterConfig{Writers: 2, MaxBatchRows: 10_000, MaxQueuedRows: 500_000, CommitTimeout: 30 * time.Second},
+		Writer: WriterConfig{Writers: 2, MaxBatchRows: 10_000, MaxQueuedRows: 500_000, CommitTimeout: 30 * time.Second,
+			IdleInTransactionTimeout: 5 * time.Second},
 		RawRetention: maintenance.DefaultConfig().Retention.Samples,
 		MaxFuture:    10 * time.Minute,
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,11 @@ type WriterConfig struct {
 	MaxQueuedRows int
 	// CommitTimeout bounds one transaction.
 	CommitTimeout time.Duration
+	// IdleInTransactionTimeout is how long a transaction of the writer may wait between its statements
+	// before PostgreSQL ends its session. A replica paused or starved in the middle of a transaction
+	// holds its uncommitted rows, and a retry of the same push on another replica waits on them: this
+	// bounds that wait (the paused replica's push fails and is retried; it was never acknowledged).
+	IdleInTransactionTimeout time.Duration
 }
 
 func (c WriterConfig) withDefaults() WriterConfig {
@@ -71,6 +77,9 @@ func (c WriterConfig) withDefaults() WriterConfig {
 	if c.CommitTimeout <= 0 {
 		c.CommitTimeout = def.CommitTimeout
 	}
+	if c.IdleInTransactionTimeout <= 0 {
+		c.IdleInTransactionTimeout = def.IdleInTransactionTimeout
+	}
 	return c
 }
 
@@ -84,6 +93,9 @@ type Writer struct {
 	queue  chan *request
 	queued atomic.Int64
 	m      *writerMetrics
+
+	// beforeCommit, when set (by tests), runs inside each transaction just before its COMMIT.
+	beforeCommit func()
 }
 
 // NewWriter returns a writer; Run starts its workers.
@@ -199,7 +211,11 @@ func (w *Writer) commit(batch []*request, slot int16) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CommitTimeout)
 	defer cancel()
 	evs := samplesEvents(batch, time.Now())
+	idleLimit := strconv.FormatInt(w.cfg.IdleInTransactionTimeout.Milliseconds(), 10)
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if err := limitIdleInTransaction(ctx, tx, idleLimit); err != nil {
+			return err
+		}
 		if err := copySamples(ctx, tx, "ts.samples", batch); err != nil {
 			return err
 		}
@@ -207,11 +223,18 @@ func (w *Writer) commit(batch []*request, slot int16) error {
 		if err := events.Publish(ctx, q, evs...); err != nil {
 			return err
 		}
-		return q.IngestUsageAdd(ctx, usageOf(batch, slot))
+		if err := q.IngestUsageAdd(ctx, usageOf(batch, slot)); err != nil {
+			return err
+		}
+		w.pauseBeforeCommit()
+		return nil
 	})
 	if isUniqueViolation(err) {
 		w.m.duplicateBatches.Inc()
 		err = pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+			if err := limitIdleInTransaction(ctx, tx, idleLimit); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS samples_incoming (LIKE ts.samples) ON COMMIT DELETE ROWS`); err != nil {
 				return err
 			}
@@ -230,7 +253,11 @@ func (w *Writer) commit(batch []*request, slot int16) error {
 			                        INSERT INTO app.ingest_usage AS u (tenant_id, minute, slot, samples)
 			                        SELECT tenant_id, date_trunc('minute', now()), $1::smallint, count(*) FROM stored GROUP BY tenant_id
 			                        ON CONFLICT (tenant_id, minute, slot) DO UPDATE SET samples = u.samples + excluded.samples`, slot)
-			return err
+			if err != nil {
+				return err
+			}
+			w.pauseBeforeCommit()
+			return nil
 		})
 	}
 	if err != nil {
@@ -240,6 +267,18 @@ func (w *Writer) commit(batch []*request, slot int16) error {
 		return fmt.Errorf("write samples: %w", err)
 	}
 	return nil
+}
+
+// limitIdleInTransaction sets the transaction's idle_in_transaction_session_timeout (milliseconds).
+func limitIdleInTransaction(ctx context.Context, tx pgx.Tx, ms string) error {
+	_, err := tx.Exec(ctx, "SELECT set_config('idle_in_transaction_session_timeout', $1, true)", ms)
+	return err
+}
+
+func (w *Writer) pauseBeforeCommit() {
+	if w.beforeCommit != nil {
+		w.beforeCommit()
+	}
 }
 
 // usageOf counts the samples of batch by tenant, for IngestUsageAdd.

@@ -235,3 +235,50 @@ func TestWriterBatchWithOneBadSubmission(t *testing.T) {
 		}
 	})
 }
+
+// A replica paused in the middle of its transaction (SIGSTOP, a starved VM) holds its uncommitted rows;
+// the agent's retry of the same push on another replica waits on them. PostgreSQL ends the paused
+// transaction after the writer's idle-in-transaction limit, so the retry is stored, and the paused
+// writer learns that its transaction is gone as an outage (its push is answered 503 and retried).
+func TestWriterPausedMidTransactionDoesNotHoldARetryOfItsRows(t *testing.T) {
+	dbtest.ForEachFlavor(t, func(t *testing.T, flavor db.Flavor) {
+		d := dbtest.New(t, flavor)
+		ctx := context.Background()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg := WriterConfig{IdleInTransactionTimeout: time.Second}
+		paused := NewWriter(cfg, d.Pool, log, nil)
+		reached, release := make(chan struct{}), make(chan struct{})
+		paused.beforeCommit = func() { close(reached); <-release }
+		tenant := uuid.New()
+		now := time.Now().Truncate(time.Second)
+		pausedErr := make(chan error, 1)
+		go func() { pausedErr <- paused.commit([]*request{{rows: testRows(tenant, 1, 4, 8, now)}}, 0) }()
+		<-reached
+
+		retryErr := make(chan error, 1)
+		go func() {
+			retryErr <- NewWriter(cfg, d.Pool, log, nil).commit([]*request{{rows: testRows(tenant, 1, 4, 8, now)}}, 1)
+		}()
+		select {
+		case err := <-retryErr:
+			if err != nil {
+				t.Fatalf("the retry on the other writer: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			close(release)
+			t.Fatal("the retry still waits for the paused writer's uncommitted rows after 20 s")
+		}
+		close(release)
+		if err := <-pausedErr; !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("the paused writer's commit answered %v, want ErrUnavailable (the push is retried)", err)
+		}
+		var n, distinct int
+		if err := d.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (series_id, time)) FROM ts.samples WHERE tenant_id = $1`,
+			tenant).Scan(&n, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		if n != 8 || distinct != 8 {
+			t.Fatalf("%d samples stored (%d distinct), want the 8 of the push once", n, distinct)
+		}
+	})
+}
