@@ -28,6 +28,8 @@ type result struct {
 
 	rollups []rollupCheck
 
+	late *lateProbe
+
 	longestOutage time.Duration
 	outageAt      time.Time
 	outageOffset  time.Duration
@@ -51,8 +53,14 @@ func (r result) rollupsDiffer() bool {
 // ok says whether every invariant held.
 func (r result) ok() bool {
 	return r.lost == 0 && r.duplicated == 0 && r.duplicatedAll == 0 && r.slotsTwice == 0 && !r.rollupsDiffer() &&
-		r.rejectedPoints == 0 && r.pushesAcked > 0 && r.slotsRun > 0
+		r.rejectedPoints == 0 && r.pushesAcked > 0 && r.slotsRun > 0 && r.lateDataSeen()
 }
+
+// lateDataGoal is how soon a late sample must show in every tier's answer (README § Chaos run).
+const lateDataGoal = time.Minute
+
+// lateDataSeen says whether every late sample the probe pushed showed in every tier before the run ended.
+func (r result) lateDataSeen() bool { return r.late == nil || r.late.pending == "" }
 
 // count reads what is stored and compares it with what was acknowledged, the check slots of the
 // window [from, to) with their results, and every rollup tier with a recomputation from raw.
@@ -275,6 +283,19 @@ func (r result) print(w io.Writer) {
 	at := ""
 	if !r.outageAt.IsZero() {
 		at = fmt.Sprintf("(ended %s, +%.1fs)", r.outageAt.UTC().Format("15:04:05.000"), r.outageOffset.Seconds())
+	}
+	if l := r.late; l != nil {
+		for _, tier := range lateTiers {
+			note := "ok"
+			if l.longest[tier] > lateDataGoal {
+				note = fmt.Sprintf("over the %s goal", lateDataGoal)
+			}
+			row("late sample in the "+tier+" answer after (longest)", l.longest[tier].Round(100*time.Millisecond),
+				fmt.Sprintf("%s (%d of %d probes seen)", note, l.visible, l.probes))
+		}
+		if l.pending != "" {
+			row("late sample never seen", 1, "FAIL: "+l.pending)
+		}
 	}
 	row("longest unavailability seen by clients", r.longestOutage.Round(time.Millisecond), at)
 	fmt.Fprintf(w, "\nresult: %s\n", map[bool]string{true: "PASS", false: "FAIL"}[r.ok()])

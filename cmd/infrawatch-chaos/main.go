@@ -204,6 +204,10 @@ func run(ctx context.Context, o options) (bool, error) {
 	retryCtx, endRetry := context.WithTimeout(ctx, o.duration+o.drain)
 	defer endRetry()
 	agentsDone := startAgents(loadCtx, retryCtx, o, w, cl, r)
+	late := newLateProbe(fleet.addrs(), w.keys[0], w.readKey, start)
+	// The first late sample comes after two refresh passes (the scheduler's, every minute), or halfway
+	// through a short run.
+	lateDone := late.run(loadCtx, retryCtx, min(2*time.Minute, o.duration/2), logf)
 
 	f := &faults{o: o, pg: pg, pool: pool, fleet: fleet, client: cl, world: w, rec: r, logf: logf}
 	faultsDone := f.run(loadCtx, start)
@@ -213,6 +217,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	logf("faults over: drain (agents retry what was not acknowledged, at most %s)", o.drain)
 	<-agentsDone
 	logf("agents done: %d pushes still unacknowledged", r.unacked.Load())
+	<-lateDone
 	// The check slots of the fault phase are run by now unless they were skipped; give the last ones
 	// time to be stored, then stop the replicas gracefully (what they hold is written on the way out).
 	settle := faultEnd.Add(time.Duration(o.checkInterval)*time.Second + 5*time.Second)
@@ -234,6 +239,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		res.outageOffset = res.outageAt.Sub(start)
 	}
 	res.faults = f.done
+	res.late = late
 	res.print(os.Stdout)
 	return res.ok(), nil
 }

@@ -14,10 +14,12 @@ import (
 	"github.com/infrawatch/infrawatch/internal/tenant"
 )
 
-// world is what the run made in the database: its tenants and their ingest keys.
+// world is what the run made in the database: its tenants, their ingest keys and a read key of tenant 0
+// (the late-data probe's).
 type world struct {
 	tenants []uuid.UUID
 	keys    []string // ingest key of each tenant
+	readKey string
 }
 
 // setupWorld creates the tenants (limits lifted well above the run's load, so that no 429 of a quota
@@ -47,6 +49,15 @@ func setupWorld(ctx context.Context, pool *db.Pool, o options, t *targets) (*wor
 		w.tenants = append(w.tenants, created.TenantID)
 		w.keys = append(w.keys, key)
 	}
+	key, prefix, hash, err := auth.NewAPIKey()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO app.api_keys (tenant_id, name, prefix, secret_hash, scopes)
+	                             VALUES ($1, 'chaos late-data probe', $2, $3, '{read}')`, w.tenants[0], prefix, hash); err != nil {
+		return nil, fmt.Errorf("make the read key of tenant 0: %w", err)
+	}
+	w.readKey = key
 	for i, id := range w.tenants {
 		// Checks i, i+tenants, i+2·tenants… belong to tenant i; even ones are tcp, odd ones http.
 		n := 0
