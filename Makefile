@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 FUZZTIME ?= 20s
 DURATION ?= 10m
 
-.PHONY: help run test test-short fuzz bench bench-otlp bench-query bench-bi bench-promql bench-poller bench-scrape bench-notify bench-alerts bench-sla chaos build vet lint generate check-generated prerequisites clean
+.PHONY: help run test test-short fuzz bench bench-otlp bench-query bench-bi bench-promql bench-scale bench-poller bench-scrape bench-notify bench-alerts bench-sla chaos build vet lint generate check-generated prerequisites clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench-alerts: prerequisites ## alerter benchmark: 12,000 rules every minute, CPU
 
 bench-promql: prerequisites ## PromQL benchmark: sum by (host) rate and histogram_quantile over 1,000 series each × 24 h through /prometheus/api/v1 vs a real Prometheus with the same data (about 30 minutes on 2 CPUs; FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench promql $(if $(FLAVOR),--flavor $(FLAVOR))
+
+bench-scale: prerequisites ## scale benchmark: 1,000,000 active series (10,000 hosts × 100 at 10 s) from 1,000 agents with rollups, retention and dashboards running; sustained vs offered and raw COPY, ingest and dashboard p99, memory, CPU, disk, bytes per sample (about 25 minutes on 2 CPUs; DURATION=10m steady phase, HOSTS=, AGENTS= to change the size, FLAVOR=postgres for that flavor)
+	go run ./cmd/infrawatch-bench scale --duration $(DURATION) $(if $(HOSTS),--hosts $(HOSTS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(FLAVOR),--flavor $(FLAVOR))
 
 bench-poller: prerequisites ## poller benchmark: HTTP vs blackbox_exporter, ICMP and SNMP CPU at scale (about 5 minutes; see cmd/infrawatch-pollbench)
 	go run ./cmd/infrawatch-pollbench

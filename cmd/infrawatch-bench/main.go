@@ -27,6 +27,15 @@
 //
 //	go run ./cmd/infrawatch-bench promql [--flavor postgres] [--hosts 100] [--cpus 10] [--buckets 10] [--hours 24]
 //
+// The scale subcommand runs one million active series on this box — 10,000 hosts × 100 series every
+// 10 s from 1,000 agents in a load generator process of their own, into a real `infrawatch serve`
+// process with its rollups and retention, while dashboards query it — and reports sustained against
+// offered samples/s and raw COPY, ingest and dashboard latency, memory, CPU, disk and bytes per sample,
+// and which resource ran out (scale.go, scale_load.go):
+//
+//	go run ./cmd/infrawatch-bench scale [--flavor postgres] [--hosts 10000] [--series-per-host 100] [--interval 10s]
+//	    [--agents 1000] [--duration 10m] [--new-series 100000] [--dashboards 4]
+//
 // Without --database-url it starts a throwaway PostgreSQL cluster (TimescaleDB preloaded when installed)
 // with durable settings, as production would run. The load generator runs in this process, on the same
 // machine: its CPU counts against the server's, as it would not with agents on other hosts.
@@ -82,6 +91,12 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "promql" {
 		os.Exit(runPromQL(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "scale" {
+		os.Exit(runScale(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "scale-load" { // the scale subcommand's load generator, started by it
+		os.Exit(runScaleLoad(os.Args[2:]))
 	}
 	os.Exit(run())
 }
