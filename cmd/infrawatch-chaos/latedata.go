@@ -41,7 +41,7 @@ type lateProbe struct {
 
 func newLateProbe(addrs []string, ingestKey, readKey string, now time.Time) *lateProbe {
 	return &lateProbe{addrs: addrs, ingestKey: ingestKey, reader: readKey, hc: &http.Client{Timeout: 5 * time.Second},
-		day: now.UTC().Truncate(24*time.Hour).Add(-24 * time.Hour), longest: map[string]time.Duration{}}
+		day: now.UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour), longest: map[string]time.Duration{}}
 }
 
 // run pushes the baseline, waits first (so the baseline's buckets get materialized), then until ctx ends
