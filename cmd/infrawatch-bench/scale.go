@@ -798,7 +798,10 @@ func (s *scaleRun) verdict(sustained, coresUsed float64) string {
 				top, topShare = p, share
 			}
 		}
-		ran = append(ran, fmt.Sprintf("CPU ran out (%.0f %% of %d cores busy, %.2f cores by the run's processes; the %s used most, %.2f cores)",
+		if top != "PostgreSQL" {
+			top = "the " + top
+		}
+		ran = append(ran, fmt.Sprintf("CPU ran out (%.0f %% of %d cores busy, %.2f cores by the run's processes; %s used most, %.2f cores)",
 			busy*100, runtime.NumCPU(), coresUsed, top, topShare))
 	}
 	if s.machine.disk != "" {
