@@ -47,7 +47,7 @@ bench-alerts: prerequisites ## alerter benchmark: 12,000 rules every minute, CPU
 bench-promql: prerequisites ## PromQL benchmark: sum by (host) rate and histogram_quantile over 1,000 series each × 24 h through /prometheus/api/v1 vs a real Prometheus with the same data (about 30 minutes on 2 CPUs; FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench promql $(if $(FLAVOR),--flavor $(FLAVOR))
 
-bench-scale: prerequisites ## scale benchmark: 1,000,000 active series (10,000 hosts × 100 at 10 s) from 1,000 agents with rollups, retention and dashboards running; sustained vs offered and raw COPY, ingest and dashboard p99, memory, CPU, disk, bytes per sample (about 25 minutes on 2 CPUs; DURATION=10m steady phase, HOSTS=, AGENTS= to change the size, FLAVOR=postgres for that flavor)
+bench-scale: prerequisites ## scale benchmark: 1,000,000 active series (10,000 hosts × 100 at 10 s) from 1,000 agents with rollups, retention and dashboards running; sustained vs offered and raw COPY, ingest and dashboard p99, memory, CPU, disk, bytes per sample (about 20 minutes on 2 CPUs; DURATION=10m steady phase, HOSTS=, AGENTS= to change the size, FLAVOR=postgres for that flavor)
 	go run ./cmd/infrawatch-bench scale --duration $(DURATION) $(if $(HOSTS),--hosts $(HOSTS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(FLAVOR),--flavor $(FLAVOR))
 
 bench-poller: prerequisites ## poller benchmark: HTTP vs blackbox_exporter, ICMP and SNMP CPU at scale (about 5 minutes; see cmd/infrawatch-pollbench)
@@ -63,7 +63,7 @@ bench-sla: prerequisites ## SLA benchmark: GET /api/v1/sla over 1,000 checks × 
 	INFRAWATCH_BENCH_SLA=1 $(if $(CHECKS),INFRAWATCH_BENCH_SLA_CHECKS=$(CHECKS)) $(if $(DAYS),INFRAWATCH_BENCH_SLA_DAYS=$(DAYS)) \
 	  go test -count=1 -timeout 90m -run '^TestSLABenchmark$$' -v ./internal/api/
 
-chaos: prerequisites ## chaos run: 3 replicas, agents over 3 protocols, checks, replicas killed and paused, PostgreSQL restarted, queues filled; fails on any loss, duplicate, double run or rollup mismatch (DURATION=10m, FLAVOR=postgres, SEED=)
+chaos: prerequisites ## chaos run: 3 replicas, agents over 3 protocols, checks, replicas killed and paused, PostgreSQL restarted, queues filled; fails on any loss, duplicate, double run, rollup mismatch or late sample never seen (DURATION=10m, FLAVOR=postgres, SEED=)
 	go run ./cmd/infrawatch-chaos --duration $(DURATION) $(if $(FLAVOR),--flavor $(FLAVOR)) $(if $(SEED),--seed $(SEED))
 
 build: ## build bin/infrawatch
