@@ -22,26 +22,28 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// startServe runs `infrawatch serve` against url and waits until it is ready.
-func startServe(t *testing.T, bin, url, listen string) *exec.Cmd {
+// startServe runs `infrawatch serve --roles roles` against url on listen, with the extra flags and
+// environment given, and waits until it is ready.
+func startServe(t *testing.T, bin, url, listen, roles string, env []string, flags ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--database-url", url, "--listen", listen, "--roles", "api,ingest", "--log-level", "error")
-	cmd.Env = append(os.Environ(), "INFRAWATCH_SECRET_KEY="+dbtest.SecretKey)
+	args := append([]string{"serve", "--database-url", url, "--listen", listen, "--roles", roles, "--log-level", "error"}, flags...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), "INFRAWATCH_SECRET_KEY="+dbtest.SecretKey), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for range 200 {
+	for range 400 {
 		if resp, err := http.Get("http://" + listen + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return cmd
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatal("infrawatch serve did not become ready")
+	t.Fatalf("infrawatch serve --roles %s did not become ready", roles)
 	return nil
 }
 
@@ -70,7 +72,7 @@ func TestKilledServerLosesNothingAcknowledged(t *testing.T) {
 		}
 		port, _ := pgcluster.FreePort()
 		listen := "127.0.0.1:" + strconv.Itoa(port)
-		server := startServe(t, bin, d.URL, listen)
+		server := startServe(t, bin, d.URL, listen, "api,ingest", nil)
 
 		const agents, pushesPerAgent, pointsPerPush = 8, 400, 100
 		base := time.Now().Add(-time.Hour).UnixMilli()
@@ -167,7 +169,7 @@ func TestKilledServerLosesNothingAcknowledged(t *testing.T) {
 		t.Logf("killed after %d acknowledged pushes; %d were not acknowledged", ackedCount, unacked)
 
 		// Restart and retry everything not acknowledged (a client would); then the data is complete, once.
-		startServe(t, bin, d.URL, listen)
+		startServe(t, bin, d.URL, listen, "api,ingest", nil)
 		for a := range agents {
 			wg.Go(func() {
 				for p := range pushesPerAgent {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -27,26 +26,8 @@ import (
 func startNotifier(t *testing.T, bin, url string) *exec.Cmd {
 	t.Helper()
 	port, _ := pgcluster.FreePort()
-	listen := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve", "--database-url", url, "--listen", listen, "--roles", "notifier", "--log-level", "error",
+	return startServe(t, bin, url, "127.0.0.1:"+strconv.Itoa(port), "notifier", nil,
 		"--allow-private-targets", "--notify-lease", "3s", "--notify-timeout", "2s")
-	cmd.Env = append(os.Environ(), "INFRAWATCH_SECRET_KEY="+dbtest.SecretKey)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for range 400 {
-		if resp, err := http.Get("http://" + listen + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return cmd
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatal("infrawatch serve --roles notifier did not become ready")
-	return nil
 }
 
 // provider is a webhook receiver that counts every request by its idempotency key. While hold is set it

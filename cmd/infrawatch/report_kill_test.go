@@ -2,9 +2,7 @@ package main_test
 
 import (
 	"context"
-	"net/http"
 	"net/mail"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -25,28 +23,10 @@ import (
 func startScheduler(t *testing.T, bin, url string, srv *smtptest.Server) *exec.Cmd {
 	t.Helper()
 	port, _ := pgcluster.FreePort()
-	listen := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve", "--database-url", url, "--listen", listen, "--roles", "scheduler", "--log-level", "error",
+	// The relay's certificate is the test's own: the process trusts it as a system root.
+	return startServe(t, bin, url, "127.0.0.1:"+strconv.Itoa(port), "scheduler", []string{"SSL_CERT_FILE=" + srv.CertFile},
 		"--smtp-url", "smtp://relay:relay-pass@"+srv.Addr, "--smtp-from", "reports@iw.example.com",
 		"--report-lease", "3s", "--report-poll", "100ms")
-	// The relay's certificate is the test's own: the process trusts it as a system root.
-	cmd.Env = append(os.Environ(), "INFRAWATCH_SECRET_KEY="+dbtest.SecretKey, "SSL_CERT_FILE="+srv.CertFile)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for range 400 {
-		if resp, err := http.Get("http://" + listen + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return cmd
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatal("infrawatch serve --roles scheduler did not become ready")
-	return nil
 }
 
 // Exactly one email per period, across processes and a crash: two scheduler processes run; the one that

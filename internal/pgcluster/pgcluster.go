@@ -265,28 +265,18 @@ func (c *Cluster) URL(dbname string) string {
 func (c *Cluster) Exited() <-chan error { return c.done }
 
 // Stop shuts the server down (fast shutdown: open transactions are rolled back) and waits for it.
-func (c *Cluster) Stop() error {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return nil
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-	c.cmd = nil
-	return nil
-}
+func (c *Cluster) Stop() error { return c.stop(syscall.SIGINT) }
 
 // StopImmediate shuts the server down in immediate mode (SIGQUIT: no checkpoint, every session cut,
 // crash recovery at the next start) and waits for it: the chaos run's harshest restart.
-func (c *Cluster) StopImmediate() error {
+func (c *Cluster) StopImmediate() error { return c.stop(syscall.SIGQUIT) }
+
+// stop sends the postmaster sig (its shutdown mode) and waits for it to exit, killing it after 30 s.
+func (c *Cluster) stop(sig syscall.Signal) error {
 	if c.cmd == nil || c.cmd.Process == nil {
 		return nil
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	_ = c.cmd.Process.Signal(sig)
 	select {
 	case <-c.done:
 	case <-time.After(30 * time.Second):
